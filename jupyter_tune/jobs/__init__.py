@@ -1,0 +1,1 @@
+"""Tuning jobs: the store on disk, the job object, launching and resuming."""

@@ -1,0 +1,186 @@
+"""The tuning parameters: one dataclass that the engine validates with, the REST schema describes,
+the side panel's form is built from and the generated cells are filled from.
+
+Torch-free on purpose: the server imports this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_BASE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+ADAPTER_SIZES = (1, 2, 4, 8, 16, 32)
+QUANTIZATIONS = (None, "8bit", "4bit")
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+# The rate that learning_rate_multiplier scales: a good LoRA rate for small instruct models.
+RECOMMENDED_LEARNING_RATE = 1e-3
+# Vertex refuses fewer than 16 training examples; so do we unless told otherwise.
+MIN_TRAIN_EXAMPLES = 16
+
+
+def _f(default: Any, help: str, *, group: str = "advanced", choices: tuple | None = None,
+       minimum: float | None = None, maximum: float | None = None, kind: str | None = None) -> Any:
+    meta = {"help": help, "group": group, "choices": choices, "minimum": minimum, "maximum": maximum,
+            "kind": kind}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+class ParameterError(ValueError):
+    """A tuning parameter is out of range; the message names it and says what is allowed."""
+
+
+@dataclass
+class TuningParams:
+    # -- the main parameters (the panel's form) --
+    base_model: str = _f(DEFAULT_BASE_MODEL, "Hugging Face model id, local model folder, or .gguf file.",
+                         group="basic", kind="model")
+    train_dataset: str | None = _f(None, "Training data: JSONL, JSON, CSV or Parquet file (in Python also a "
+                                         "list of dicts or a pandas DataFrame).", group="basic",
+                                   kind="dataset")
+    validation_dataset: str | None = _f(None, "Optional validation data in the same formats.", group="basic",
+                                        kind="dataset")
+    tuned_model_display_name: str | None = _f(None, "A name for the job and the tuned model.", group="basic")
+    epochs: int | None = _f(None, "Passes over the training data; empty to choose from the dataset size.",
+                            group="basic", minimum=1, maximum=100)
+    adapter_size: int = _f(8, "LoRA rank.", group="basic", choices=ADAPTER_SIZES)
+    learning_rate_multiplier: float = _f(1.0, f"Scales the recommended learning rate "
+                                              f"({RECOMMENDED_LEARNING_RATE:g}).", group="basic",
+                                         minimum=1e-3, maximum=100.0)
+    prompt_template: str | None = _f(None, "Turns each row into a prompt; {field} placeholders take the "
+                                           "row's fields, e.g. 'Assign a label ... {input_text}'.",
+                                     group="basic")
+    quantization: str | None = _f(None, "Load the base model in 4 or 8 bits (QLoRA, CUDA only).",
+                                  group="basic", choices=QUANTIZATIONS)
+    # -- advanced --
+    max_seq_length: int = _f(1024, "Longer examples are truncated (counted in the dataset statistics).",
+                             minimum=16, maximum=131072)
+    batch_size: int = _f(8, "Examples per optimizer step (per accumulation step).", minimum=1, maximum=4096)
+    gradient_accumulation_steps: int = _f(1, "Batches summed before each optimizer step.", minimum=1,
+                                          maximum=1024)
+    lora_alpha: int | None = _f(None, "LoRA alpha; empty for 2 x adapter_size.", minimum=1)
+    lora_dropout: float = _f(0.0, "Dropout on the LoRA path.", minimum=0.0, maximum=0.9)
+    target_modules: list[str] | None = _f(None, "Modules that get adapters; empty for every attention and "
+                                               "MLP projection.")
+    learning_rate: float | None = _f(None, "Absolute learning rate; overrides the multiplier when set.",
+                                     minimum=0.0)
+    lr_scheduler_type: str = _f("linear", "Learning-rate schedule.",
+                                choices=("linear", "cosine", "constant", "constant_with_warmup"))
+    warmup_ratio: float = _f(0.05, "Share of the steps spent warming up.", minimum=0.0, maximum=0.5)
+    weight_decay: float = _f(0.0, "AdamW weight decay.", minimum=0.0, maximum=1.0)
+    max_steps: int | None = _f(None, "Stop after this many optimizer steps (overrides epochs).", minimum=1)
+    logging_steps: int = _f(1, "Log metrics every N steps.", minimum=1)
+    eval_steps: int | None = _f(None, "Evaluate on the validation set every N steps; empty for ~10 times "
+                                      "a run.", minimum=1)
+    save_steps: int | None = _f(None, "Checkpoint every N steps; empty for ~5 times a run.", minimum=1)
+    max_eval_examples: int | None = _f(256, "Validation examples used for the periodic evaluation.",
+                                       minimum=1)
+    seed: int = _f(0, "Seed for shuffling and adapter initialisation: same seed, same run.")
+    precision: str = _f("auto", "auto: bf16 where the hardware runs it fast, else fp32.", choices=PRECISIONS)
+    padding_free: bool = _f(True, "Pack each batch into one row without padding.")
+    num_threads: int | None = _f(None, "CPU threads for training; empty for one per physical core.",
+                                 minimum=1)
+    min_train_examples: int = _f(MIN_TRAIN_EXAMPLES, "Refuse training sets smaller than this.", minimum=1)
+
+    def __post_init__(self) -> None:
+        problems = validate_params(self)
+        if problems:
+            raise ParameterError("Invalid tuning parameters:\n" + "\n".join(f"  - {p}" for p in problems))
+
+    @property
+    def effective_lora_alpha(self) -> int:
+        return self.lora_alpha if self.lora_alpha is not None else 2 * self.adapter_size
+
+    @property
+    def effective_learning_rate(self) -> float:
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return RECOMMENDED_LEARNING_RATE * self.learning_rate_multiplier
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TuningParams:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ParameterError(f"Unknown tuning parameter(s): {', '.join(unknown)}. "
+                                 f"Known: {', '.join(sorted(names))}.")
+        return cls(**d)
+
+
+def choose_epochs(num_examples: int) -> int:
+    """Epochs when the user leaves it empty: about 1,000 examples seen, between 1 and 10 passes."""
+    return max(1, min(10, math.ceil(1000 / max(1, num_examples))))
+
+
+def _type_name(tp: Any) -> str:
+    s = str(tp)
+    for name in ("bool", "int", "float", "str", "list"):
+        if name in s:
+            return "list[str]" if name == "list" else name
+    return "any"
+
+
+def validate_params(p: TuningParams) -> list[str]:
+    problems = []
+    for f in dataclasses.fields(p):
+        value = getattr(p, f.name)
+        meta = f.metadata
+        nullable = "None" in str(f.type)
+        if value is None:
+            if not nullable:
+                problems.append(f"{f.name}: must be set")
+            continue
+        tname = _type_name(f.type)
+        ok = {
+            "bool": isinstance(value, bool),
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+            "str": isinstance(value, str),
+            "list[str]": isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value),
+        }.get(tname, True)
+        if f.name in ("train_dataset", "validation_dataset"):
+            ok = True  # the Python API also takes lists of dicts and DataFrames
+        if not ok:
+            problems.append(f"{f.name}: expected {tname}, got {type(value).__name__} {value!r}")
+            continue
+        if meta.get("choices") is not None and value not in meta["choices"]:
+            allowed = ", ".join(repr(c) for c in meta["choices"])
+            problems.append(f"{f.name}: {value!r} is not one of {allowed}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if meta.get("minimum") is not None and value < meta["minimum"]:
+                problems.append(f"{f.name}: {value} is below the minimum {meta['minimum']}")
+            if meta.get("maximum") is not None and value > meta["maximum"]:
+                problems.append(f"{f.name}: {value} is above the maximum {meta['maximum']}")
+    return problems
+
+
+def schema() -> dict[str, Any]:
+    """The parameters as JSON for the REST API and the panel's form."""
+    out = []
+    for f in dataclasses.fields(TuningParams):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        meta = f.metadata
+        out.append({
+            "name": f.name,
+            "type": _type_name(f.type),
+            "nullable": "None" in str(f.type),
+            "default": default,
+            "help": meta["help"],
+            "group": meta["group"],
+            "choices": list(meta["choices"]) if meta.get("choices") else None,
+            "minimum": meta.get("minimum"),
+            "maximum": meta.get("maximum"),
+            "kind": meta.get("kind"),
+        })
+    return {"parameters": out, "recommended_learning_rate": RECOMMENDED_LEARNING_RATE}
+
+
+__all__ = ["TuningParams", "ParameterError", "schema", "choose_epochs", "DEFAULT_BASE_MODEL",
+           "ADAPTER_SIZES"]
