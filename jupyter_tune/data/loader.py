@@ -1,0 +1,145 @@
+"""One loader for every dataset format and source: rows in, validated Examples out (or every problem)."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import DatasetError, Problem
+from .formats import FORMATS, Example, convert_row, detect_format
+from .readers import RawRows, describe_source, read_rows
+
+_USABLE_COLUMNS = ("input_text", "output_text", "prompt", "label", "contents", "messages")
+
+
+@dataclass
+class Dataset:
+    source: str
+    examples: list[Example]
+    warnings: list[Problem] = field(default_factory=list)
+    format: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """The examples in the chat form, for the job's own copy of its data."""
+        return [{"messages": e.messages, "fields": e.fields, "line": e.line} for e in self.examples]
+
+    @classmethod
+    def from_records(cls, source: str, records: list[dict[str, Any]]) -> Dataset:
+        return cls(source, [Example(r["messages"], r.get("fields", {}), r.get("line", 0), i)
+                            for i, r in enumerate(records)])
+
+
+def template_fields(prompt_template: str) -> list[str]:
+    """The {field} placeholders of a template, in order."""
+    names = []
+    for _, name, _, _ in string.Formatter().parse(prompt_template):
+        if name is not None:
+            if not name or not name.isidentifier():
+                raise ValueError(f"prompt_template: placeholder {{{name}}} is not a field name; "
+                                 "write {input_text}, and {{ }} for literal braces.")
+            names.append(name)
+    return names
+
+
+def _load(data: Any, prompt_template: str | None, require_answer: bool) -> tuple[RawRows, list[Example], str | None]:
+    raw = read_rows(data)
+    examples: list[Example] = []
+    if raw.problems and not raw.rows:
+        return raw, examples, None
+    if raw.columns is not None and not set(raw.columns) & set(_USABLE_COLUMNS):
+        raw.problem(None, None, f"No usable columns: found {', '.join(raw.columns) or 'none'}.",
+                    "Name the columns input_text and output_text (or prompt and label).")
+        return raw, examples, None
+    placeholders = template_fields(prompt_template) if prompt_template else []
+    first_fmt = None
+    for line, row in raw.rows:
+        fmt = detect_format(row)
+        if fmt is None:
+            keys = ", ".join(map(str, row.keys())) if isinstance(row, dict) else type(row).__name__
+            raw.problem(line, None, f"Row of an unknown format (keys: {keys or 'none'}).",
+                        "Use one of: " + "; ".join(FORMATS.values()) + ".")
+            continue
+        if first_fmt is None:
+            first_fmt = fmt
+        elif fmt != first_fmt:
+            raw.problem(line, None, f"Mixed formats: this row is {FORMATS[fmt]}, the first is {FORMATS[first_fmt]}.",
+                        "Use one format per dataset.")
+            continue
+        ex = convert_row(raw, line, row, fmt, require_answer)
+        if ex is None:
+            continue
+        missing = [p for p in placeholders if not isinstance(ex.fields.get(p), str)]
+        if missing:
+            for p in missing:
+                raw.problem(line, p, f"The prompt template uses {{{p}}}, which this row lacks.",
+                            f"Add '{p}' to every row or change the template (the row has: "
+                            f"{', '.join(sorted(ex.fields)) or 'no text fields'}).")
+            continue
+        if prompt_template:
+            apply_template(ex, prompt_template)
+        ex.index = len(examples)
+        examples.append(ex)
+    if not raw.rows and not raw.problems:
+        raw.problem(None, None, "No examples found.", "Add at least one example.")
+    return raw, examples, first_fmt
+
+
+def apply_template(ex: Example, prompt_template: str) -> None:
+    """Replace the last user turn by the template filled with the row's fields."""
+    text = prompt_template.format_map(ex.fields)
+    for m in reversed(ex.messages):
+        if m["role"] == "user":
+            m["content"] = text
+            return
+
+
+def load_dataset(data: Any, prompt_template: str | None = None, *, require_answer: bool = True,
+                 min_examples: int = 1, what: str = "dataset") -> Dataset:
+    """Read and validate `data` (path, list of dicts, DataFrame); raise DatasetError listing every problem."""
+    raw, examples, fmt = _load(data, prompt_template, require_answer)
+    errors = [p for p in raw.problems if p.severity == "error"]
+    if not errors and len(examples) < min_examples:
+        raw.problem(None, None, f"{len(examples)} examples; at least {min_examples} are needed.",
+                    "Add examples, or lower min_train_examples if you know what you are doing.")
+        errors = raw.problems
+    if errors:
+        raise DatasetError(raw.problems, what)
+    return Dataset(raw.source, examples, [p for p in raw.problems if p.severity == "warning"], fmt)
+
+
+def _key(ex: Example) -> tuple:
+    return tuple((m["role"], m["content"].strip()) for m in ex.messages)
+
+
+def validate_dataset(train_dataset: Any, validation_dataset: Any = None, prompt_template: str | None = None,
+                     min_examples: int = 16) -> tuple[Dataset, Dataset | None]:
+    """Validate a training (and validation) dataset together; every problem of both is listed at once."""
+    problems: list[Problem] = []
+    train = val = None
+    try:
+        train = load_dataset(train_dataset, prompt_template, min_examples=min_examples, what="training dataset")
+    except DatasetError as e:
+        problems += e.problems
+    if validation_dataset is not None:
+        try:
+            val = load_dataset(validation_dataset, prompt_template, what="validation dataset")
+        except DatasetError as e:
+            problems += e.problems
+    if problems:
+        raise DatasetError(problems, "dataset")
+    assert train is not None
+    if val is not None:
+        seen = {_key(e) for e in train.examples}
+        repeats = [e.line for e in val.examples if _key(e) in seen]
+        if repeats:
+            shown = ", ".join(map(str, repeats[:10])) + (" ..." if len(repeats) > 10 else "")
+            val.warnings.append(Problem(
+                describe_source(validation_dataset), None, None,
+                f"{len(repeats)} of {len(val)} validation examples also appear in the training data "
+                f"(lines {shown}).", "Validation metrics on them overstate quality; remove them.",
+                severity="warning"))
+    return train, val

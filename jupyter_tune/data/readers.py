@@ -1,0 +1,150 @@
+"""Read a dataset source (file, list of dicts, DataFrame) into numbered raw rows, collecting problems."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import Problem
+
+SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
+
+
+@dataclass
+class RawRows:
+    source: str
+    unit: str                                   # how rows are numbered: "line", "row" or "item"
+    rows: list[tuple[int, Any]] = field(default_factory=list)   # (number, row)
+    problems: list[Problem] = field(default_factory=list)
+    columns: list[str] | None = None            # for tabular sources
+
+    def problem(self, line: int | None, fld: str | None, message: str, hint: str = "",
+                severity: str = "error") -> None:
+        self.problems.append(Problem(self.source, line, fld, message, hint, severity, self.unit))
+
+
+def describe_source(data: Any) -> str:
+    if isinstance(data, (str, os.PathLike)):
+        return str(data)
+    if type(data).__name__ == "DataFrame":
+        return "<DataFrame>"
+    return "<list>"
+
+
+def read_rows(data: Any) -> RawRows:
+    if isinstance(data, (str, os.PathLike)):
+        return _read_file(Path(data))
+    if type(data).__name__ == "DataFrame":
+        out = RawRows("<DataFrame>", "row", columns=[str(c) for c in data.columns])
+        for i, rec in enumerate(data.to_dict(orient="records"), start=1):
+            out.rows.append((i, {str(k): _clean_nan(v) for k, v in rec.items()}))
+        return out
+    if isinstance(data, dict):
+        data = [data]
+    if isinstance(data, (list, tuple)):
+        out = RawRows("<list>", "item")
+        out.rows = list(enumerate(data, start=1))
+        return out
+    out = RawRows(describe_source(data), "item")
+    out.problem(None, None, f"Unsupported dataset type {type(data).__name__}.",
+                "Pass a file path (.jsonl, .json, .csv, .parquet), a list of dicts or a pandas DataFrame.")
+    return out
+
+
+def _clean_nan(v: Any) -> Any:
+    # pandas gives NaN for empty cells; treat them as missing, not as the float nan.
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):
+        return v.tolist()
+    return v
+
+
+def _read_file(path: Path) -> RawRows:
+    src = str(path)
+    suffix = path.suffix.lower()
+    unit = {"": "line", ".jsonl": "line", ".csv": "line", ".parquet": "row", ".json": "item"}.get(suffix, "line")
+    out = RawRows(src, unit)
+    if not path.exists():
+        out.problem(None, None, "File not found.",
+                    f"Check the path (relative paths start from {os.getcwd()}).")
+        return out
+    if path.is_dir():
+        out.problem(None, None, "This is a folder, not a data file.", f"Name a file ending in {', '.join(SUFFIXES)}.")
+        return out
+    if suffix not in SUFFIXES:
+        out.problem(None, None, f"Unknown file type {suffix or '(no suffix)'}.",
+                    f"Use one of {', '.join(SUFFIXES)}.")
+        return out
+    if path.stat().st_size == 0:
+        out.problem(None, None, "The file is empty.", "Add at least one example.")
+        return out
+    if suffix == ".parquet":
+        import pandas as pd
+
+        try:
+            df = pd.read_parquet(path)
+        except Exception as e:  # noqa: BLE001 - pyarrow raises many types
+            out.problem(None, None, f"Cannot read Parquet: {e}.", "Check that the file is valid Parquet.")
+            return out
+        out.columns = [str(c) for c in df.columns]
+        for i, rec in enumerate(df.to_dict(orient="records"), start=1):
+            out.rows.append((i, {str(k): _clean_nan(v) for k, v in rec.items()}))
+        return out
+
+    raw = path.read_bytes()
+    text_lines = _decode_lines(raw, out)
+    if suffix == ".jsonl":
+        for n, line in text_lines:
+            if not line.strip():
+                continue  # blank lines (a trailing newline) are not examples
+            try:
+                out.rows.append((n, json.loads(line)))
+            except json.JSONDecodeError as e:
+                out.problem(n, None, f"Invalid JSON: {e.msg} at column {e.colno}.",
+                            "Each line must be one JSON object.")
+    elif suffix == ".json":
+        if out.problems:
+            return out
+        try:
+            doc = json.loads("\n".join(t for _, t in text_lines))
+        except json.JSONDecodeError as e:
+            out.unit = "line"
+            out.problem(e.lineno, None, f"Invalid JSON: {e.msg} at column {e.colno}.",
+                        "A .json file holds one JSON array of examples (use .jsonl for one per line).")
+            return out
+        if isinstance(doc, dict) and isinstance(doc.get("data"), list):
+            doc = doc["data"]
+        if not isinstance(doc, list):
+            doc = [doc]
+        out.rows = list(enumerate(doc, start=1))
+    else:  # csv
+        good = "\n".join(t for _, t in text_lines) + "\n"
+        lines_by_index = [n for n, _ in text_lines]
+        reader = csv.DictReader(io.StringIO(good))
+        out.columns = list(reader.fieldnames or [])
+        for rec in reader:
+            # reader.line_num counts physical lines read so far in the decoded text
+            n = lines_by_index[min(reader.line_num, len(lines_by_index)) - 1]
+            out.rows.append((n, {k: (v if v != "" else None) for k, v in rec.items() if k is not None}))
+    return out
+
+
+def _decode_lines(raw: bytes, out: RawRows) -> list[tuple[int, str]]:
+    """Split into numbered lines, naming every line that is not UTF-8 (and leaving it out)."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    result = []
+    for n, bline in enumerate(raw.split(b"\n"), start=1):
+        try:
+            result.append((n, bline.decode("utf-8").rstrip("\r")))
+        except UnicodeDecodeError as e:
+            out.problem(n, None, f"Not UTF-8 text (byte 0x{bline[e.start]:02x} at column {e.start + 1}).",
+                        "Save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8).")
+    return result
