@@ -1,0 +1,117 @@
+"""Starting and resuming jobs: validate everything first, then hand the job to its own process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from ..data.loader import Dataset, validate_dataset
+from ..data.readers import describe_source
+from ..params import DEFAULT_BASE_MODEL, TuningParams
+from .job import TuningJob
+from .states import JobState
+from .store import JobStore, now_iso, process_alive
+
+
+def _jsonl(ds: Dataset) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ds.to_records())
+
+
+def tune(base_model: str = DEFAULT_BASE_MODEL, train_dataset: Any = None, validation_dataset: Any = None,
+         tuned_model_display_name: str | None = None, epochs: int | None = None, adapter_size: int = 8,
+         learning_rate_multiplier: float = 1.0, prompt_template: str | None = None,
+         quantization: str | None = None, **advanced: Any) -> TuningJob:
+    """Start a supervised LoRA tuning job and return at once; the job runs in its own process.
+
+    Datasets are paths (JSONL, JSON, CSV, Parquet), lists of dicts or DataFrames. Invalid parameters or
+    data raise here (every problem listed) and leave nothing in the job store. See TuningParams for
+    the advanced parameters (max_seq_length, batch_size, seed, ...).
+    """
+    if train_dataset is None:
+        raise ValueError("train_dataset is required: a path, a list of dicts or a pandas DataFrame.")
+    params = TuningParams.from_dict(dict(
+        base_model=str(base_model), train_dataset=describe_source(train_dataset),
+        validation_dataset=None if validation_dataset is None else describe_source(validation_dataset),
+        tuned_model_display_name=tuned_model_display_name, epochs=epochs, adapter_size=adapter_size,
+        learning_rate_multiplier=learning_rate_multiplier, prompt_template=prompt_template,
+        quantization=quantization, **advanced))
+    if params.quantization:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"quantization={params.quantization!r} loads the model with bitsandbytes, which "
+                               "needs a CUDA GPU; this machine has none. Use quantization=None (bf16/fp32 LoRA).")
+    from ..models.resolve import resolve_model
+
+    resolve_model(params.base_model)  # an unknown model fails here, naming what was tried
+    train, val = validate_dataset(train_dataset, validation_dataset, params.prompt_template,
+                                  params.min_train_examples)
+    store = JobStore()
+    job_id = store.new_job_id(params.tuned_model_display_name)
+    files = {"train.jsonl": _jsonl(train)}
+    if val is not None:
+        files["validation.jsonl"] = _jsonl(val)
+    warnings = [str(w) for w in train.warnings + (val.warnings if val else [])]
+    record = {
+        "display_name": params.tuned_model_display_name or job_id,
+        "state": JobState.PENDING.value,
+        "create_time": now_iso(), "create_unix": time.time(), "start_time": None, "end_time": None,
+        "error": None, "pid": None, "params": params.to_dict(), "warnings": warnings,
+        "num_train_examples": len(train), "num_validation_examples": len(val) if val else 0,
+        "progress": {"step": 0, "total_steps": None, "epoch": 0.0},
+    }
+    job_dir = store.create(job_id, record, files)
+    store.update(job_id, paths={"job_dir": str(job_dir), "adapter": str(job_dir / "adapter"),
+                                "checkpoints": str(job_dir / "checkpoints"), "log": str(job_dir / "log.txt")})
+    for w in warnings:
+        print(f"Warning: {w}", file=sys.stderr)
+    _spawn(store, job_id, resume=False)
+    return TuningJob(job_id, store)
+
+
+def resume(job_id: str) -> TuningJob:
+    """Continue a FAILED or CANCELLED job from its last checkpoint (from the start if it has none)."""
+    store = JobStore()
+    job = TuningJob(job_id, store)
+    state = job.state
+    if state not in (JobState.FAILED, JobState.CANCELLED):
+        raise RuntimeError(f"Job {job_id} is {state.value}; only FAILED or CANCELLED jobs can be resumed.")
+    record = store.read_raw(job_id)
+    store.update(job_id, state=JobState.PENDING.value, error=None, end_time=None, pid=None,
+                 create_unix=time.time(), resume_count=record.get("resume_count", 0) + 1,
+                 previous_error=record.get("error"))
+    _spawn(store, job_id, resume=True)
+    return job
+
+
+def _spawn(store: JobStore, job_id: str, resume: bool) -> None:
+    import psutil
+
+    job_dir = store.job_dir(job_id)
+    cmd = [sys.executable, "-m", "jupyter_tune.training.worker", str(job_dir)] + (["--resume"] if resume else [])
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "JUPYTER_TUNE_HOME": str(store.root),
+           "TOKENIZERS_PARALLELISM": "false"}
+    with open(job_dir / "log.txt", "ab") as logf:
+        # A new session: the job outlives a kernel restart and ignores the kernel's interrupts.
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, start_new_session=True, cwd=str(job_dir))
+    try:
+        created = psutil.Process(proc.pid).create_time()
+    except psutil.NoSuchProcess:
+        created = None
+    with store.lock(job_id):
+        record = store.read_raw(job_id)
+        record.update(pid=proc.pid, pid_create_time=created)
+        from .store import atomic_write_json
+
+        atomic_write_json(job_dir / "job.json", record)
+    # Reap the child when it ends so it does not linger as a zombie of the kernel.
+    threading.Thread(target=proc.wait, daemon=True, name=f"reap-{job_id}").start()
+
+
+__all__ = ["tune", "resume", "process_alive"]
