@@ -1,0 +1,165 @@
+"""The panel's actions and ``render_cells(action, params)``."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+
+from ..jobs.store import validate_job_id
+from ..params import ParameterError, TuningParams
+
+# The main parameters: the panel's form and the parameters cell of "Tune a model".
+MAIN_PARAMS = ("base_model", "train_dataset", "validation_dataset", "tuned_model_display_name", "epochs",
+               "adapter_size", "learning_rate_multiplier", "prompt_template")
+TUNING_FIELDS = frozenset(f.name for f in dataclasses.fields(TuningParams))
+
+
+class CellsError(ValueError):
+    """The action or its parameters cannot make cells; the message says why."""
+
+
+@dataclass(frozen=True)
+class Action:
+    id: str
+    label: str
+    description: str
+    params: tuple[str, ...]            # the parameters it reads (TuningParams fields and the extras)
+    templates: tuple[str, ...]         # one template per cell, in order
+    button: bool = True                # shown as a button in the panel (view is per job)
+    defaults: tuple[tuple[str, Any], ...] = ()  # defaults for the extras
+
+
+# Extras that are not tuning parameters: which model or job, which data, what to ask.
+EXTRAS = {
+    "job_id": "A tuning job id; its tuned model is used instead of the base model.",
+    "dataset": "Data to evaluate or generate on (path); defaults to the validation dataset.",
+    "task_type": "'classification' or 'text_generation'.",
+    "prompt": "The prompt sent to the tuned model.",
+    "max_output_tokens": "Most tokens generated per row.",
+}
+
+ACTIONS: dict[str, Action] = {a.id: a for a in (
+    Action("tune", "Tune a model",
+           "Insert a parameters cell and a cell that starts a LoRA tuning job and shows it live.",
+           MAIN_PARAMS, ("tune_params.py.j2", "tune_run.py.j2")),
+    Action("evaluate", "Evaluate a model",
+           "Insert a cell that scores the base model (or a tuned job's model) on a labelled dataset.",
+           ("base_model", "job_id", "dataset", "validation_dataset", "prompt_template", "task_type"),
+           ("evaluate.py.j2",), defaults=(("task_type", "classification"),)),
+    Action("generate", "Generate text",
+           "Insert a cell that generates a response for every row of a dataset.",
+           ("base_model", "job_id", "dataset", "validation_dataset", "prompt_template",
+            "max_output_tokens"),
+           ("generate.py.j2",), defaults=(("max_output_tokens", 64),)),
+    Action("test", "Test a tuned model",
+           "Insert a cell that loads a tuned job's model and answers one prompt.",
+           ("job_id", "prompt", "max_output_tokens"), ("test.py.j2",),
+           defaults=(("prompt", "Hello! What can you do?"), ("max_output_tokens", 64))),
+    Action("view", "View a job", "Insert a cell that shows a job's live view.", ("job_id",),
+           ("view.py.j2",), button=False),
+)}
+
+
+def actions() -> list[dict[str, Any]]:
+    """The actions as JSON for ``GET /jupyter-tune/templates``."""
+    return [{"id": a.id, "label": a.label, "description": a.description, "params": list(a.params),
+             "button": a.button, "defaults": dict(a.defaults)} for a in ACTIONS.values()]
+
+
+def _check_literal(value: Any, path: str = "value") -> None:
+    """Accept only what JSON can carry, so repr() is always a valid Python literal."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise CellsError(f"{path}: {value!r} is not a finite number")
+        return
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_literal(v, f"{path}[{i}]")
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise CellsError(f"{path}: keys must be strings, got {k!r}")
+            _check_literal(v, f"{path}[{k!r}]")
+        return
+    raise CellsError(f"{path}: {type(value).__name__} values cannot go into a cell")
+
+
+def pylit(value: Any) -> str:
+    """The Python literal for a JSON value (the only way user values enter a template)."""
+    _check_literal(value)
+    if isinstance(value, tuple):
+        value = list(value)
+    return repr(value)
+
+
+@lru_cache(maxsize=1)
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("jupyter_tune.cells", "templates"),
+        autoescape=False,  # the output is Python, not HTML; pylit does the quoting
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters["pylit"] = pylit
+    return env
+
+
+def _checked_params(action: Action, params: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(params, dict):
+        raise CellsError("params must be a JSON object")
+    unknown = sorted(set(params) - TUNING_FIELDS - set(EXTRAS))
+    if unknown:
+        raise CellsError(f"Unknown parameter(s): {', '.join(unknown)}. Tuning parameters are "
+                         f"{', '.join(sorted(TUNING_FIELDS))}; the actions also take {', '.join(EXTRAS)}.")
+    for name, value in params.items():
+        _check_literal(value, name)
+    # Tuning parameters are checked by the dataclass the engine uses (types, ranges, choices).
+    tuning = {k: v for k, v in params.items() if k in TUNING_FIELDS}
+    try:
+        full = TuningParams.from_dict(tuning).to_dict()
+    except ParameterError as e:
+        raise CellsError(str(e)) from None
+    except TypeError as e:
+        raise CellsError(f"Invalid tuning parameters: {e}") from None
+    values = {**full, **dict.fromkeys(EXTRAS), **dict(action.defaults)}
+    values.update({k: v for k, v in params.items() if k in EXTRAS and v not in (None, "")})
+    if values.get("job_id") is not None:
+        try:
+            validate_job_id(values["job_id"])
+        except ValueError as e:
+            raise CellsError(str(e)) from None
+    if values.get("task_type") not in (None, "classification", "text_generation"):
+        raise CellsError(f"task_type: {values['task_type']!r} is not 'classification' or 'text_generation'")
+    # Advanced tuning parameters the user set away from their defaults go into jt.tune(...) too.
+    defaults = TuningParams().to_dict()
+    values["advanced"] = {k: v for k, v in tuning.items()
+                          if k not in MAIN_PARAMS and v != defaults.get(k)}
+    return values
+
+
+def render_cells(action: str, params: dict[str, Any] | None = None) -> list[dict[str, str]]:
+    """Cells for one panel action: ``[{"cell_type": "code", "source": "..."}, ...]``.
+
+    Raises CellsError for an unknown action, an unknown parameter or a value out of range.
+    """
+    if action not in ACTIONS:
+        raise CellsError(f"Unknown action {action!r}; known: {', '.join(ACTIONS)}")
+    spec = ACTIONS[action]
+    values = _checked_params(spec, params or {})
+    if "job_id" in spec.params and action in ("test", "view") and not values.get("job_id"):
+        raise CellsError(f"The {action!r} action needs a job_id")
+    cells = []
+    for name in spec.templates:
+        source = _env().get_template(name).render(**values).strip()
+        cells.append({"cell_type": "markdown" if name.endswith(".md.j2") else "code", "source": source})
+    return cells
