@@ -1,0 +1,96 @@
+"""Charts rendered to PNG bytes with matplotlib's Agg canvas (no pyplot: safe from a background thread)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+TRAIN_COLOR = "#1a73e8"
+EVAL_COLOR = "#e8710a"
+
+# (title, train key, eval key or None)
+METRIC_PANELS = [
+    ("Loss", "train_total_loss", "eval_total_loss"),
+    ("Next-token accuracy", "train_fraction_of_correct_next_step_preds",
+     "eval_fraction_of_correct_next_step_preds"),
+    ("Number of predictions", "train_num_predictions", "eval_num_predictions"),
+    ("Tokens per second", "tokens_per_second", None),
+]
+
+
+def _series(rows: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
+    xs, ys = [], []
+    for r in rows:
+        v = r.get(key)
+        if v is not None and r.get("step") is not None:
+            xs.append(r["step"])
+            ys.append(v)
+    return xs, ys
+
+
+def _to_png(fig) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def has_eval(rows: list[dict[str, Any]]) -> bool:
+    return any(r.get("eval_total_loss") is not None for r in rows)
+
+
+def metrics_png(rows: list[dict[str, Any]], total_steps: int | None = None) -> bytes:
+    """The Supervise charts: loss, accuracy, predictions per step and tokens/s, train and validation."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 5.6), dpi=80, layout="constrained")
+    axes = fig.subplots(2, 2).ravel()
+    with_eval = has_eval(rows)
+    for ax, (title, train_key, eval_key) in zip(axes, METRIC_PANELS, strict=True):
+        ax.set_title(title, fontsize=11, loc="left")
+        ax.grid(True, alpha=0.3)
+        ax.set_xlabel("step", fontsize=9)
+        ax.tick_params(labelsize=8)
+        x, y = _series(rows, train_key)
+        if x:
+            ax.plot(x, y, color=TRAIN_COLOR, linewidth=1.6, marker="o" if len(x) < 30 else None,
+                    markersize=3, label="train")
+        if with_eval and eval_key:
+            x, y = _series(rows, eval_key)
+            if x:
+                ax.plot(x, y, color=EVAL_COLOR, linewidth=1.6, marker="o", markersize=3, label="validation")
+        if total_steps:
+            ax.set_xlim(0, max(total_steps, 1))
+        if not rows:
+            ax.text(0.5, 0.5, "waiting for the first step…", ha="center", va="center",
+                    transform=ax.transAxes, color="#80868b")
+        elif ax.lines and (with_eval and eval_key):
+            ax.legend(fontsize=8, loc="best")
+    return _to_png(fig)
+
+
+def histogram_png(distribution: dict[str, Any] | None, title: str, color: str = TRAIN_COLOR) -> bytes | None:
+    """A token-length histogram from a Vertex distribution's buckets, with its mean and median marked."""
+    if not distribution or not distribution.get("buckets"):
+        return None
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.6, 2.6), dpi=80, layout="constrained")
+    ax = fig.subplots()
+    buckets = distribution["buckets"]
+    lefts = [b["left"] for b in buckets]
+    widths = [max(b["right"] - b["left"], 1e-9) for b in buckets]
+    ax.bar(lefts, [b["count"] for b in buckets], width=widths, align="edge", color=color, alpha=0.85,
+           edgecolor="white")
+    for key, style in (("mean", "--"), ("median", ":")):
+        if distribution.get(key) is not None:
+            ax.axvline(distribution[key], color="#202124", linestyle=style, linewidth=1,
+                       label=f"{key} {distribution[key]:.0f}")
+    ax.set_title(title, fontsize=10, loc="left")
+    ax.set_xlabel("tokens", fontsize=9)
+    ax.set_ylabel("examples", fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=8)
+    return _to_png(fig)

@@ -1,0 +1,87 @@
+"""The Details tab: how the job tunes (method, model, adapter, schedule, parameters, hardware), its times,
+id and store paths."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as w
+
+from .format import count, local_time, table_html
+
+
+def _percent(t: dict[str, Any]) -> str:
+    pct = t.get("trainable_percent")
+    if pct is None and t.get("trainable_params") and t.get("total_params"):
+        pct = 100.0 * t["trainable_params"] / t["total_params"]
+    return "—" if pct is None else f"{pct:.3f} %"
+
+
+def details_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(label, value) pairs; before training starts the values come from the requested parameters."""
+    t = record.get("tuning") or {}
+    p = record.get("params") or {}
+    paths = record.get("paths") or {}
+
+    def pick(tk: str, pk: str | None = None) -> Any:
+        v = t.get(tk)
+        return v if v is not None else p.get(pk or tk)
+
+    method = t.get("method") or ("QLoRA" if p.get("quantization") else "LoRA")
+    alpha = pick("lora_alpha")
+    if alpha is None and p.get("adapter_size"):
+        alpha = 2 * p["adapter_size"]
+    targets = pick("target_modules")
+    lr = t.get("learning_rate")
+    if lr is None:
+        lr = p.get("learning_rate") or (p.get("learning_rate_multiplier") or 1.0) * 1e-3
+    base = pick("base_model")
+    resolved = t.get("resolved_model_path")
+    rows: list[tuple[str, Any]] = [
+        ("Tuning method", method),
+        ("Base model", base if not resolved or resolved == base else f"{base} ({resolved})"),
+        ("Adapter size (rank)", pick("adapter_size")),
+        ("LoRA alpha", alpha),
+        ("Target modules", ", ".join(targets) if targets else "all attention and MLP projections"),
+        ("Learning rate", f"{lr:.3g}" + (f" (multiplier {p['learning_rate_multiplier']:g})"
+                                         if p.get("learning_rate_multiplier") not in (None, 1, 1.0) else "")),
+        ("Epochs", pick("epochs") or "chosen from the dataset size"),
+        ("Steps", count(pick("total_steps", "max_steps"))),
+        ("Batch size", pick("batch_size")),
+        ("Gradient accumulation steps", pick("gradient_accumulation_steps")),
+        ("Max sequence length", pick("max_seq_length")),
+        ("Trainable parameters", f"{count(t.get('trainable_params'))} ({_percent(t)})"
+         if t.get("trainable_params") is not None else "—"),
+        ("Total parameters", count(t.get("total_params"))),
+        ("Quantization", pick("quantization") or "none"),
+        ("Device", t.get("device") or "—"),
+        ("Dtype", t.get("dtype") or p.get("precision") or "—"),
+    ]
+    if t.get("num_threads"):
+        rows.append(("CPU threads", t["num_threads"]))
+    if p.get("prompt_template"):
+        rows.append(("Prompt template", p["prompt_template"]))
+    rows += [
+        ("Train dataset", p.get("train_dataset") or "—"),
+        ("Validation dataset", p.get("validation_dataset") or "none"),
+        ("Created", local_time(record.get("create_time"))),
+        ("Started", local_time(record.get("start_time"))),
+        ("Ended", local_time(record.get("end_time"))),
+        ("Job id", record.get("id")),
+        ("Job folder", paths.get("job_dir") or "—"),
+        ("Adapter", paths.get("adapter") or "—"),
+        ("Checkpoints", paths.get("checkpoints") or "—"),
+        ("Log", paths.get("log") or "—"),
+    ]
+    return [(k, "—" if v is None else v) for k, v in rows]
+
+
+class DetailsTab(w.VBox):
+    def __init__(self):
+        self.content = w.HTML()
+        super().__init__([self.content])
+
+    def update(self, record: dict[str, Any]) -> None:
+        value = table_html(details_rows(record))
+        if value != self.content.value:
+            self.content.value = value

@@ -1,0 +1,50 @@
+"""The Supervise tab: live loss, next-token accuracy, predictions per step and tokens per second."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as w
+
+from .charts import has_eval, metrics_png
+from .format import Markup, count, number, table_html
+
+
+def latest(rows: list[dict[str, Any]], key: str) -> Any:
+    for r in reversed(rows):
+        if r.get(key) is not None:
+            return r[key]
+    return None
+
+
+class SuperviseTab(w.VBox):
+    def __init__(self):
+        self.summary = w.HTML()
+        self.chart = w.Image(format="png", layout=w.Layout(max_width="820px", width="100%"))
+        self.note = w.HTML()
+        self.rendered_rows = -1  # metric lines drawn in the current chart
+        super().__init__([self.summary, self.chart, self.note])
+
+    def update(self, rows: list[dict[str, Any]], total_steps: int | None = None, force: bool = False) -> bool:
+        """Redraw when new metric lines arrived; returns whether it redrew."""
+        if not force and len(rows) == self.rendered_rows:
+            return False
+        with_eval = has_eval(rows)
+        cells = [
+            ("Step", count(latest(rows, "step"))),
+            ("Train loss", number(latest(rows, "train_total_loss"))),
+            ("Train next-token accuracy", number(latest(rows, "train_fraction_of_correct_next_step_preds"))),
+        ]
+        if with_eval:
+            cells += [("Validation loss", number(latest(rows, "eval_total_loss"))),
+                      ("Validation next-token accuracy",
+                       number(latest(rows, "eval_fraction_of_correct_next_step_preds")))]
+        cells += [("Learning rate", number(latest(rows, "learning_rate"), 3)),
+                  ("Tokens per second", number(latest(rows, "tokens_per_second"), 4))]
+        self.summary.value = table_html([(k, Markup(v)) for k, v in cells])
+        self.chart.value = metrics_png(rows, total_steps)
+        self.note.value = ("" if with_eval or not rows else
+                           '<span style="color:#5f6368;font-size:12px">No validation set: training curves '
+                           "only.</span>")
+        self.rendered_rows = len(rows)  # last: readers waiting on it see the new chart
+        return True

@@ -1,0 +1,132 @@
+"""JobView: the live view of one tuning job (header + Supervise / Dataset / Details / Test tabs).
+
+It reads everything from the job store, so ``jt.get_job(id).view()`` re-attaches from any kernel. While the
+job is active a daemon thread polls the store and sets widget values; ipykernel sends those comm updates
+from any thread, so the charts move while other cells run. The thread ends when the job reaches a final
+state or the view is closed.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import ipywidgets as w
+
+from ..jobs.job import TuningJob
+from ..jobs.states import JobState
+from ..jobs.store import JobNotFoundError
+from .dataset import DatasetTab
+from .details import DetailsTab
+from .format import esc
+from .header import JobHeader
+from .supervise import SuperviseTab
+from .test_tab import TestTab
+
+TAB_TITLES = ("Supervise", "Dataset", "Details", "Test")
+
+
+class JobView(w.VBox):
+    """``JobView(job_or_id, poll_interval=1.5, live=True)``; ``job.view()`` builds one."""
+
+    def __init__(self, job: TuningJob | str, poll_interval: float = 1.5, live: bool = True):
+        self.job = job if isinstance(job, TuningJob) else TuningJob(job)
+        self.store = self.job.store
+        self.poll_interval = poll_interval
+        self.header = JobHeader(on_cancel=self.cancel)
+        self.supervise = SuperviseTab()
+        self.dataset = DatasetTab()
+        self.details = DetailsTab()
+        self.test = TestTab(self.job)
+        self.tabs = w.Tab(children=[self.supervise, self.dataset, self.details, self.test], titles=TAB_TITLES)
+        self.message = w.HTML()
+        super().__init__([self.header, self.tabs, self.message], layout=w.Layout(max_width="900px"))
+        self.add_class("jt-job-view")
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._metrics: list[dict[str, Any]] = []
+        self._metrics_size = -1
+        self._state: str | None = None
+        self.updates = 0  # refreshes that changed something (for tests and debugging)
+        self.last_error: Exception | None = None  # the poller's latest failure, if any
+        final = self.refresh()
+        if live and not final:
+            self.start()
+
+    # -- reading the store --
+    def _read_metrics(self) -> list[dict[str, Any]]:
+        path = self.store.job_dir(self.job.id) / "metrics.jsonl"
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        if size != self._metrics_size:
+            self._metrics = self.store.read_metrics(self.job.id)
+            self._metrics_size = size
+        return self._metrics
+
+    def refresh(self) -> bool:
+        """Read the store and update every tab; returns True once the job is in a final state."""
+        with self._lock:
+            record = self.store.read(self.job.id)  # first: the metrics read next are at least as new
+            metrics = self._read_metrics()
+            state = record.get("state")
+            total = (record.get("progress") or {}).get("total_steps") or (record.get("tuning") or {}).get(
+                "total_steps")
+            self.header.update(record, metrics, self.store.log_tail(self.job.id, 15)
+                               if state == JobState.FAILED.value else "")
+            if self.supervise.update(metrics, total):
+                self.updates += 1
+            self.dataset.update(self.store.read_dataset_stats(self.job.id))
+            self.details.update(record)
+            if state != self._state:
+                self._state = state
+                self.test.refresh(record)
+                self.updates += 1
+            return JobState(state).is_final
+
+    # -- the poller --
+    @property
+    def live(self) -> bool:
+        """True while the background poller runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.live:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._poll, name=f"jt-view-{self.job.id}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def _poll(self) -> None:
+        errors = 0
+        while not self._stop.wait(self.poll_interval):
+            try:
+                if self.refresh():
+                    return
+                errors = 0
+            except JobNotFoundError:
+                self.message.value = '<span style="color:#d93025">This job was deleted.</span>'
+                return
+            except Exception as e:  # a half-written file or a busy disk: try again, give up after a while
+                self.last_error = e
+                errors += 1
+                if errors >= 10:
+                    self.message.value = (f'<span style="color:#d93025">Live updates stopped: '
+                                          f"{esc(type(e).__name__)}: {esc(e)}</span>")
+                    return
+
+    def close(self) -> None:
+        self.stop()
+        super().close()
+
+    # -- actions --
+    def cancel(self) -> None:
+        self.job.cancel()
+        self.refresh()
