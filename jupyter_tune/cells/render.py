@@ -131,6 +131,10 @@ def _checked_params(action: Action, params: dict[str, Any]) -> dict[str, Any]:
         raise CellsError(str(e)) from None
     except TypeError as e:
         raise CellsError(f"Invalid tuning parameters: {e}") from None
+    # A float parameter typed as 1 in a form reads 1.0 in the cell, as the dataclass declares it.
+    for f in dataclasses.fields(TuningParams):
+        if "float" in str(f.type) and type(full[f.name]) is int:
+            full[f.name] = float(full[f.name])
     values = {**full, **dict.fromkeys(EXTRAS), **dict(action.defaults)}
     values.update({k: v for k, v in params.items() if k in EXTRAS and v not in (None, "")})
     if values.get("job_id") is not None:

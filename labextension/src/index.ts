@@ -1,0 +1,97 @@
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+import { LabIcon } from '@jupyterlab/ui-components';
+
+import { TuningPanel } from './panel';
+import { ICell } from './types';
+
+const PANEL_ID = 'jupyter-tune-panel';
+const OPEN_COMMAND = 'jupyter-tune:open-panel';
+
+// Material Design "tune" icon (Apache-2.0); jp-icon3 lets the theme colour it.
+const tuneIcon = new LabIcon({
+  name: 'jupyter-tune:tune',
+  svgstr:
+    '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">' +
+    '<path class="jp-icon3" fill="#616161" d="M3 17v2h6v-2H3zM3 5v2h10V5H3zm10 16v-2h8v-2h-8v-2h-2v6h2zM7 9v2H3v2h4v2h2V9H7zm14 4v-2H11v2h10zm-6-4h2V7h4V5h-4V3h-2v6z"/>' +
+    '</svg>'
+});
+
+/** The current notebook, or a new one when none is open. */
+async function targetNotebook(app: JupyterFrontEnd, tracker: INotebookTracker): Promise<NotebookPanel> {
+  let panel = tracker.currentWidget;
+  if (!panel) {
+    await app.serviceManager.kernelspecs.ready; // else the default kernel is unknown: no kernel starts
+    const kernelName = app.serviceManager.kernelspecs.specs?.default;
+    panel = (await app.commands.execute('notebook:create-new', { kernelName })) as NotebookPanel;
+  }
+  await panel.context.ready;
+  app.shell.activateById(panel.id);
+  return panel;
+}
+
+/** Insert cells below the active cell (replacing a lone empty cell) and optionally run them. */
+async function insertCells(
+  app: JupyterFrontEnd,
+  tracker: INotebookTracker,
+  cells: ICell[],
+  run: boolean
+): Promise<void> {
+  const panel = await targetNotebook(app, tracker);
+  const notebook = panel.content;
+  const shared = notebook.model!.sharedModel;
+  const onlyEmptyCell = shared.cells.length === 1 && shared.cells[0].getSource().trim() === '';
+  const index = onlyEmptyCell ? 0 : Math.min(notebook.activeCellIndex + 1, shared.cells.length);
+  shared.transact(() => {
+    shared.insertCells(
+      index,
+      cells.map(c => ({ cell_type: c.cell_type, source: c.source, metadata: {} }))
+    );
+    if (onlyEmptyCell) {
+      shared.deleteCell(cells.length);
+    }
+  });
+  notebook.activeCellIndex = index;
+  notebook.deselectAll();
+  if (run) {
+    await panel.sessionContext.ready;
+    for (let i = index; i < index + cells.length; i++) {
+      notebook.activeCellIndex = i;
+      await NotebookActions.run(notebook, panel.sessionContext);
+    }
+  }
+  notebook.activeCellIndex = index + cells.length - 1;
+  void notebook.scrollToItem(notebook.activeCellIndex);
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-tune:plugin',
+  description: 'The Tuning side panel: insert tuning, evaluation and generation cells; follow jobs live.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  optional: [ILayoutRestorer, ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null
+  ) => {
+    const panel = new TuningPanel((cells, run) => insertCells(app, tracker, cells, run));
+    panel.id = PANEL_ID;
+    panel.title.icon = tuneIcon;
+    panel.title.caption = 'Tuning';
+    app.shell.add(panel, 'right', { rank: 600 });
+    restorer?.add(panel, PANEL_ID);
+
+    app.commands.addCommand(OPEN_COMMAND, {
+      label: 'Open Tuning panel',
+      caption: 'Tune, evaluate and test language models',
+      icon: tuneIcon,
+      execute: () => app.shell.activateById(PANEL_ID)
+    });
+    palette?.addItem({ command: OPEN_COMMAND, category: 'Tuning' });
+  }
+};
+
+export default plugin;

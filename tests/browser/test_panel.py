@@ -1,0 +1,238 @@
+"""The Tuning panel in a real JupyterLab, driven like a person would in headless Chromium.
+
+Steps (in order, sharing one server and one page): open the panel from the command palette, fill in
+the form, click Tune a model and read the two inserted cells; run them with a tiny local model and
+watch the job reach SUCCEEDED in the panel; click View and see the job's view. Screenshots go to
+test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+DISPLAY_NAME = 'tiny "panel" run'
+JOB_TIMEOUT_S = 420
+
+
+class Sel:
+    """Selectors, so the steps below read like what a person does."""
+
+    SHELL = "#jp-main-dock-panel"
+    PANEL = "#jupyter-tune-panel"
+    PANEL_TAB = 'li[data-id="jupyter-tune-panel"]'
+    PALETTE_INPUT = ".lm-CommandPalette-input"
+    FIELD = "#jp-TuningPanel-{name}"
+    ACTION = '.jp-TuningPanel-actions button[data-action="{action}"]'
+    JOB = ".jp-TuningPanel-job"
+    BADGE = ".jp-TuningPanel-badge"
+    ERROR = ".jp-TuningPanel-error"
+    NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"
+    CELL = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell"
+    CELL_SOURCE = ".jp-InputArea-editor .cm-content"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _training_data(path: Path) -> Path:
+    labels = ["Urology", "Neurology", "Cardiology", "Orthopedic"]
+    rows = [{"input_text": f"Transcript {i}: patient seen for a routine visit number {i}.",
+             "output_text": labels[i % len(labels)]} for i in range(24)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server in a temp folder with its own job store; yields (url, token, folder, home)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (make install does it)")
+    root = tmp_path_factory.mktemp("lab")
+    home = root / "tune-home"
+    token = secrets.token_hex(16)
+    port = _free_port()
+    env = {**os.environ, "JUPYTER_TUNE_HOME": str(home), "HF_HUB_OFFLINE": "1",
+           "JUPYTER_CONFIG_DIR": str(root / ".jupyter-config"), "TOKENIZERS_PARALLELISM": "false"}
+    log = open(root / "lab.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--allow-root", "--no-browser", f"--port={port}",
+         f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.ip=127.0.0.1",
+         f"--LabApp.workspaces_dir={root / 'workspaces'}", "--LabApp.news_url=",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/jupyter-tune/schema?token={token}", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"jupyter lab did not start:\n{(root / 'lab.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+    yield url, token, root, home
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+    shutil.copy(root / "lab.log", ARTIFACTS / "lab.log") if ARTIFACTS.is_dir() else None
+
+
+@pytest.fixture(scope="module")
+def page(lab):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    url, token, _, _ = lab
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        pg = browser.new_page(viewport={"width": 1400, "height": 900})
+        pg.set_default_timeout(60_000)
+        pg.goto(f"{url}/lab?token={token}")
+        pg.wait_for_selector(Sel.SHELL, state="attached")
+        pg.wait_for_selector("#jupyterlab-splash", state="detached")
+        yield pg
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+@pytest.fixture(autouse=True)
+def screenshot_on_failure(request, page):
+    failed_before = request.session.testsfailed
+    yield
+    # The call phase's report is counted before teardown runs.
+    if request.session.testsfailed > failed_before:
+        shot(page, f"failed-{request.node.name}")
+
+
+def dismiss_news_toast(page) -> None:
+    no = page.locator(".jp-toast-button", has_text="No")
+    if no.count():
+        no.first.click()
+
+
+def wait_for_idle_kernel(page) -> None:
+    page.wait_for_function("() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText)",
+                           timeout=120_000)
+
+
+def cell_sources(page) -> list[str]:
+    return page.locator(f"{Sel.CELL} {Sel.CELL_SOURCE}").all_inner_texts()
+
+
+def job_items(page):
+    return page.locator(f"{Sel.PANEL} {Sel.JOB}")
+
+
+def test_open_panel_and_insert_tune_cells(page, lab, tiny_model_dir):
+    _, _, root, _ = lab
+    train = _training_data(root / "train.jsonl")
+
+    # Open the panel through the command palette, as a user would.
+    page.keyboard.press("Control+Shift+C")
+    page.fill(Sel.PALETTE_INPUT, "Open Tuning panel")
+    page.keyboard.press("Enter")
+    panel = page.locator(Sel.PANEL)
+    panel.wait_for(state="visible")
+    assert page.locator(Sel.PANEL_TAB).get_attribute("title") == "Tuning"
+    page.wait_for_selector(Sel.FIELD.format(name="base_model"))
+    # The form is prefilled from GET /jupyter-tune/schema.
+    assert page.input_value(Sel.FIELD.format(name="adapter_size")) == "8"
+    assert page.input_value(Sel.FIELD.format(name="learning_rate_multiplier")) == "1.0"
+    assert "No tuning jobs yet" in panel.inner_text()
+    shot(page, "01-panel")
+
+    page.fill(Sel.FIELD.format(name="base_model"), str(tiny_model_dir))
+    page.fill(Sel.FIELD.format(name="train_dataset"), str(train))
+    page.fill(Sel.FIELD.format(name="tuned_model_display_name"), DISPLAY_NAME)
+    page.fill(Sel.FIELD.format(name="epochs"), "1")
+    page.select_option(Sel.FIELD.format(name="adapter_size"), "4")
+
+    # No notebook is open: the button opens one and inserts the parameters and tuning cells.
+    page.click(Sel.ACTION.format(action="tune"))
+    page.wait_for_function(
+        "sel => document.querySelectorAll(sel).length >= 2", arg=f"{Sel.CELL} {Sel.CELL_SOURCE}")
+    params_cell, tune_cell = cell_sources(page)[:2]
+    assert f"base_model = {str(tiny_model_dir)!r}" in params_cell
+    assert f"train_dataset = {str(train)!r}" in params_cell
+    assert f"tuned_model_display_name = {DISPLAY_NAME!r}" in params_cell
+    assert "epochs = 1" in params_cell and "adapter_size = 4" in params_cell
+    assert "jt.tune(" in tune_cell and "job.view()" in tune_cell
+    assert not page.locator(Sel.ERROR).is_visible()
+    shot(page, "02-tune-cells")
+
+
+def test_run_cells_and_follow_the_job(page, lab):
+    _, _, _, home = lab
+    dismiss_news_toast(page)
+    wait_for_idle_kernel(page)
+    # Run the two cells: select the first, then Shift+Enter twice.
+    page.locator(Sel.CELL).nth(0).locator(Sel.CELL_SOURCE).click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.press("Shift+Enter")
+
+    # The job shows up in the panel's list (polled), then reaches SUCCEEDED.
+    job_items(page).first.wait_for(timeout=180_000)
+    item = job_items(page).first
+    assert item.locator(".jp-TuningPanel-jobName").inner_text() == DISPLAY_NAME
+    shot(page, "03-job-running")
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while True:
+        state = item.get_attribute("data-state")
+        if state in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"):
+            break
+        if time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    shot(page, "04-job-final")
+    if state != "JOB_STATE_SUCCEEDED":
+        logs = "\n".join(p.read_text()[-3000:] for p in Path(home).glob("jobs/*/log.txt"))
+        pytest.fail(f"the job ended {state}; job log:\n{logs}")
+    assert item.locator(Sel.BADGE).inner_text().lower() == "succeeded"
+    assert re.search(r"\d+/\d+", item.inner_text())  # progress step/total
+    assert item.locator("button", has_text="Test").is_visible()
+
+
+def test_view_button_inserts_and_runs_the_view(page):
+    item = job_items(page).first
+    job_id = item.get_attribute("data-job-id")
+    before = len(cell_sources(page))
+    item.locator("button", has_text="View").click()
+    page.wait_for_function(
+        "([sel, n]) => document.querySelectorAll(sel).length > n", arg=[f"{Sel.CELL} {Sel.CELL_SOURCE}", before])
+    sources = cell_sources(page)
+    view_index = next(i for i, s in enumerate(sources) if f"jt.get_job({job_id!r}).view()" in s)
+    view_cell = page.locator(Sel.CELL).nth(view_index)
+    # The cell ran: its view widget renders, with the Supervise tab.
+    view_cell.locator(".jp-OutputArea-output").first.wait_for(timeout=120_000)
+    view_cell.locator(".jupyter-widgets").first.wait_for(timeout=60_000)
+    assert "Supervise" in view_cell.locator(".jp-OutputArea").inner_text()
+    shot(page, "05-view")
