@@ -236,3 +236,25 @@ def test_view_button_inserts_and_runs_the_view(page):
     view_cell.locator(".jupyter-widgets").first.wait_for(timeout=60_000)
     assert "Supervise" in view_cell.locator(".jp-OutputArea").inner_text()
     shot(page, "05-view")
+
+
+def test_evaluate_uses_the_chosen_tuned_model(page):
+    job_id = job_items(page).first.get_attribute("data-job-id")
+    page.select_option(Sel.FIELD.format(name="job"), job_id)
+    before = len(cell_sources(page))
+    page.click(Sel.ACTION.format(action="evaluate"))
+    page.wait_for_function(
+        "([sel, n]) => document.querySelectorAll(sel).length > n", arg=[f"{Sel.CELL} {Sel.CELL_SOURCE}", before])
+    evaluate_cell = next(s for s in cell_sources(page) if "jt.evaluate(" in s)
+    assert f"jt.load_model({job_id!r})" in evaluate_cell
+    assert 'task_type="classification"' in evaluate_cell or "task_type='classification'" in evaluate_cell
+
+
+def test_server_errors_show_in_the_panel(page):
+    page.fill(Sel.FIELD.format(name="epochs"), "0")  # below the minimum of 1
+    page.click(Sel.ACTION.format(action="tune"))
+    error = page.locator(Sel.ERROR)
+    error.wait_for(state="visible")
+    assert "epochs" in error.inner_text() and "minimum" in error.inner_text()
+    shot(page, "06-error")
+    page.fill(Sel.FIELD.format(name="epochs"), "1")
