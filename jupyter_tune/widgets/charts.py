@@ -44,6 +44,7 @@ def has_eval(rows: list[dict[str, Any]]) -> bool:
 def metrics_png(rows: list[dict[str, Any]], total_steps: int | None = None) -> bytes:
     """The Supervise charts: loss, accuracy, predictions per step and tokens/s, train and validation."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(10, 5.6), dpi=80, layout="constrained")
     axes = fig.subplots(2, 2).ravel()
@@ -53,6 +54,7 @@ def metrics_png(rows: list[dict[str, Any]], total_steps: int | None = None) -> b
         ax.grid(True, alpha=0.3)
         ax.set_xlabel("step", fontsize=9)
         ax.tick_params(labelsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
         x, y = _series(rows, train_key)
         if x:
             ax.plot(x, y, color=TRAIN_COLOR, linewidth=1.6, marker="o" if len(x) < 30 else None,

@@ -102,7 +102,7 @@ def dataset_html(stats: dict[str, Any] | None) -> str:
         parts.append(split_html("Validation dataset", stats["validation"], None, msl, EVAL_COLOR))
     else:
         parts.append('<div style="color:#5f6368;margin-top:8px">No validation dataset.</div>')
-    return "".join(parts)
+    return f'<div class="jt-dataset" style="line-height:1.4">{"".join(parts)}</div>'
 
 
 class DatasetTab(w.VBox):

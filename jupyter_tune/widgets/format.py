@@ -98,7 +98,17 @@ def table_html(rows: list[tuple[str, Any]], cls: str = "jt-table") -> str:
         f'vertical-align:top">{esc(k)}</th><td style="padding:3px 0">'
         f"{v if isinstance(v, Markup) else esc(v)}</td></tr>"
         for k, v in rows)
-    return f'<table class="{cls}" style="border-collapse:collapse;font-size:13px">{body}</table>'
+    # line-height: the HTML widget's own (a control's height) would space the rows far apart
+    return f'<table class="{cls}" style="border-collapse:collapse;font-size:13px;line-height:1.4">{body}</table>'
+
+
+def cards_html(items: list[tuple[str, str]]) -> str:
+    """A row of small label/value cards (the latest metrics)."""
+    cards = "".join(
+        f'<div style="border:1px solid #dadce0;border-radius:6px;padding:4px 10px;min-width:96px">'
+        f'<div style="font-size:11px;color:#5f6368">{esc(k)}</div>'
+        f'<div style="font-size:16px;font-weight:600">{esc(v)}</div></div>' for k, v in items)
+    return f'<div class="jt-cards" style="display:flex;flex-wrap:wrap;gap:8px;line-height:1.4">{cards}</div>'
 
 
 class Markup(str):

@@ -7,7 +7,7 @@ from typing import Any
 import ipywidgets as w
 
 from .charts import has_eval, metrics_png
-from .format import Markup, count, number, table_html
+from .format import cards_html, count, number
 
 
 def latest(rows: list[dict[str, Any]], key: str) -> Any:
@@ -33,15 +33,15 @@ class SuperviseTab(w.VBox):
         cells = [
             ("Step", count(latest(rows, "step"))),
             ("Train loss", number(latest(rows, "train_total_loss"))),
-            ("Train next-token accuracy", number(latest(rows, "train_fraction_of_correct_next_step_preds"))),
+            ("Train accuracy", number(latest(rows, "train_fraction_of_correct_next_step_preds"))),
         ]
         if with_eval:
             cells += [("Validation loss", number(latest(rows, "eval_total_loss"))),
-                      ("Validation next-token accuracy",
+                      ("Validation accuracy",
                        number(latest(rows, "eval_fraction_of_correct_next_step_preds")))]
         cells += [("Learning rate", number(latest(rows, "learning_rate"), 3)),
                   ("Tokens per second", number(latest(rows, "tokens_per_second"), 4))]
-        self.summary.value = table_html([(k, Markup(v)) for k, v in cells])
+        self.summary.value = cards_html(cells)
         self.chart.value = metrics_png(rows, total_steps)
         self.note.value = ("" if with_eval or not rows else
                            '<span style="color:#5f6368;font-size:12px">No validation set: training curves '

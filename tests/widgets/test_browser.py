@@ -1,0 +1,156 @@
+"""A screenshot of the job view as JupyterLab renders it in headless Chromium, saved in test-artifacts/.
+
+The notebook runs in a real JupyterLab with a live kernel, so the widgets are drawn by the real widget
+manager (a static export would need the html-manager from a CDN, which these machines cannot reach).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from jupyter_tune.jobs.store import JobStore
+
+from .fixtures import make_job
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+TOKEN = "jt-widget-test"
+
+pytestmark = pytest.mark.browser
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def lab(tmp_path, tune_home):
+    """A JupyterLab server on a free port serving tmp_path; yields its base URL."""
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
+    port = free_port()
+    env = {**os.environ, "JUPYTER_TUNE_HOME": str(tune_home),
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "ws")}
+    # no news or update toasts over the screenshot
+    (tmp_path / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
+    (tmp_path / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension" /
+     "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    log = open(tmp_path / "lab.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
+         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={tmp_path}",
+         "--LabApp.news_url=None"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text()) from None
+                time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_job_view_screenshot(lab, tmp_path, tune_home):
+    import nbformat
+    from playwright.sync_api import sync_playwright
+
+    store = JobStore(tune_home)
+    make_job(store, "screenshot-demo", "JOB_STATE_SUCCEEDED", steps=20, total=20)
+    d = make_job(store, "screenshot-failed", "JOB_STATE_FAILED", steps=7, total=20, validation=False,
+                 display_name="failed-run", error={"message": "RuntimeError: out of memory at step 8"})
+    (d / "log.txt").write_text("step 7 loss 1.21\nTraceback (most recent call last):\nRuntimeError: out of memory\n")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('import jupyter_tune as jt\njt.get_job("screenshot-demo").view()'),
+                nbformat.v4.new_code_cell('jt.get_job("screenshot-failed").view()')]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "view.ipynb")
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            try:
+                drive(page, lab)
+            except Exception:
+                page.screenshot(path=str(ARTIFACTS / "job_view_failure.png"), full_page=True)
+                raise
+        finally:
+            browser.close()
+    for name in ("supervise", "dataset", "details", "test", "failed"):
+        assert (ARTIFACTS / f"job_view_{name}.png").stat().st_size > 10_000
+
+
+def run_all(page) -> None:
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.locator("li[data-command='runmenu:run-all']").click()
+
+
+def drive(page, lab: str) -> None:
+    page.goto(f"{lab}/lab/tree/view.ipynb?token={TOKEN}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content", timeout=60_000)
+    # the kernel reads Idle in the status bar once its session is connected; run all cells then, and
+    # again if a run was swallowed while the kernel was still connecting
+    page.get_by_text("| Idle").first.wait_for(timeout=60_000)
+    view = page.locator(".jt-job-view").first
+    for attempt in range(3):
+        page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
+        page.keyboard.press("Escape")
+        run_all(page)
+        try:
+            view.wait_for(timeout=30_000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.jt-job-view img')].some(i => i.complete && i.naturalWidth > 0)",
+        timeout=30_000)
+    text = view.inner_text()
+    assert "medical-specialty" in text and "Succeeded" in text
+    for title in ("Supervise", "Dataset", "Details", "Test"):
+        assert view.locator(".lm-TabBar-tab", has_text=title).count() == 1
+    view.screenshot(path=str(ARTIFACTS / "job_view_supervise.png"))
+
+    view.locator(".lm-TabBar-tab", has_text="Dataset").click()
+    page.wait_for_selector(".jt-job-view .jt-trained", timeout=10_000)
+    view.screenshot(path=str(ARTIFACTS / "job_view_dataset.png"))
+
+    view.locator(".lm-TabBar-tab", has_text="Details").click()
+    page.wait_for_selector(".jt-job-view .jt-table >> text=Adapter size (rank)", timeout=10_000)
+    view.screenshot(path=str(ARTIFACTS / "job_view_details.png"))
+
+    view.locator(".lm-TabBar-tab", has_text="Test").click()
+    page.wait_for_selector(".jt-job-view textarea", timeout=10_000)
+    view.screenshot(path=str(ARTIFACTS / "job_view_test.png"))
+
+    failed = page.locator(".jt-job-view").nth(1)
+    failed.wait_for(timeout=30_000)
+    assert "Failed" in failed.inner_text() and "out of memory" in failed.inner_text()
+    failed.screenshot(path=str(ARTIFACTS / "job_view_failed.png"))
