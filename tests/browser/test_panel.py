@@ -258,3 +258,12 @@ def test_server_errors_show_in_the_panel(page):
     assert "epochs" in error.inner_text() and "minimum" in error.inner_text()
     shot(page, "06-error")
     page.fill(Sel.FIELD.format(name="epochs"), "1")
+
+
+def test_panel_is_restored_after_reload(page):
+    page.wait_for_timeout(1500)  # the layout is saved to the workspace shortly after it changes
+    page.reload()
+    page.wait_for_selector("#jupyterlab-splash", state="detached")
+    page.locator(Sel.PANEL).wait_for(state="visible")
+    job_items(page).first.wait_for()
+    shot(page, "07-restored")
