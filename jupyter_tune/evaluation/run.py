@@ -1,0 +1,144 @@
+"""``evaluate``: a model's metrics on a labelled dataset (classification or text generation)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..data.errors import DatasetError
+from ..generation.generate import DEFAULT_BATCH_SIZE, generate_for
+from ..generation.prompts import length_batches, load_rows, row_fields
+from . import scoring
+from .classification import classification_metrics, confusion, label_mapper
+from .report import EvaluationReport
+from .text_metrics import exact_match, text_generation_metrics
+
+TASK_TYPES = ("classification", "text_generation")
+MODES = ("score", "generate")
+# Generate mode: room for the longest label plus a few tokens of slack (a trailing period, a space).
+_LABEL_SLACK_TOKENS = 8
+_TEXT_MAX_OUTPUT_TOKENS = 128
+
+
+class EvaluationError(ValueError):
+    """evaluate() was asked for something it cannot do; the message says what to change."""
+
+
+def _check_labels(labels: Any, truth: list[str]) -> list[str]:
+    if labels is None:
+        return sorted(set(truth))
+    if isinstance(labels, str) or not all(isinstance(x, str) and x.strip() for x in labels):
+        raise EvaluationError(f"labels={labels!r}: give a list of non-empty label strings, or None to use the "
+                              "labels found in the ground truth.")
+    out = list(dict.fromkeys(labels))
+    unknown = sorted(set(truth) - set(out))
+    if unknown:
+        raise EvaluationError(f"The ground truth has labels that are not in labels=: {unknown}. Add them to "
+                              "labels=, or leave labels=None to use every label of the ground truth.")
+    return out
+
+
+def _score_rows(lm, dataset, labels: list[str], batch_size: int, progress: bool):
+    """Score mode: (predicted label or None, {label: log-likelihood} or None, status) per row."""
+    from tqdm.auto import tqdm
+
+    prompts = scoring.prepare(lm, dataset, labels)
+    preds: list[str | None] = [None] * len(prompts)
+    scores: list[dict[str, float] | None] = [None] * len(prompts)
+    status = [p.error for p in prompts]
+    with tqdm(total=len(prompts), desc="Scoring labels", unit="row", disable=not progress, leave=False) as bar:
+        bar.update(sum(1 for s in status if s))
+        for batch in length_batches(prompts, batch_size):
+            try:
+                results = [(p, s, "") for p, s in zip(batch, scoring.score_batch(lm, batch), strict=True)]
+            except Exception:  # noqa: BLE001 - retried row by row, each error kept with its row
+                results = []
+                for p in batch:
+                    try:
+                        results.append((p, scoring.score_batch(lm, [p])[0], ""))
+                    except Exception as e:  # noqa: BLE001
+                        results.append((p, None, f"{type(e).__name__}: {e}"))
+            for p, s, err in results:
+                status[p.index] = err
+                if s is not None:
+                    scores[p.index] = dict(zip(labels, s, strict=True))
+                    preds[p.index] = labels[max(range(len(labels)), key=s.__getitem__)]
+            bar.update(len(batch))
+    return preds, scores, status
+
+
+def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_template: str | None = None,
+             mode: str = "score", labels: list[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+             max_output_tokens: int | None = None, progress: bool = True) -> EvaluationReport:
+    """Evaluate `model` on labelled `data`.
+
+    model: a LoadedModel or anything ``jt.load_model`` takes.
+    data: path, list of dicts or DataFrame with the prompt (input_text / prompt / contents) and the ground
+      truth (output_text / label / the final model turn).
+    task_type: "classification" (per-label precision, recall, F1, support and averages, a confusion
+      matrix) or "text_generation" (BLEU-4, ROUGE-L, exact match).
+    mode (classification): "score" ranks the labels (`labels`, default: those of the ground truth) by the
+      model's likelihood, so every prediction is a valid label; "generate" decodes greedily and maps the
+      answer to a label (case, white space and end punctuation ignored); an answer naming no label is wrong.
+    prompt_template: None uses the model's own (a tuned job's) template.
+    Returns an EvaluationReport. Raises EvaluationError / DatasetError (ValueErrors) saying what to fix.
+    """
+    import pandas as pd
+
+    from ..models.loading import load_model
+
+    if task_type not in TASK_TYPES:
+        raise EvaluationError(f"task_type={task_type!r} is not known: use 'classification' or 'text_generation'.")
+    if mode not in MODES:
+        raise EvaluationError(f"mode={mode!r} is not known: use 'score' (rank the known labels by likelihood) or "
+                              "'generate' (decode freely and match the answer to a label).")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise EvaluationError(f"batch_size={batch_size!r}: use a positive whole number.")
+    start = time.perf_counter()
+    lm = load_model(model)
+    try:
+        dataset = load_rows(lm, data, prompt_template, require_answer=True, what="evaluation data")
+    except DatasetError as e:
+        if any(p.message == "Missing." for p in e.problems):
+            e.args = (e.args[0] + "\nevaluate compares answers with each row's ground truth (output_text, label or "
+                      "a final model turn); to answer rows without one, use jt.generate_text.",)
+        raise
+    truth = [ex.answer for ex in dataset.examples]
+    rows = pd.DataFrame([row_fields(ex) for ex in dataset.examples])
+    rows["ground_truth"] = truth
+    confusion_df = None
+    used_mode: str | None = mode
+    if task_type == "classification":
+        label_list = _check_labels(labels, truth)
+        if mode == "score":
+            preds, scores, status = _score_rows(lm, dataset, label_list, batch_size, progress)
+            rows["prediction"], rows["label_scores"] = preds, scores
+        else:
+            longest = max(len(lm.tokenizer(lab, add_special_tokens=False)["input_ids"]) for lab in label_list)
+            texts, status, _ = generate_for(lm, dataset, max_output_tokens=max_output_tokens or longest + _LABEL_SLACK_TOKENS,
+                                            batch_size=batch_size, progress=progress)
+            to_label = label_mapper(label_list)
+            preds = [to_label(t) for t in texts]
+            rows["prediction"], rows["raw_answer"] = preds, texts
+        rows["correct"] = [p is not None and p == t for p, t in zip(preds, truth, strict=True)]
+    else:
+        label_list, used_mode = [], None
+        texts, status, _ = generate_for(lm, dataset, max_output_tokens=max_output_tokens or _TEXT_MAX_OUTPUT_TOKENS,
+                                        batch_size=batch_size, progress=progress)
+        preds = texts
+        rows["prediction"] = texts
+        rows["correct"] = [exact_match(t, p) for t, p in zip(truth, texts, strict=True)]
+    rows["status"] = status
+    ok = [i for i, s in enumerate(status) if not s]
+    if not ok:
+        raise EvaluationError(f"Every row failed ({len(status)}); the first error: {status[0]}")
+    if task_type == "classification":
+        y_true, y_pred = [truth[i] for i in ok], [preds[i] for i in ok]
+        metrics = classification_metrics(y_true, y_pred, label_list)
+        confusion_df = confusion(y_true, y_pred, label_list)
+    else:
+        metrics = text_generation_metrics([truth[i] for i in ok], [preds[i] for i in ok])
+    return EvaluationReport(task_type=task_type, mode=used_mode, metrics=metrics, predictions=rows,
+                            evaluation_status={"num_successful_rows": len(ok), "num_total_rows": len(status)},
+                            confusion_matrix=confusion_df, labels=label_list, model_name=lm.name,
+                            elapsed_s=time.perf_counter() - start)
