@@ -3,7 +3,9 @@ adapter: when it succeeded, or from the latest checkpoint of a cancelled or fail
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,24 @@ def model_source(job) -> tuple[Any, str] | None:
         if ckpt is not None:
             return str(ckpt), f"the latest checkpoint, {ckpt.name}"
     return None
+
+
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """Hide transformers' "Loading weights" bar: drawn from the button's thread, it would land in whatever
+    cell happens to be running."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        yield
+        return
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def _answer_html(title: str, text: str) -> str:
@@ -95,16 +115,23 @@ class TestTab(w.VBox):
 
         key = str(getattr(source, "id", source))
         if key not in self._models:
-            self._models[key] = jupyter_tune.load_model(source)
+            with _no_progress_bars():
+                self._models[key] = jupyter_tune.load_model(source)
         return self._models[key]
 
     def _answer(self, model, prompt: str) -> str:
+        import inspect
+
         import jupyter_tune
 
-        df = jupyter_tune.generate_text(
+        generate = jupyter_tune.generate_text
+        extra = {}
+        if "progress" in inspect.signature(generate).parameters:
+            extra["progress"] = False  # a progress bar from this thread would land in whatever cell runs
+        df = generate(
             model, [{"prompt": prompt}], temperature=float(self.temperature.value),
             top_p=float(self.top_p.value) if self.top_p.value < 1.0 else None,
-            top_k=int(self.top_k.value) or None, max_output_tokens=int(self.max_output_tokens.value))
+            top_k=int(self.top_k.value) or None, max_output_tokens=int(self.max_output_tokens.value), **extra)
         return str(df["ml_generate_text_llm_result"].iloc[0])
 
     def generate(self) -> None:

@@ -100,7 +100,9 @@ NOTEBOOK_CELLS = [
     """import jupyter_tune as jt
 rows = [{"input_text": f"Example number {i} about {topic}.", "output_text": topic}
         for i in range(24) for topic in ("Urology", "Neurology")]
-job = jt.tune(base_model=TINY_MODEL, train_dataset=rows, validation_dataset=rows[:8],
+held_out = [{"input_text": f"Held-out example {i} about {topic}.", "output_text": topic}
+            for i in range(4) for topic in ("Urology", "Neurology")]
+job = jt.tune(base_model=TINY_MODEL, train_dataset=rows, validation_dataset=held_out,
               tuned_model_display_name="view-demo", max_steps=6, batch_size=4, eval_steps=3)
 view = job.view()
 view""",
@@ -118,6 +120,14 @@ assert "Training dataset" in view.dataset.content.value and "jt-trained" in view
 assert "LoRA" in view.details.content.value and view.test.enabled""",
     # what the side panel's View button inserts: a fresh handle from the store
     """jt.get_job(job.id).view()""",
+    # the Test tab with the real jt.load_model / jt.generate_text
+    """test = view.test
+test.prompt.value = "Example number 3 about"
+test.max_output_tokens.value = 3
+test.compare.value = True
+test.generate()
+assert "Done" in test.status.value, test.status.value
+assert "Tuned model" in test.tuned_answer.value and "Base model" in test.base_answer.value""",
 ]
 
 
@@ -136,6 +146,8 @@ def test_notebook_tunes_and_views(tune_home, tiny_model_dir):
     nbformat.write(nb, ARTIFACTS / "view_demo.executed.ipynb")
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert not errors, "\n".join("\n".join(e["traceback"]) for e in errors)
+    # the Test tab's model loading draws no stray progress bars into the running cell
+    assert not [o for o in nb.cells[4].outputs if o["output_type"] == "display_data"]
     assert "JOB_STATE_SUCCEEDED False" in "".join(o.get("text", "") for o in nb.cells[2].outputs)
     views = [o for c in (nb.cells[1], nb.cells[3]) for o in c.outputs
              if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]

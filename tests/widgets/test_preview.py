@@ -68,3 +68,14 @@ def test_preview_without_estimator(fake_engine, monkeypatch):
 def test_preview_skip_estimate(fake_engine):
     p = jt.preview_dataset([{"input_text": "x", "output_text": "y"}] * 20, base_model="m", estimate=False)
     assert "estimate" not in fake_engine and "No time and memory estimate" in p.estimate_box.value
+
+
+def test_preview_with_the_real_engine(tiny_model_dir, tune_home):
+    rows = [{"input_text": f"Example number {i} about {t}.", "output_text": t}
+            for i in range(12) for t in ("Urology", "Neurology")]
+    p = jt.preview_dataset(rows, rows[:4], base_model=str(tiny_model_dir), batch_size=4, max_steps=5)
+    assert p.stats["train"]["tuning_dataset_example_count"] == 24
+    assert "jt-trained" in p.dataset.content.value and "Validation dataset" in p.dataset.content.value
+    assert p.estimate is not None and p.estimate["total_steps"] == 5, p.estimate_box.value
+    assert "Estimated time" in p.estimate_box.value
+    assert not (tune_home / "jobs").exists() or not any((tune_home / "jobs").iterdir())  # no job made
