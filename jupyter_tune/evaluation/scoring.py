@@ -10,6 +10,7 @@ label (see benchmarks/bench_eval.py), and every prediction is one of the labels.
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass
 
 from ..data.formats import Example
@@ -18,6 +19,8 @@ from ..generation.prompts import left_padded
 
 # Rows (prompt x label) per label forward pass: bounds the logits' memory (rows x label length x vocab).
 _MAX_LABEL_ROWS = 160
+# Below this many tokens, a prefix common to a batch's prompts is not worth a separate forward pass.
+_MIN_SHARED_PREFIX = 8
 
 
 @dataclass
@@ -58,6 +61,32 @@ def prepare(lm, dataset, labels: list[str]) -> list[ScoredPrompt]:
     return out
 
 
+def _run_prompts(lm, prompts: list[list[int]]):
+    """Forward the prompts with a KV cache; returns (output with the last position's logits, attention mask).
+
+    Rows that begin alike (the chat template's system turn, the prompt template's text before {input_text})
+    share that prefix: it runs once and its cache is repeated, so each row only runs its own suffix.
+    """
+    import torch
+
+    pad = lm.tokenizer.pad_token_id
+    common = len(os.path.commonprefix(prompts))
+    shared = min(common, min(len(ids) for ids in prompts) - 1)  # every row keeps a token of its own
+    if shared < _MIN_SHARED_PREFIX:
+        input_ids, mask, positions = left_padded(prompts, pad, lm.device)
+        out = lm.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                       logits_to_keep=1)
+        return out, mask
+    prefix = torch.tensor([prompts[0][:shared]], device=lm.device)
+    cache = lm.model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
+    cache.batch_repeat_interleave(len(prompts))
+    ids, suffix_mask, positions = left_padded([p[shared:] for p in prompts], pad, lm.device)
+    mask = torch.cat([torch.ones((len(prompts), shared), dtype=suffix_mask.dtype, device=lm.device), suffix_mask], 1)
+    out = lm.model(input_ids=ids, attention_mask=mask, position_ids=positions + shared, past_key_values=cache,
+                   use_cache=True, logits_to_keep=1)
+    return out, mask
+
+
 def score_batch(lm, batch: list[ScoredPrompt]) -> list[list[float]]:
     """Per prompt, the log-likelihood of each label's answer tokens."""
     import torch
@@ -65,9 +94,7 @@ def score_batch(lm, batch: list[ScoredPrompt]) -> list[list[float]]:
     model, pad = lm.model, lm.tokenizer.pad_token_id
     num_labels = len(batch[0].continuations)
     with torch.inference_mode():
-        input_ids, mask, positions = left_padded([p.ids for p in batch], pad, lm.device)
-        out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                    logits_to_keep=1)
+        out, mask = _run_prompts(lm, [p.ids for p in batch])
         first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # predicts each label's first token
         prompt_cache = out.past_key_values
         lengths = mask.sum(-1)

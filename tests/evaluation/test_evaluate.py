@@ -1,6 +1,7 @@
 """evaluate() and compare() end to end on the tiny model (mechanics), and its errors."""
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -45,8 +46,10 @@ def test_score_mode_predicts_only_valid_labels(chatty):
 
 def test_label_scores_equal_a_full_forward_pass(chatty):
     """The shared-prompt KV cache gives the same log-likelihoods as scoring prompt+label in one pass."""
-    dataset = jt.load_dataset(ROWS[:3])
+    # A template gives the rows a long common prefix, which runs once for the batch.
+    dataset = jt.load_dataset(ROWS[:3], "Assign a label to the given medical transcript: the quick {input_text}")
     prompts = scoring.prepare(chatty, dataset, LABELS)
+    assert len(os.path.commonprefix([p.ids for p in prompts])) > scoring._MIN_SHARED_PREFIX
     batched = scoring.score_batch(chatty, prompts)
     for b, p in enumerate(prompts):
         for k, cont in enumerate(p.continuations):
