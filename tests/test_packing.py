@@ -28,3 +28,39 @@ def test_collators_pick_the_same_trained_positions():
     assert padded["logit_positions"].tolist() == [1, 2, 4]  # row 1 * length 4 + position 0
     assert packed["target_ids"].tolist() == padded["target_ids"].tolist() == [3, 4, 6]
     assert int(packed["num_tokens"]) == int(padded["num_tokens"]) == 6
+
+
+def test_per_example_attention_matches_separate_runs(tiny_model_dir):
+    """The trainer's attention (training/attention.py) on a packed row, in bf16 as it trains here."""
+    from jupyter_tune.training.attention import register
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation=register()).eval()
+    a, b = [5, 17, 33, 41, 9, 12], [7, 8, 99, 23]
+    batch = PaddingFreeCollator()([{"input_ids": a, "labels": a}, {"input_ids": b, "labels": b}])
+    bounds = batch["cu_seqlens"].tolist()
+    assert bounds == [0, 6, 10]
+    with torch.no_grad():
+        packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False,
+                       jt_segments=list(zip(bounds[:-1], bounds[1:]))).logits[0]
+        sep_a = model(input_ids=torch.tensor([a]), use_cache=False).logits[0]
+        sep_b = model(input_ids=torch.tensor([b]), use_cache=False).logits[0]
+    torch.testing.assert_close(packed[:6], sep_a, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(packed[6:], sep_b, atol=1e-5, rtol=1e-4)
+
+
+def test_master_weights_keep_updates_that_bf16_would_round_away():
+    from jupyter_tune.training.optim import MasterWeightAdamW
+
+    w = torch.nn.Parameter(torch.ones(4, dtype=torch.bfloat16))
+    plain = torch.nn.Parameter(torch.ones(4, dtype=torch.bfloat16))
+    opt = MasterWeightAdamW([w], lr=1e-4, weight_decay=0.0)
+    ref = torch.optim.AdamW([plain], lr=1e-4, weight_decay=0.0)
+    for _ in range(50):
+        for p, o in ((w, opt), (plain, ref)):
+            p.grad = torch.ones(4, dtype=torch.bfloat16)
+            o.step()
+            o.zero_grad()
+    # 50 updates of 1e-4 on 1.0: each is below bf16's resolution there (2^-7), the sum is not
+    assert float(plain[0]) == 1.0
+    assert float(w[0]) < 1.0
+    assert abs(float(opt.param_groups[0]["params"][0][0]) - (1 - 50e-4)) < 1e-4

@@ -26,17 +26,18 @@ class PaddingFreeCollator:
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         import torch
 
-        ids, pos, labels = [], [], []
+        ids, pos, labels, bounds = [], [], [], [0]
         for f in features:
             ids += f["input_ids"]
             labels += f["labels"]
             pos += range(len(f["input_ids"]))
+            bounds.append(len(ids))
         input_ids = torch.tensor([ids])
         lab = torch.tensor([labels])
         where, target_ids = _targets(lab, torch)
         return {"input_ids": input_ids, "position_ids": torch.tensor([pos]), "labels": lab,
                 "logit_positions": where[:, 1], "target_ids": target_ids,
-                "num_tokens": torch.tensor(input_ids.numel())}
+                "cu_seqlens": torch.tensor(bounds), "num_tokens": torch.tensor(input_ids.numel())}
 
 
 class PaddedCollator:

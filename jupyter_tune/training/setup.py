@@ -55,7 +55,11 @@ def load_for_training(model_path: str, params: TuningParams, hw: Hardware) -> tu
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"dtype": hw.dtype, "attn_implementation": "sdpa"}
+    from .attention import register
+
+    # Packed rows get per-example attention; padded batches use plain SDPA with their mask.
+    attn = register() if params.padding_free else "sdpa"
+    kwargs: dict[str, Any] = {"dtype": hw.dtype, "attn_implementation": attn}
     if params.quantization:
         from transformers import BitsAndBytesConfig
 
@@ -77,7 +81,9 @@ def load_for_training(model_path: str, params: TuningParams, hw: Hardware) -> tu
     lora = LoraConfig(
         r=params.adapter_size, lora_alpha=params.effective_lora_alpha, lora_dropout=params.lora_dropout,
         target_modules=params.target_modules or "all-linear", task_type="CAUSAL_LM", bias="none")
-    model = get_peft_model(model, lora)
+    # Half-precision adapters compute without casting every activation; the optimizer keeps fp32
+    # master copies (optim.py). Quantized bases keep peft's fp32 adapters.
+    model = get_peft_model(model, lora, autocast_adapter_dtype=bool(params.quantization) or hw.dtype == torch.float32)
     trainable, total = model.get_nb_trainable_parameters()
     targets = sorted({name.split(".")[-1] for name, mod in model.named_modules()
                       if hasattr(mod, "lora_A") and hasattr(mod, "base_layer")})
