@@ -103,8 +103,13 @@ def run_ours(steps: int, batch_size: int) -> dict:
 def run_b0(steps: int, batch_size: int) -> dict:
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling, Trainer,
-                              TrainingArguments)
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForLanguageModeling,
+        Trainer,
+        TrainingArguments,
+    )
 
     from jupyter_tune.data.loader import load_dataset
     from jupyter_tune.models.resolve import resolve_model
