@@ -6,6 +6,8 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.install-stamp
 PYTEST_ARGS ?=
 SHELL  := /bin/bash
+# the venv's tools first, for recipes and the tools they start (jupyter-builder, jupyter lab)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 .SHELLFLAGS := -o pipefail -c
 # pip warns about every missing local index folder; keep its real output only
 QUIET  := 2>&1 | { grep -v "is ignored" || true; }
