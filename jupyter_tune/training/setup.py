@@ -84,6 +84,9 @@ def load_for_training(model_path: str, params: TuningParams, hw: Hardware) -> tu
     # Half-precision adapters compute without casting every activation; the optimizer keeps fp32
     # master copies (optim.py). Quantized bases keep peft's fp32 adapters.
     model = get_peft_model(model, lora, autocast_adapter_dtype=bool(params.quantization) or hw.dtype == torch.float32)
+    from .fused_lora import fuse_lora
+
+    fuse_lora(model)
     trainable, total = model.get_nb_trainable_parameters()
     targets = sorted({name.split(".")[-1] for name, mod in model.named_modules()
                       if hasattr(mod, "lora_A") and hasattr(mod, "base_layer")})
