@@ -36,3 +36,21 @@ def pytest_configure(config):
     # Tests never reach a model hub.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def chatty_model_dir(tiny_model_dir, tmp_path_factory):
+    """The tiny model with weights that make it say something (generation tests)."""
+    from generation.model_helpers import build_chatty_model
+
+    return build_chatty_model(tiny_model_dir, tmp_path_factory.mktemp("chatty-model"))
+
+
+@pytest.fixture
+def fresh_models():
+    """Each test starts and ends with no models kept in the kernel."""
+    from jupyter_tune.models.loading import clear_cache
+
+    clear_cache()
+    yield
+    clear_cache()
