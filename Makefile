@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml $(wildcard labextension/package.json) $(wildcard labext
 	touch $(STAMP)
 
 lab: install
-	$(VENV)/bin/jupyter lab notebooks/quickstart.ipynb
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/quickstart.ipynb
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
