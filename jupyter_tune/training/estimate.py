@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
 import time
 from typing import Any
@@ -44,7 +46,8 @@ def estimate_cost(data: Any, params: TuningParams, validation_data: Any = None, 
     probe = TuningParams.from_dict({**params.to_dict(), "max_steps": steps, "save_steps": 10**6,
                                     "eval_steps": None, "logging_steps": 10**6})
     with tempfile.TemporaryDirectory(prefix="jt-estimate-") as tmp:
-        trainer, _, info, stats = build_trainer(probe, train, None, tmp)
+        with contextlib.redirect_stdout(io.StringIO()):  # the job log's lines are noise in a notebook
+            trainer, _, info, stats = build_trainer(probe, train, None, tmp)
         # The real run's step count, from the real parameters and data.
         total = params.max_steps or stats["train"]["tuning_step_count"]
         clock = _StepClock()
@@ -52,7 +55,8 @@ def estimate_cost(data: Any, params: TuningParams, validation_data: Any = None, 
         trainer.args.disable_tqdm = True
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
-        trainer.train()
+        with contextlib.redirect_stdout(io.StringIO()):  # Trainer prints its own summary dict
+            trainer.train()
     t = clock.times
     per_step = (t[-1] - t[0]) / max(1, len(t) - 1) if len(t) > 1 else float("nan")
     return {"seconds_per_step": per_step, "total_steps": int(total), "estimated_seconds": per_step * total,

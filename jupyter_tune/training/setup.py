@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from ..params import TuningParams
+
+# transformers 5 deprecates a property that peft and Trainer still read; the notice is not for our users.
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
 @dataclass
