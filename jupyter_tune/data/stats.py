@@ -66,7 +66,8 @@ def split_stats(tokenizer, dataset: Dataset, max_seq_length: int, epochs: int, b
         encoded, dropped = encode_dataset(tokenizer, dataset, max_seq_length)
     dropped = dropped or []
     examples: list[Example] = dataset.examples
-    kept_examples = [e for e in examples if e.index not in {d["index"] for d in dropped}]
+    dropped_indices = {d["index"] for d in dropped}
+    kept_examples = [e for e in examples if e.index not in dropped_indices]
     truncated = [ex.index for ex, enc in zip(kept_examples, encoded) if enc.truncated]
     tokens = sum(len(e.input_ids) for e in encoded)
     return {

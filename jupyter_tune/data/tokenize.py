@@ -29,7 +29,7 @@ def has_chat_template(tokenizer) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))
 
 
-def _plain_text(messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
+def _plain_text(messages: list[dict[str, str]]) -> str:
     parts = []
     for m in messages:
         parts.append(m["content"] + ("\n" if m["role"] != "assistant" else ""))
@@ -40,7 +40,7 @@ def render_prompt(tokenizer, messages: list[dict[str, str]]) -> str:
     """The text the model sees before it answers `messages` (which end with a user turn)."""
     if has_chat_template(tokenizer):
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return _plain_text(messages, True)
+    return _plain_text(messages)
 
 
 def _ids(tokenizer, text: str) -> list[int]:
@@ -89,13 +89,12 @@ def encode_example(tokenizer, example: Example, max_seq_length: int) -> Encoded:
     if not ids:  # no answer (generation data): the prompt only
         ids = encode_prompt(tokenizer, msgs)
         labels = [IGNORE_INDEX] * len(ids)
-    n_out = sum(1 for x in labels if x != IGNORE_INDEX)
     original = len(ids)
     truncated = original > max_seq_length
     if truncated:
         ids, labels = _truncate(ids, labels, max_seq_length)
-    return Encoded(ids, labels, len(ids) - sum(1 for x in labels if x != IGNORE_INDEX),
-                   sum(1 for x in labels if x != IGNORE_INDEX) if truncated else n_out, truncated, original)
+    n_out = sum(1 for x in labels if x != IGNORE_INDEX)
+    return Encoded(ids, labels, len(ids) - n_out, n_out, truncated, original)
 
 
 def _truncate(ids: list[int], labels: list[int], max_len: int) -> tuple[list[int], list[int]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .states import JobState
-from .store import JobStore, now_iso, process_alive
+from .store import JobStore, atomic_write_json, now_iso, process_alive
 
 
 class TuningJob:
@@ -102,8 +102,6 @@ class TuningJob:
             else:
                 record.update(state=JobState.CANCELLED.value, end_time=now_iso())
             record["update_time"] = now_iso()
-            from .store import atomic_write_json
-
             atomic_write_json(self.dir / "job.json", record)
         if alive:
             # SIGUSR1 wakes a job still loading its model; the training loop polls the state anyway.

@@ -15,7 +15,7 @@ from ..data.readers import describe_source
 from ..params import DEFAULT_BASE_MODEL, TuningParams
 from .job import TuningJob
 from .states import JobState
-from .store import JobStore, now_iso, process_alive
+from .store import JobStore, now_iso
 
 
 def _jsonl(ds: Dataset) -> str:
@@ -104,14 +104,9 @@ def _spawn(store: JobStore, job_id: str, resume: bool) -> None:
         created = psutil.Process(proc.pid).create_time()
     except psutil.NoSuchProcess:
         created = None
-    with store.lock(job_id):
-        record = store.read_raw(job_id)
-        record.update(pid=proc.pid, pid_create_time=created)
-        from .store import atomic_write_json
-
-        atomic_write_json(job_dir / "job.json", record)
+    store.update(job_id, pid=proc.pid, pid_create_time=created)
     # Reap the child when it ends so it does not linger as a zombie of the kernel.
     threading.Thread(target=proc.wait, daemon=True, name=f"reap-{job_id}").start()
 
 
-__all__ = ["tune", "resume", "process_alive"]
+__all__ = ["tune", "resume"]
