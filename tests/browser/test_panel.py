@@ -13,14 +13,11 @@ import os
 import re
 import secrets
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from lab_server import running_lab
 
 pytestmark = pytest.mark.browser
 
@@ -49,12 +46,6 @@ class Sel:
     CELL_SOURCE = ".jp-InputArea-editor .cm-content"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _training_data(path: Path) -> Path:
     labels = ["Urology", "Neurology", "Cardiology", "Orthopedic"]
     rows = [{"input_text": f"Transcript {i}: patient seen for a routine visit number {i}.",
@@ -71,34 +62,13 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     home = root / "tune-home"
     token = secrets.token_hex(16)
-    port = _free_port()
     env = {**os.environ, "JUPYTER_TUNE_HOME": str(home), "HF_HUB_OFFLINE": "1",
            "JUPYTER_CONFIG_DIR": str(root / ".jupyter-config"), "TOKENIZERS_PARALLELISM": "false"}
-    log = open(root / "lab.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--allow-root", "--no-browser", f"--port={port}",
-         f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.ip=127.0.0.1",
-         f"--LabApp.workspaces_dir={root / 'workspaces'}", "--LabApp.news_url=",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/jupyter-tune/schema?token={token}", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"jupyter lab did not start:\n{(root / 'lab.log').read_text()[-3000:]}")
-            time.sleep(0.5)
-    yield url, token, root, home
-    proc.terminate()
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        with running_lab(root, token, env) as url:
+            yield url, token, root, home
+    except RuntimeError as e:
+        pytest.fail(str(e))
     shutil.copy(root / "lab.log", ARTIFACTS / "lab.log") if ARTIFACTS.is_dir() else None
 
 
