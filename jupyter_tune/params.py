@@ -7,7 +7,10 @@ Torch-free on purpose: the server imports this module.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +18,9 @@ DEFAULT_BASE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 ADAPTER_SIZES = (1, 2, 4, 8, 16, 32)
 QUANTIZATIONS = (None, "8bit", "4bit")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+SELECT_BEST = (None, "eval_macro_f1", "eval_total_loss")
+# The fast-path pieces (training/fastpath.py): each one a TuningParams switch.
+FAST_PATH_SWITCHES = ("packed_attention", "answer_only_logits", "fused_lora", "master_weights")
 # The rate that learning_rate_multiplier scales: a good LoRA rate for small instruct models.
 RECOMMENDED_LEARNING_RATE = 1e-3
 # Vertex refuses fewer than 16 training examples; so do we unless told otherwise.
@@ -62,29 +68,53 @@ class TuningParams:
     batch_size: int = _f(8, "Examples per optimizer step (per accumulation step).", minimum=1, maximum=4096)
     gradient_accumulation_steps: int = _f(1, "Batches summed before each optimizer step.", minimum=1,
                                           maximum=1024)
-    lora_alpha: int | None = _f(None, "LoRA alpha; empty for 2 x adapter_size.", minimum=1)
+    lora_alpha: int | None = _f(None, "LoRA alpha; empty for 2 x adapter_size.", minimum=1, maximum=4096)
     lora_dropout: float = _f(0.0, "Dropout on the LoRA path.", minimum=0.0, maximum=0.9)
     target_modules: list[str] | None = _f(None, "Modules that get adapters; empty for every attention and "
                                                "MLP projection.")
     learning_rate: float | None = _f(None, "Absolute learning rate; overrides the multiplier when set.",
-                                     minimum=0.0)
+                                     minimum=1e-9, maximum=1.0)
     lr_scheduler_type: str = _f("linear", "Learning-rate schedule.",
                                 choices=("linear", "cosine", "constant", "constant_with_warmup"))
     warmup_ratio: float = _f(0.05, "Share of the steps spent warming up.", minimum=0.0, maximum=0.5)
     weight_decay: float = _f(0.0, "AdamW weight decay.", minimum=0.0, maximum=1.0)
-    max_steps: int | None = _f(None, "Stop after this many optimizer steps (overrides epochs).", minimum=1)
-    logging_steps: int = _f(1, "Log metrics every N steps.", minimum=1)
+    max_steps: int | None = _f(None, "Stop after this many optimizer steps (overrides epochs).", minimum=1,
+                                maximum=10**8)
+    logging_steps: int = _f(1, "Log metrics every N steps.", minimum=1, maximum=10**8)
     eval_steps: int | None = _f(None, "Evaluate on the validation set every N steps; empty for ~10 times "
-                                      "a run.", minimum=1)
-    save_steps: int | None = _f(None, "Checkpoint every N steps; empty for ~5 times a run.", minimum=1)
+                                      "a run.", minimum=1, maximum=10**8)
+    save_steps: int | None = _f(None, "Checkpoint every N steps; empty for ~5 times a run.", minimum=1,
+                                 maximum=10**8)
     max_eval_examples: int | None = _f(256, "Validation examples used for the periodic evaluation.",
-                                       minimum=1)
-    seed: int = _f(0, "Seed for shuffling and adapter initialisation: same seed, same run.")
+                                       minimum=1, maximum=10**7)
+    seed: int = _f(0, "Seed for shuffling and adapter initialisation: same seed, same run.", minimum=0,
+                   maximum=2**32 - 1)
     precision: str = _f("auto", "auto: bf16 where the hardware runs it fast, else fp32.", choices=PRECISIONS)
     padding_free: bool = _f(True, "Pack each batch into one row without padding.")
     num_threads: int | None = _f(None, "CPU threads for training; empty for one per physical core.",
-                                 minimum=1)
-    min_train_examples: int = _f(MIN_TRAIN_EXAMPLES, "Refuse training sets smaller than this.", minimum=1)
+                                 minimum=1, maximum=1024)
+    min_train_examples: int = _f(MIN_TRAIN_EXAMPLES, "Refuse training sets smaller than this.", minimum=1,
+                                 maximum=10**7)
+    # -- the task metric during training, the best checkpoint --
+    eval_task_metric: bool | None = _f(None, "Score the validation rows' labels at every evaluation and log "
+                                             "eval_macro_f1 / eval_accuracy; empty: on when the validation "
+                                             "set is a classification set (few distinct answers).")
+    select_best: str | None = _f(None, "The job's adapter is the best checkpoint by this metric; empty: "
+                                       "eval_macro_f1 when the task metric is on, else eval_total_loss "
+                                       "(with a validation set).", choices=SELECT_BEST)
+    early_stopping_patience: int | None = _f(None, "End the job after this many evaluations without "
+                                                   "improvement of the select_best metric.", minimum=1,
+                                             maximum=1000)
+    # -- the fast path: each piece checks what it supports and falls back to the library path --
+    packed_attention: bool = _f(True, "Per-example attention for packed rows (exact; off for models whose "
+                                      "attention it does not support).", group="fast path")
+    answer_only_logits: bool = _f(True, "Compute the output layer only where answers are trained on "
+                                        "(through the model's own forward and logits_to_keep).",
+                                  group="fast path")
+    fused_lora: bool = _f(True, "One addmm for base + LoRA (off with dropout, DoRA, quantized bases).",
+                          group="fast path")
+    master_weights: bool = _f(True, "Half-precision adapters with fp32 master weights in the optimizer "
+                                    "(off: fp32 adapters).", group="fast path")
 
     def __post_init__(self) -> None:
         problems = validate_params(self)
@@ -120,44 +150,76 @@ def choose_epochs(num_examples: int) -> int:
 
 
 def _type_name(tp: Any) -> str:
-    s = str(tp)
-    for name in ("bool", "int", "float", "str", "list"):
-        if name in s:
-            return "list[str]" if name == "list" else name
-    return "any"
+    """The schema's name for a field's type: bool, int, float, str, list[str] or any."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)] if _is_union(tp) else [tp]
+    if len(args) != 1:
+        return "any"
+    t = args[0]
+    if typing.get_origin(t) in (list, tuple):
+        return "list[str]" if typing.get_args(t) in ((str,), (str, Ellipsis)) else "any"
+    return t.__name__ if t in (bool, int, float, str) else "any"
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def _nullable(tp: Any) -> bool:
+    return _is_union(tp) and type(None) in typing.get_args(tp)
+
+
+@functools.cache
+def _hints() -> dict[str, Any]:
+    # Real types, not the strings that `from __future__ import annotations` leaves in f.type.
+    return typing.get_type_hints(TuningParams)
+
+
+def _type_ok(tname: str, value: Any) -> bool:
+    if tname == "bool":
+        return isinstance(value, bool)
+    if tname == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tname == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tname == "str":
+        return isinstance(value, str)
+    if tname == "list[str]":
+        return isinstance(value, (list, tuple)) and all(isinstance(v, str) and v for v in value)
+    return True
 
 
 def validate_params(p: TuningParams) -> list[str]:
     problems = []
+    hints = _hints()
     for f in dataclasses.fields(p):
         value = getattr(p, f.name)
         meta = f.metadata
-        nullable = "None" in str(f.type)
+        tp = hints[f.name]
         if value is None:
-            if not nullable:
+            if not _nullable(tp):
                 problems.append(f"{f.name}: must be set")
             continue
-        tname = _type_name(f.type)
-        ok = {
-            "bool": isinstance(value, bool),
-            "int": isinstance(value, int) and not isinstance(value, bool),
-            "float": isinstance(value, (int, float)) and not isinstance(value, bool),
-            "str": isinstance(value, str),
-            "list[str]": isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value),
-        }.get(tname, True)
         if f.name in ("train_dataset", "validation_dataset"):
-            ok = True  # the Python API also takes lists of dicts and DataFrames
-        if not ok:
+            continue  # the Python API also takes lists of dicts and DataFrames
+        tname = _type_name(tp)
+        if not _type_ok(tname, value):
             problems.append(f"{f.name}: expected {tname}, got {type(value).__name__} {value!r}")
             continue
         if meta.get("choices") is not None and value not in meta["choices"]:
             allowed = ", ".join(repr(c) for c in meta["choices"])
             problems.append(f"{f.name}: {value!r} is not one of {allowed}")
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"{f.name}: {value!r} is not a finite number")
+            continue
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if meta.get("minimum") is not None and value < meta["minimum"]:
                 problems.append(f"{f.name}: {value} is below the minimum {meta['minimum']}")
             if meta.get("maximum") is not None and value > meta["maximum"]:
                 problems.append(f"{f.name}: {value} is above the maximum {meta['maximum']}")
+        if isinstance(value, str) and f.name == "base_model" and not value.strip():
+            problems.append("base_model: empty; give a Hugging Face id, a model folder or a .gguf file")
+    if p.select_best == "eval_macro_f1" and p.eval_task_metric is False:
+        problems.append("select_best: 'eval_macro_f1' needs eval_task_metric left on (None or True)")
     return problems
 
 
@@ -169,8 +231,8 @@ def schema() -> dict[str, Any]:
         meta = f.metadata
         out.append({
             "name": f.name,
-            "type": _type_name(f.type),
-            "nullable": "None" in str(f.type),
+            "type": _type_name(_hints()[f.name]),
+            "nullable": _nullable(_hints()[f.name]),
             "default": default,
             "help": meta["help"],
             "group": meta["group"],
