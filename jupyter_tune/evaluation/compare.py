@@ -34,7 +34,14 @@ class Comparison:
         else:
             b, t = (r.metrics.iloc[0]["rouge-l_f1_score"] for r in (self.base, self.tuned))
             head = f"ROUGE-L F1 {b:.3f} -> {t:.3f} ({t - b:+.3f})"
-        return f"{head}; {len(self.fixed)} rows fixed, {len(self.broken)} broken"
+        return f"{head}; {len(self.fixed)} rows fixed, {len(self.broken)} broken{self._scoring_note()}"
+
+    def _scoring_note(self) -> str:
+        b, t = self.base.scoring, self.tuned.scoring
+        if b == t:
+            return f"; {b} scoring" if b else ""
+        # Different scorings rank labels differently: the delta mixes model and scoring.
+        return f"; scoring differs: base {b or self.base.mode}, tuned {t or self.tuned.mode}"
 
     def __repr__(self) -> str:
         return f"<Comparison {self.base.model_name} vs {self.tuned.model_name}: {self.summary()}>"
@@ -95,7 +102,8 @@ def compare(base_report: EvaluationReport, tuned_report: EvaluationReport) -> Co
     if base_report.task_type == "classification":
         metrics[("support", "")] = b["support"]
     both_ok = (bp["status"] == "") & (tp["status"] == "")
-    keep = [c for c in bp.columns if c not in ("prediction", "correct", "status", "label_scores", "raw_answer")]
+    keep = [c for c in bp.columns if c not in ("prediction", "correct", "status", "label_scores", "label_logprobs",
+                                               "raw_answer")]
     side = bp[keep].copy()
     side["base_prediction"] = bp["prediction"]
     side["tuned_prediction"] = tp["prediction"]

@@ -17,9 +17,12 @@ class EvaluationReport:
       "macro avg", "micro avg" and "weighted avg"; text_generation: bleu4_score, rouge-l_precision,
       rouge-l_recall, rouge-l_f1_score, exact_match.
     predictions: DataFrame, one row per example: its fields, ground_truth, prediction, correct, status,
-      and label_scores (score mode) or raw_answer (generate mode).
+      and label_scores (the ranking scores) with label_logprobs (summed log-likelihoods) in score mode,
+      or raw_answer in generate mode.
     evaluation_status: {"num_successful_rows", "num_total_rows"}; rows that failed are left out of metrics.
     confusion_matrix: DataFrame (true label x predicted label), classification only.
+    scoring: score mode's label scoring ("sum", "mean", "calibrated", "calibrated_mean"), else None.
+    content_free_logprobs: {label: mean summed log-likelihood for the content-free inputs} when calibrated.
     """
 
     task_type: str
@@ -31,6 +34,8 @@ class EvaluationReport:
     labels: list[str] = field(default_factory=list)
     model_name: str = ""
     elapsed_s: float = 0.0
+    scoring: str | None = None
+    content_free_logprobs: dict[str, float] | None = None
 
     @property
     def macro_f1(self) -> float | None:
@@ -46,6 +51,7 @@ class EvaluationReport:
     def summary(self) -> str:
         s = self.evaluation_status
         what = f"{self.task_type}" + (f", {self.mode} mode" if self.mode else "")
+        what += f" ({self.scoring} scoring)" if self.scoring else ""
         head = f"{self.model_name}: {what}, {s['num_successful_rows']}/{s['num_total_rows']} rows"
         if self.task_type == "classification":
             return head + f", macro F1 {self.macro_f1:.3f}, accuracy {self.accuracy:.3f}"

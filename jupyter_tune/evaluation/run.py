@@ -7,8 +7,8 @@ from typing import Any
 
 from ..data.errors import DatasetError
 from ..generation.generate import DEFAULT_BATCH_SIZE, generate_for
-from ..generation.prompts import length_batches, load_rows, row_fields
-from . import scoring
+from ..generation.prompts import load_rows, row_fields
+from . import scoring as label_scoring
 from .classification import classification_metrics, confusion, label_mapper
 from .report import EvaluationReport
 from .text_metrics import exact_match, text_generation_metrics
@@ -38,38 +38,46 @@ def _check_labels(labels: Any, truth: list[str]) -> list[str]:
     return out
 
 
-def _score_rows(lm, dataset, labels: list[str], batch_size: int, progress: bool):
-    """Score mode: (predicted label or None, {label: log-likelihood} or None, status) per row."""
+def _score_rows(lm, dataset, labels: list[str], batch_size: int, progress: bool, how: str):
+    """Score mode: per row (predicted label or None, {label: score} or None, {label: summed log-likelihood}
+    or None, status), and the labels' mean content-free log-likelihoods (calibrated scorings, else None)."""
     from tqdm.auto import tqdm
 
-    prompts = scoring.prepare(lm, dataset, labels)
+    prompts = label_scoring.prepare(lm, dataset, labels)
+    free = None
+    if how.startswith("calibrated"):
+        free = label_scoring.calibration(lm.model, lm.tokenizer, dataset.examples[0], labels)
     preds: list[str | None] = [None] * len(prompts)
     scores: list[dict[str, float] | None] = [None] * len(prompts)
+    sums: list[dict[str, float] | None] = [None] * len(prompts)
     status = [p.error for p in prompts]
     with tqdm(total=len(prompts), desc="Scoring labels", unit="row", disable=not progress, leave=False) as bar:
         bar.update(sum(1 for s in status if s))
-        for batch in length_batches(prompts, batch_size):
+        for batch in label_scoring.batches(prompts, batch_size, label_scoring.vocab_size(lm.model)):
             try:
-                results = [(p, s, "") for p, s in zip(batch, scoring.score_batch(lm, batch), strict=True)]
+                results = [(p, s, "") for p, s in zip(batch, label_scoring.score_batch(lm, batch), strict=True)]
             except Exception:  # noqa: BLE001 - retried row by row, each error kept with its row
                 results = []
                 for p in batch:
                     try:
-                        results.append((p, scoring.score_batch(lm, [p])[0], ""))
+                        results.append((p, label_scoring.score_batch(lm, [p])[0], ""))
                     except Exception as e:  # noqa: BLE001
                         results.append((p, None, f"{type(e).__name__}: {e}"))
             for p, s, err in results:
                 status[p.index] = err
                 if s is not None:
-                    scores[p.index] = dict(zip(labels, s, strict=True))
-                    preds[p.index] = labels[max(range(len(labels)), key=s.__getitem__)]
+                    ranked = label_scoring.to_scores(s, [len(c) for c in p.continuations], how, free)
+                    sums[p.index] = dict(zip(labels, s, strict=True))
+                    scores[p.index] = dict(zip(labels, ranked, strict=True))
+                    preds[p.index] = labels[max(range(len(labels)), key=ranked.__getitem__)]
             bar.update(len(batch))
-    return preds, scores, status
+    return preds, scores, sums, status, (dict(zip(labels, free, strict=True)) if free is not None else None)
 
 
 def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_template: str | None = None,
              mode: str = "score", labels: list[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
-             max_output_tokens: int | None = None, progress: bool = True) -> EvaluationReport:
+             max_output_tokens: int | None = None, progress: bool = True,
+             scoring: str = label_scoring.DEFAULT_SCORING) -> EvaluationReport:
     """Evaluate `model` on labelled `data`.
 
     model: a LoadedModel or anything ``jt.load_model`` takes.
@@ -80,6 +88,10 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
     mode (classification): "score" ranks the labels (`labels`, default: those of the ground truth) by the
       model's likelihood, so every prediction is a valid label; "generate" decodes greedily and maps the
       answer to a label (case, white space and end punctuation ignored); an answer naming no label is wrong.
+    scoring (score mode): how label log-likelihoods rank the labels: "sum", "mean" (per answer token),
+      "calibrated" (minus the label's mean log-likelihood for content-free inputs "N/A", "none", "[MASK]"
+      in the same prompt, as in "Calibrate before use") or "calibrated_mean" (both; the default, the best
+      measured: benchmarks/results/scoring.md).
     prompt_template: None uses the model's own (a tuned job's) template.
     Returns an EvaluationReport. Raises EvaluationError / DatasetError (ValueErrors) saying what to fix.
     """
@@ -92,6 +104,10 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
     if mode not in MODES:
         raise EvaluationError(f"mode={mode!r} is not known: use 'score' (rank the known labels by likelihood) or "
                               "'generate' (decode freely and match the answer to a label).")
+    if scoring not in label_scoring.SCORINGS:
+        names = ", ".join(map(repr, label_scoring.SCORINGS))
+        raise EvaluationError(f"scoring={scoring!r} is not known: use one of {names} "
+                              f"(default {label_scoring.DEFAULT_SCORING!r}).")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise EvaluationError(f"batch_size={batch_size!r}: use a positive whole number.")
     start = time.perf_counter()
@@ -106,13 +122,14 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
     truth = [ex.answer for ex in dataset.examples]
     rows = pd.DataFrame([row_fields(ex) for ex in dataset.examples])
     rows["ground_truth"] = truth
-    confusion_df = None
+    confusion_df = content_free = None
     used_mode: str | None = mode
     if task_type == "classification":
         label_list = _check_labels(labels, truth)
         if mode == "score":
-            preds, scores, status = _score_rows(lm, dataset, label_list, batch_size, progress)
-            rows["prediction"], rows["label_scores"] = preds, scores
+            preds, scores, sums, status, content_free = _score_rows(lm, dataset, label_list, batch_size, progress,
+                                                                    scoring)
+            rows["prediction"], rows["label_scores"], rows["label_logprobs"] = preds, scores, sums
         else:
             longest = max(len(lm.tokenizer(lab, add_special_tokens=False)["input_ids"]) for lab in label_list)
             texts, status, _ = generate_for(lm, dataset, max_output_tokens=max_output_tokens or longest + _LABEL_SLACK_TOKENS,
@@ -141,4 +158,5 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
     return EvaluationReport(task_type=task_type, mode=used_mode, metrics=metrics, predictions=rows,
                             evaluation_status={"num_successful_rows": len(ok), "num_total_rows": len(status)},
                             confusion_matrix=confusion_df, labels=label_list, model_name=lm.name,
-                            elapsed_s=time.perf_counter() - start)
+                            elapsed_s=time.perf_counter() - start,
+                            scoring=scoring if used_mode == "score" else None, content_free_logprobs=content_free)

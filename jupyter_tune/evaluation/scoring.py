@@ -1,57 +1,112 @@
 """Score mode: rank a fixed set of labels by the model's likelihood of each as the answer.
 
-A label's score is the sum of the log-probabilities of its answer tokens as training lays them down
-(the label, then the end-of-turn token) after the rendered prompt. The prompt runs once per batch; its
-KV cache is repeated for the labels, which then run together in one short forward pass. Measured on the
-2-core CPU with SmolLM2-135M and 5 labels, this is about 3x faster than running prompt+label for every
-label (see benchmarks/bench_eval.py), and every prediction is one of the labels.
+A label's log-likelihood is the sum of the log-probabilities of its answer tokens as training lays them
+down (the label, then the end-of-turn token) after the rendered prompt. Each prompt runs once, with every
+label's answer tokens laid after it in the same row (prompt, label 1, label 2, ...): a 4-D attention mask
+lets each label's tokens see the prompt and themselves only, their position ids continue from the
+prompt's end, and logits are computed at the label positions only. The scores equal those of running
+prompt+label separately for each label (tests/evaluation/test_scoring.py), at the cost of one forward
+pass over the prompt plus the labels' tokens.
+
+How the label log-likelihoods become the ranking scores is the `scoring`:
+  "sum"             the summed log-likelihood (favours short labels);
+  "mean"            divided by the label's answer-token count;
+  "calibrated"      the sum minus the mean sum the label gets for content-free inputs ("N/A", "none",
+                    "[MASK]") put into the same prompt (Zhao et al. 2021, "Calibrate before use");
+  "calibrated_mean" the same with per-token means.
+Measured choices: benchmarks/results/scoring.md.
 """
 
 from __future__ import annotations
 
-import copy
-import os
+import inspect
 from dataclasses import dataclass
+from typing import Any
 
 from ..data.formats import Example
 from ..data.tokenize import IGNORE_INDEX, encode_example
-from ..generation.prompts import left_padded
 
-# Rows (prompt x label) per label forward pass: bounds the logits' memory (rows x label length x vocab).
-_MAX_LABEL_ROWS = 160
-# Below this many tokens, a prefix common to a batch's prompts is not worth a separate forward pass.
-_MIN_SHARED_PREFIX = 8
+SCORINGS = ("sum", "mean", "calibrated", "calibrated_mean")
+# The best measured choice on small-eval and eval.jsonl, base and tuned (benchmarks/results/scoring.md).
+DEFAULT_SCORING = "calibrated_mean"
+CONTENT_FREE_INPUTS = ("N/A", "none", "[MASK]")
+
+# Tokens per forward pass (rows x row length): bounds the activations and the (rows x L x L) mask.
+_TOKEN_BUDGET = 8192
+# Logits per forward pass (rows x label positions x vocabulary): bounds the output layer's memory.
+_LOGIT_BUDGET = 1 << 26
+# Label tokens laid after one prompt; more labels than this run in groups, each with the prompt again.
+_MAX_LABEL_TOKENS = 2048
+
+
+class ScoringError(ValueError):
+    """An unknown scoring or an impossible request; the message says what to use."""
 
 
 @dataclass
 class ScoredPrompt:
     index: int
-    ids: list[int]                 # prompt tokens
+    ids: list[int]                  # prompt tokens
     continuations: list[list[int]]  # per label: its answer tokens through the end-of-turn token
     error: str = ""
 
 
-def answer_tokens(lm, prompt_messages: list[dict[str, str]], label: str) -> tuple[list[int], list[int]]:
+def check_scoring(scoring: str) -> str:
+    if scoring not in SCORINGS:
+        raise ScoringError(f"scoring={scoring!r} is not known: use one of {', '.join(map(repr, SCORINGS))} "
+                           f"(default {DEFAULT_SCORING!r}).")
+    return scoring
+
+
+def _eos_ids(model, tokenizer) -> list[int]:
+    ids: list[int] = []
+    gen = getattr(model, "generation_config", None)
+    for x in (getattr(gen, "eos_token_id", None), tokenizer.eos_token_id):
+        for i in (x if isinstance(x, (list, tuple)) else [x]):
+            if i is not None and int(i) not in ids:
+                ids.append(int(i))
+    return ids
+
+
+def answer_tokens(tokenizer, eos_ids, prompt_messages: list[dict[str, str]], label: str) -> tuple[list[int], list[int]]:
     """(prompt ids, answer ids) exactly as training encodes `label` as the answer to these messages."""
     ex = Example(list(prompt_messages) + [{"role": "assistant", "content": label}])
-    enc = encode_example(lm.tokenizer, ex, max_seq_length=10**9)
+    enc = encode_example(tokenizer, ex, max_seq_length=10**9)
     first = next(i for i, x in enumerate(enc.labels) if x != IGNORE_INDEX)
     answer = enc.input_ids[first:]
-    eos = set(lm.eos_token_ids)
-    end = next((i for i, t in enumerate(answer) if t in eos), None)
+    end = next((i for i, t in enumerate(answer) if t in eos_ids), None)
     # Score through the end-of-turn token: "Neuro" must not win over "Neurology" by stopping early.
     return enc.input_ids[:first], answer[: end + 1] if end is not None else answer
 
 
-def prepare(lm, dataset, labels: list[str]) -> list[ScoredPrompt]:
+def _context_length(model, tokenizer) -> int:
+    n = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    return int(n) if n else int(getattr(tokenizer, "model_max_length", 2048) or 2048)
+
+
+def prepare_examples(model, tokenizer, examples: list[Example], labels: list[str]) -> list[ScoredPrompt]:
+    """Each example's prompt ids and every label's answer ids; a row too long for the context is marked.
+
+    The answer ids of a label depend only on the turns around the user's text, so they are encoded once
+    per chat layout and checked against the row's own encoding of the first label.
+    """
+    eos = _eos_ids(model, tokenizer)
+    limit = _context_length(model, tokenizer)
+    layouts: dict[tuple, list[list[int]]] = {}
     out = []
-    limit = lm.context_length
-    for ex in dataset.examples:
-        conts = []
-        prompt: list[int] = []
-        for label in labels:
-            prompt, cont = answer_tokens(lm, ex.prompt_messages, label)
-            conts.append(cont)
+    for ex in examples:
+        msgs = ex.prompt_messages
+        prompt, first = answer_tokens(tokenizer, eos, msgs, labels[0])
+        key = tuple((m["role"], m["content"] if i < len(msgs) - 1 else "") for i, m in enumerate(msgs))
+        conts = layouts.get(key)
+        if conts is None or conts[0] != first:
+            probe = [dict(m) for m in msgs]
+            probe[-1]["content"] = "x"
+            conts = [answer_tokens(tokenizer, eos, probe, lab)[1] for lab in labels]
+            if conts[0] != first:  # the answer's tokens depend on this row's text: encode each label here
+                conts = [answer_tokens(tokenizer, eos, msgs, lab)[1] for lab in labels]
+            else:
+                layouts[key] = conts
         longest = max(len(c) for c in conts)
         err = ""
         if len(prompt) + longest > limit:
@@ -61,80 +116,309 @@ def prepare(lm, dataset, labels: list[str]) -> list[ScoredPrompt]:
     return out
 
 
-def _run_prompts(lm, prompts: list[list[int]]):
-    """Forward the prompts with a KV cache; returns (output with the last position's logits, attention mask).
+def prepare(lm, dataset, labels: list[str]) -> list[ScoredPrompt]:
+    """prepare_examples for a LoadedModel and a Dataset."""
+    return prepare_examples(lm.model, lm.tokenizer, dataset.examples, labels)
 
-    Rows that begin alike (the chat template's system turn, the prompt template's text before {input_text})
-    share that prefix: it runs once and its cache is repeated, so each row only runs its own suffix.
+
+# ---- the one-pass forward ----------------------------------------------------------------------------
+
+def _inner_model(model):
+    get = getattr(model, "get_base_model", None)  # a PEFT model forwards its kwargs to the base model
+    return get() if callable(get) else model
+
+
+def _takes_logits_to_keep(model) -> bool:
+    try:
+        return "logits_to_keep" in inspect.signature(_inner_model(model).forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _mask_style(model) -> str | None:
+    """'bool' (SDPA), 'float' (eager: additive) or None when the attention cannot take a custom 4-D mask."""
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask, sdpa_mask
+
+    impl = getattr(model.config, "_attn_implementation", None) or "eager"
+    fn = ALL_MASK_ATTENTION_FUNCTIONS._global_mapping.get(impl)
+    if impl == "eager" or fn is eager_mask:
+        return "float"
+    if fn is sdpa_mask:
+        return "bool"
+    return None
+
+
+def _windows(config) -> dict[str, int | None] | None:
+    """The mask each layer kind needs: {layer type: sliding window or None}; None means one mask for all."""
+    config = getattr(config, "get_text_config", lambda: config)()
+    window = getattr(config, "sliding_window", None)
+    types = getattr(config, "layer_types", None)
+    if types and "sliding_attention" in types:
+        if set(types) - {"full_attention", "sliding_attention"}:
+            raise NotImplementedError(f"layer types {sorted(set(types))}")
+        return {"full_attention": None, "sliding_attention": int(window)}
+    if types is None and window is not None and getattr(config, "use_sliding_window", True):
+        return {"": int(window)}  # one mask for every layer (e.g. Mistral), with the window in it
+    return None
+
+
+def _layout(batch: list[ScoredPrompt], ks: list[int], pad: int):
+    """Rows of prompt (left-padded) + the answer inputs of labels `ks`; which position predicts which token.
+
+    Returns ids, position ids, segment ids (-1 padding, 0 prompt, j+1 label ks[j]), the kept positions and,
+    per kept position, the (row, label j, target token) triples to score.
     """
     import torch
 
-    pad = lm.tokenizer.pad_token_id
-    common = len(os.path.commonprefix(prompts))
-    shared = min(common, min(len(ids) for ids in prompts) - 1)  # every row keeps a token of its own
-    if shared < _MIN_SHARED_PREFIX:
-        input_ids, mask, positions = left_padded(prompts, pad, lm.device)
-        out = lm.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                       logits_to_keep=1)
-        return out, mask
-    prefix = torch.tensor([prompts[0][:shared]], device=lm.device)
-    cache = lm.model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
-    cache.batch_repeat_interleave(len(prompts))
-    ids, suffix_mask, positions = left_padded([p[shared:] for p in prompts], pad, lm.device)
-    mask = torch.cat([torch.ones((len(prompts), shared), dtype=suffix_mask.dtype, device=lm.device), suffix_mask], 1)
-    out = lm.model(input_ids=ids, attention_mask=mask, position_ids=positions + shared, past_key_values=cache,
-                   use_cache=True, logits_to_keep=1)
-    return out, mask
+    p_len = max(len(p.ids) for p in batch)
+    # Label j's inputs are its tokens but the last; the prompt's last position predicts its first token.
+    widths = [max(len(p.continuations[k]) - 1 for p in batch) for k in ks]
+    starts = [p_len + sum(widths[:j]) for j in range(len(ks))]
+    total = p_len + sum(widths)
+    ids = torch.full((len(batch), total), pad, dtype=torch.long)
+    pos = torch.zeros((len(batch), total), dtype=torch.long)
+    seg = torch.full((len(batch), total), -1, dtype=torch.long)
+    keep = [p_len - 1] + [s + i for s, w in zip(starts, widths, strict=True) for i in range(w)]
+    col = {c: i for i, c in enumerate(keep)}
+    rows, kept, labs, toks = [], [], [], []
+    for r, p in enumerate(batch):
+        n = len(p.ids)
+        ids[r, p_len - n: p_len] = torch.tensor(p.ids)
+        pos[r, p_len - n: p_len] = torch.arange(n)
+        seg[r, p_len - n: p_len] = 0
+        for j, k in enumerate(ks):
+            cont = p.continuations[k]
+            m = len(cont) - 1
+            ids[r, starts[j]: starts[j] + m] = torch.tensor(cont[:-1], dtype=torch.long)
+            pos[r, starts[j]: starts[j] + m] = n + torch.arange(m)
+            seg[r, starts[j]: starts[j] + m] = j + 1
+            for t, tok in enumerate(cont):
+                rows.append(r)
+                kept.append(0 if t == 0 else col[starts[j] + t - 1])
+                labs.append(j)
+                toks.append(tok)
+    targets = tuple(torch.tensor(x, dtype=torch.long) for x in (rows, kept, labs, toks))
+    return ids, pos, seg, torch.tensor(keep, dtype=torch.long), targets
+
+
+def _mask(seg, pos, window: int | None, style: str, dtype):
+    """(rows, 1, L, L): a prompt token sees the prompt before it; a label token sees the prompt and its own
+    label's tokens before it; every token sees itself (so padding rows stay finite)."""
+    import torch
+
+    n = seg.shape[1]
+    col = torch.arange(n)
+    sq, sk = seg[:, :, None], seg[:, None, :]
+    allowed = (col[None, :, None] >= col[None, None, :]) & (sk >= 0) & ((sk == 0) | (sk == sq))
+    if window is not None:
+        allowed &= (pos[:, :, None] - pos[:, None, :]) < window
+    allowed |= torch.eye(n, dtype=torch.bool)[None]
+    allowed = allowed[:, None]
+    if style == "bool":
+        return allowed
+    return torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
+
+
+def _model_dtype(model):
+    import torch
+
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+
+
+def _device(model):
+    return next(model.parameters()).device
+
+
+def score_labels(model, batch: list[ScoredPrompt], ks: list[int], pad: int):
+    """Summed log-likelihoods (rows x len(ks)) of labels `ks` after each prompt, in one forward pass."""
+
+    style = _mask_style(model)
+    windows = _windows(model.config)
+    if style is None:
+        return _score_separately(model, batch, ks, pad)
+    ids, pos, seg, keep, (rows, kept, labs, toks) = _layout(batch, ks, pad)
+    dtype, device = _model_dtype(model), _device(model)
+    if windows is None:
+        mask: Any = _mask(seg, pos, None, style, dtype).to(device)
+    elif "" in windows:
+        mask = _mask(seg, pos, windows[""], style, dtype).to(device)
+    else:
+        mask = {name: _mask(seg, pos, w, style, dtype).to(device) for name, w in windows.items()}
+    kwargs: dict[str, Any] = {"input_ids": ids.to(device), "attention_mask": mask, "position_ids": pos.to(device),
+                              "use_cache": False}
+    if _takes_logits_to_keep(model):
+        # The model's own forward computes the kept logits, so its own logit processing (soft-capping) holds.
+        logits = model(**kwargs, logits_to_keep=keep.to(device)).logits
+    else:
+        logits = model(**kwargs).logits[:, keep.to(device)]
+    return _gather(logits, rows, kept, labs, toks, len(batch), len(ks))
+
+
+def _gather(logits, rows, kept, labs, toks, n_rows: int, n_labels: int):
+    """Sum log p(target) per (row, label) from logits (rows x kept x vocab), one row at a time in fp32."""
+    import torch
+
+    lse = torch.stack([torch.logsumexp(logits[r].float(), dim=-1) for r in range(logits.shape[0])]).cpu()
+    picked = logits[rows.to(logits.device), kept.to(logits.device), toks.to(logits.device)].float().cpu()
+    out = torch.zeros(n_rows * n_labels, dtype=torch.float64)
+    out.index_add_(0, rows * n_labels + labs, (picked - lse[rows, kept]).double())
+    return out.view(n_rows, n_labels)
+
+
+def _score_separately(model, batch: list[ScoredPrompt], ks: list[int], pad: int):
+    """The reference way: every prompt+label as its own left-padded row (attention without custom masks)."""
+    import torch
+
+    from ..generation.prompts import left_padded
+
+    device = _device(model)
+    out = torch.zeros(len(batch), len(ks), dtype=torch.float64)
+    for r, p in enumerate(batch):
+        seqs = [p.ids + p.continuations[k] for k in ks]
+        ids, mask, positions = left_padded(seqs, pad, device)
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits
+        for j, k in enumerate(ks):
+            cont = p.continuations[k]
+            lp = torch.log_softmax(logits[j, -len(cont) - 1: -1].float(), dim=-1)
+            out[r, j] = lp.gather(1, torch.tensor(cont, device=lp.device)[:, None]).sum().item()
+    return out
+
+
+def _label_groups(batch: list[ScoredPrompt], vocab: int) -> list[list[int]]:
+    """Labels split so that one row's label tokens and logits stay within the budgets (usually one group)."""
+    groups: list[list[int]] = [[]]
+    used = 0
+    for k in range(len(batch[0].continuations)):
+        w = max(len(p.continuations[k]) for p in batch)
+        if groups[-1] and (used + w > _MAX_LABEL_TOKENS or (used + w) * vocab > _LOGIT_BUDGET):
+            groups.append([])
+            used = 0
+        groups[-1].append(k)
+        used += w
+    return groups
 
 
 def score_batch(lm, batch: list[ScoredPrompt]) -> list[list[float]]:
-    """Per prompt, the log-likelihood of each label's answer tokens."""
+    """Per prompt, the summed log-likelihood of each label's answer tokens (a LoadedModel's model)."""
+    return score_rows(lm.model, lm.tokenizer, batch)
+
+
+def score_rows(model, tokenizer, batch: list[ScoredPrompt]) -> list[list[float]]:
+    """Per prompt of `batch`, the summed log-likelihood of each label's answer tokens."""
     import torch
 
-    model, pad = lm.model, lm.tokenizer.pad_token_id
-    num_labels = len(batch[0].continuations)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     with torch.inference_mode():
-        out, mask = _run_prompts(lm, [p.ids for p in batch])
-        first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # predicts each label's first token
-        prompt_cache = out.past_key_values
-        lengths = mask.sum(-1)
-        scores = torch.zeros(len(batch), num_labels)
-        for b, p in enumerate(batch):
-            for k, cont in enumerate(p.continuations):
-                scores[b, k] = first[b, cont[0]]
-        # Label chunks small enough that rows x label length x vocab logits stay bounded.
-        per_chunk = max(1, _MAX_LABEL_ROWS // len(batch))
-        for k0 in range(0, num_labels, per_chunk):
-            ks = list(range(k0, min(num_labels, k0 + per_chunk)))
-            rest = [[p.continuations[k][1:] for k in ks] for p in batch]  # tokens after the first
-            width = max(len(c) for row in rest for c in row)
-            if width == 0:
-                continue
-            cache = copy.deepcopy(prompt_cache) if k0 + per_chunk < num_labels else prompt_cache
-            cache.batch_repeat_interleave(len(ks))
-            rows = len(batch) * len(ks)
-            # Inputs: each label's tokens but its last (whose prediction is not needed); right-padded.
-            ids = torch.full((rows, width), pad, dtype=torch.long)
-            lab_mask = torch.zeros((rows, width), dtype=torch.long)
-            prev = [[p.continuations[k][:-1] for k in ks] for p in batch]
-            for b in range(len(batch)):
-                for j, toks in enumerate(prev[b]):
-                    r = b * len(ks) + j
-                    if toks:
-                        ids[r, : len(toks)] = torch.tensor(toks)
-                        lab_mask[r, : len(toks)] = 1
-            lab_mask[:, 0] = 1  # a row with a one-token label still needs one valid position
-            attn = torch.cat([mask.repeat_interleave(len(ks), 0), lab_mask.to(lm.device)], dim=1)
-            pos = lengths.repeat_interleave(len(ks), 0)[:, None] + torch.arange(width, device=lm.device)[None]
-            logits = model(input_ids=ids.to(lm.device), attention_mask=attn, position_ids=pos,
-                           past_key_values=cache, use_cache=True).logits
-            for b in range(len(batch)):
-                for j, toks in enumerate(rest[b]):
-                    if not toks:
-                        continue
-                    r = b * len(ks) + j
-                    lp = torch.log_softmax(logits[r, : len(toks)].float(), dim=-1)
-                    target = torch.tensor(toks, device=lp.device)
-                    scores[b, ks[j]] += lp.gather(1, target[:, None]).sum().item()
-            del logits
-    return scores.tolist()
+        parts = [score_labels(model, batch, ks, pad) for ks in _label_groups(batch, vocab_size(model))]
+    return torch.cat(parts, dim=1).tolist()
+
+
+def batches(prompts: list[ScoredPrompt], max_rows: int, vocab: int = 1):
+    """Length-sorted batches (longest first) of at most `max_rows` rows within the token and logit budgets."""
+    runnable = sorted((p for p in prompts if not p.error), key=lambda p: len(p.ids), reverse=True)
+    batch: list[ScoredPrompt] = []
+    for p in runnable:
+        labels = min(_MAX_LABEL_TOKENS, sum(len(c) for c in p.continuations))
+        rows = len(batch) + 1
+        longest = len(batch[0].ids) if batch else len(p.ids)
+        if batch and (rows > max_rows or rows * (longest + labels) > _TOKEN_BUDGET
+                      or rows * labels * vocab > _LOGIT_BUDGET):
+            yield batch
+            batch = []
+        batch.append(p)
+    if batch:
+        yield batch
+
+
+def vocab_size(model) -> int:
+    emb = model.get_output_embeddings()
+    return int(emb.weight.shape[0]) if emb is not None else int(model.config.get_text_config().vocab_size)
+
+
+# ---- from log-likelihoods to scores ----------------------------------------------------------------------
+
+def content_free_examples(example: Example, texts=CONTENT_FREE_INPUTS) -> list[Example]:
+    """`example`'s prompt with its input text (the row's text inside the last user turn) replaced by each of
+    `texts`: the template, system turn and label list stay, the content goes."""
+    msgs = example.prompt_messages
+    last = max(i for i, m in enumerate(msgs) if m["role"] == "user") if any(m["role"] == "user" for m in msgs) \
+        else len(msgs) - 1
+    content = msgs[last]["content"]
+    values = [example.fields.get(k) for k in ("input_text", "prompt")]
+    values += sorted((v for v in example.fields.values() if isinstance(v, str)), key=len, reverse=True)
+    found = next((v for v in values if isinstance(v, str) and v.strip() and v in content), None)
+    out = []
+    for i, text in enumerate(texts):
+        new = [dict(m) for m in msgs]
+        new[last]["content"] = content.replace(found, text) if found is not None else text
+        out.append(Example(new, {}, 0, i))
+    return out
+
+
+def calibration(model, tokenizer, example: Example, labels: list[str]) -> list[float]:
+    """Per label, the mean summed log-likelihood over the content-free versions of `example`'s prompt."""
+    prompts = prepare_examples(model, tokenizer, content_free_examples(example), labels)
+    sums = score_rows(model, tokenizer, prompts)
+    return [sum(s[k] for s in sums) / len(sums) for k in range(len(labels))]
+
+
+def to_scores(sums: list[float], counts: list[int], scoring: str, content_free: list[float] | None = None) -> list[float]:
+    """Ranking scores from summed log-likelihoods: `counts` are the labels' answer-token counts and
+    `content_free` the labels' mean content-free sums (needed by the calibrated scorings)."""
+    if scoring == "sum":
+        return list(sums)
+    if scoring == "mean":
+        return [s / n for s, n in zip(sums, counts, strict=True)]
+    if content_free is None:
+        raise ScoringError(f"scoring={scoring!r} needs the content-free log-likelihoods.")
+    if scoring == "calibrated":
+        return [s - c for s, c in zip(sums, content_free, strict=True)]
+    if scoring == "calibrated_mean":
+        return [(s - c) / n for s, c, n in zip(sums, content_free, counts, strict=True)]
+    raise ScoringError(check_scoring(scoring))
+
+
+# ---- a light entry for the trainer ------------------------------------------------------------------------
+
+def label_metrics(model, tokenizer, examples: list[Example], labels: list[str] | None = None,
+                  scoring: str = DEFAULT_SCORING, batch_size: int = 8) -> dict[str, Any]:
+    """Macro F1 and accuracy of ranking `labels` for `examples` with a raw (PEFT or transformers) model.
+
+    For logging the task metric during training: no LoadedModel, no cache; the model may be in training
+    mode with use_cache=False and bf16 weights; it is put back in its previous mode.
+    model, tokenizer: the causal LM and its tokenizer. examples: jupyter_tune.data.formats.Example with
+    the answer as the last (assistant) turn. labels: the candidates (default: the examples' answers).
+    scoring: one of SCORINGS. batch_size: most prompts per forward pass (token budgets also apply).
+    Returns {"macro_f1", "accuracy", "predictions" (label per example, None for a prompt too long),
+    "scoring", "num_scored"}.
+    """
+    import torch
+
+    from .classification import classification_metrics
+
+    check_scoring(scoring)
+    truth = [ex.answer for ex in examples]
+    labels = list(labels) if labels is not None else sorted({t for t in truth if t is not None})
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            prompts = prepare_examples(model, tokenizer, examples, labels)
+            for i, p in enumerate(prompts):
+                p.index = i
+            free = calibration(model, tokenizer, examples[0], labels) if scoring.startswith("calibrated") else None
+            preds: list[str | None] = [None] * len(examples)
+            for batch in batches(prompts, batch_size, vocab_size(model)):
+                for p, sums in zip(batch, score_rows(model, tokenizer, batch), strict=True):
+                    s = to_scores(sums, [len(c) for c in p.continuations], scoring, free)
+                    preds[p.index] = labels[max(range(len(labels)), key=s.__getitem__)]
+    finally:
+        model.train(was_training)
+    ok = [i for i, p in enumerate(preds) if p is not None]
+    y_true, y_pred = [truth[i] for i in ok], [preds[i] for i in ok]
+    if not ok:
+        return {"macro_f1": 0.0, "accuracy": 0.0, "predictions": preds, "scoring": scoring, "num_scored": 0}
+    metrics = classification_metrics(y_true, y_pred, labels)
+    return {"macro_f1": float(metrics.loc["macro avg", "f1_score"]),
+            "accuracy": sum(t == p for t, p in zip(y_true, y_pred, strict=True)) / len(ok),
+            "predictions": preds, "scoring": scoring, "num_scored": len(ok)}

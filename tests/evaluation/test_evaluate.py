@@ -1,7 +1,6 @@
 """evaluate() and compare() end to end on the tiny model (mechanics), and its errors."""
 
 import json
-import os
 
 import numpy as np
 import pandas as pd
@@ -45,11 +44,9 @@ def test_score_mode_predicts_only_valid_labels(chatty):
 
 
 def test_label_scores_equal_a_full_forward_pass(chatty):
-    """The shared-prompt KV cache gives the same log-likelihoods as scoring prompt+label in one pass."""
-    # A template gives the rows a long common prefix, which runs once for the batch.
+    """Labels laid after the prompt in one pass give the same log-likelihoods as prompt+label alone."""
     dataset = jt.load_dataset(ROWS[:3], "Assign a label to the given medical transcript: the quick {input_text}")
     prompts = scoring.prepare(chatty, dataset, LABELS)
-    assert len(os.path.commonprefix([p.ids for p in prompts])) > scoring._MIN_SHARED_PREFIX
     batched = scoring.score_batch(chatty, prompts)
     for b, p in enumerate(prompts):
         for k, cont in enumerate(p.continuations):
@@ -64,8 +61,31 @@ def test_label_chunks_give_the_same_scores(chatty, monkeypatch):
     dataset = jt.load_dataset(ROWS)
     prompts = scoring.prepare(chatty, dataset, LABELS)
     whole = scoring.score_batch(chatty, prompts)
-    monkeypatch.setattr(scoring, "_MAX_LABEL_ROWS", 7)  # one label per chunk
+    monkeypatch.setattr(scoring, "_MAX_LABEL_TOKENS", 1)  # one label per group
     assert np.allclose(scoring.score_batch(chatty, prompts), whole, atol=1e-4)
+
+
+@pytest.mark.parametrize("how", scoring.SCORINGS)
+def test_scoring_choices_rank_by_their_scores(chatty, how):
+    report = jt.evaluate(chatty, ROWS, scoring=how, progress=False)
+    p = report.predictions
+    assert report.scoring == how and f"({how} scoring)" in repr(report) and f"{how} scoring" in report._repr_html_()
+    counts = {lab: len(c) for lab, c in zip(LABELS, scoring.prepare(chatty, jt.load_dataset(ROWS[:1]), LABELS)[0]
+                                            .continuations, strict=True)}
+    free = report.content_free_logprobs
+    assert (free is not None) == how.startswith("calibrated")
+    for scores, sums, pred in zip(p["label_scores"], p["label_logprobs"], p["prediction"], strict=True):
+        want = scoring.to_scores([sums[k] for k in LABELS], [counts[k] for k in LABELS], how,
+                                 [free[k] for k in LABELS] if free else None)
+        assert [scores[k] for k in LABELS] == pytest.approx(want)
+        assert max(scores, key=scores.get) == pred
+
+
+def test_default_scoring_and_an_unknown_one(chatty):
+    assert jt.evaluate(chatty, ROWS, progress=False).scoring == scoring.DEFAULT_SCORING
+    assert jt.evaluate(chatty, ROWS, mode="generate", max_output_tokens=2, progress=False).scoring is None
+    with pytest.raises(EvaluationError, match="scoring='best'.*'calibrated_mean'"):
+        jt.evaluate(chatty, ROWS, scoring="best", progress=False)
 
 
 def test_generate_mode_maps_answers_and_keeps_unmapped_ones(chatty, monkeypatch):
@@ -127,12 +147,14 @@ def test_compare_shows_deltas_and_the_rows_fixed_and_broken(tune_home, tiny_mode
     for rep, right in ((base, {0, 1}), (tuned, {1, 2})):
         rep.predictions["correct"] = [i in right for i in range(len(ROWS))]
     c = jt.compare(base, tuned)
-    assert isinstance(c, Comparison)
+    assert isinstance(c, Comparison) and f"{scoring.DEFAULT_SCORING} scoring" in repr(c)
     assert list(c.fixed.index) == [2] and list(c.broken.index) == [0]
     assert {"base_prediction", "tuned_prediction", "ground_truth"} <= set(c.fixed.columns)
     assert c.macro_f1_change == pytest.approx(tuned.macro_f1 - base.macro_f1)
     assert c.metrics.loc["macro avg", ("f1_score", "delta")] == pytest.approx(c.macro_f1_change)
     assert "data:image/png;base64" in c._repr_html_() and "Fixed by tuning" in c._repr_html_()
+    other = jt.evaluate(tiny_model_dir, ROWS, scoring="sum", progress=False)
+    assert "scoring differs: base sum" in jt.compare(other, tuned).summary()
     with pytest.raises(ValueError, match="same dataset"):
         jt.compare(base, jt.evaluate(chatty, ROWS[:3], progress=False))
 
