@@ -30,6 +30,7 @@ _LAZY = {
     "generate_text": "jupyter_tune.generation",
     "evaluate": "jupyter_tune.evaluation",
     "compare": "jupyter_tune.evaluation",
+    "export": "jupyter_tune.export",
 }
 
 __all__ = sorted(_LAZY)

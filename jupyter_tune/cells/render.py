@@ -41,7 +41,10 @@ EXTRAS = {
     "task_type": "'classification' or 'text_generation'.",
     "prompt": "The prompt sent to the tuned model.",
     "max_output_tokens": "Most tokens generated per row.",
+    "dest": "The new folder an export is written to.",
+    "format": "Export format: 'merged' (plain transformers folder), 'adapter' (PEFT) or 'gguf' (llama.cpp, Ollama).",
 }
+EXPORT_FORMATS = ("merged", "adapter", "gguf")
 
 ACTIONS: dict[str, Action] = {a.id: a for a in (
     Action("tune", "Tune a model",
@@ -60,6 +63,9 @@ ACTIONS: dict[str, Action] = {a.id: a for a in (
            "Insert a cell that loads a tuned job's model and answers one prompt.",
            ("job_id", "prompt", "max_output_tokens"), ("test.py.j2",),
            defaults=(("prompt", "Hello! What can you do?"), ("max_output_tokens", 64))),
+    Action("export", "Export a tuned model",
+           "Insert a cell that exports a tuned job's model (merged, adapter or GGUF) and checks it answers alike.",
+           ("job_id", "dest", "format"), ("export.py.j2",), button=False, defaults=(("format", "merged"),)),
     Action("view", "View a job", "Insert a cell that shows a job's live view.", ("job_id",),
            ("view.py.j2",), button=False),
 )}
@@ -144,6 +150,8 @@ def _checked_params(action: Action, params: dict[str, Any]) -> dict[str, Any]:
             raise CellsError(str(e)) from None
     if values.get("task_type") not in (None, "classification", "text_generation"):
         raise CellsError(f"task_type: {values['task_type']!r} is not 'classification' or 'text_generation'")
+    if values.get("format") not in (None, *EXPORT_FORMATS):
+        raise CellsError(f"format: {values['format']!r} is not one of {', '.join(map(repr, EXPORT_FORMATS))}")
     # Advanced tuning parameters the user set away from their defaults go into jt.tune(...) too.
     defaults = TuningParams().to_dict()
     values["advanced"] = {k: v for k, v in tuning.items()
@@ -160,7 +168,7 @@ def render_cells(action: str, params: dict[str, Any] | None = None) -> list[dict
         raise CellsError(f"Unknown action {action!r}; known: {', '.join(ACTIONS)}")
     spec = ACTIONS[action]
     values = _checked_params(spec, params or {})
-    if "job_id" in spec.params and action in ("test", "view") and not values.get("job_id"):
+    if "job_id" in spec.params and action in ("test", "view", "export") and not values.get("job_id"):
         raise CellsError(f"The {action!r} action needs a job_id")
     cells = []
     for name in spec.templates:

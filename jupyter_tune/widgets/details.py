@@ -73,7 +73,23 @@ def details_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
         ("Checkpoints", paths.get("checkpoints") or "—"),
         ("Log", paths.get("log") or "—"),
     ]
+    rows += [(f"Export ({e.get('format')})", export_line(e)) for e in record.get("exports") or []]
     return [(k, "—" if v is None else v) for k, v in rows]
+
+
+def export_line(entry: dict[str, Any]) -> str:
+    """One past export (job.json's ``exports``): where, when, and its parity check's result."""
+    p = entry.get("parity") or {}
+    if p.get("error"):
+        check = f"parity check failed to run: {p['error']}"
+    elif p.get("num_prompts"):
+        lp = p.get("max_first_token_logprob_diff")
+        check = (f"{p.get('num_identical')}/{p.get('num_prompts')} identical answers"
+                 + (f", first-token log-prob diff ≤ {lp:.2g}" if lp is not None else ""))
+    else:
+        check = "no parity check"
+    flags = "; ".join(p.get("mismatches") or [])
+    return f"{entry.get('dest')} ({local_time(entry.get('time'))}; {check}{'; ' + flags if flags else ''})"
 
 
 class DetailsTab(w.VBox):

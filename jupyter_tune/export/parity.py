@@ -1,0 +1,194 @@
+"""The parity check: the same prompts, greedy, through the tuned model (base + adapter, as ``jt.load_model``
+gives it) and through the exported artifact loaded by plain transformers; answers and first-token
+log-probabilities compared, and a changed chat template or end-of-turn token named."""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class ParityReport:
+    """What ``job.export`` returns: where the export went and how closely it answers like the tuned model."""
+
+    format: str
+    dest: str
+    artifact: str                      # what was loaded back: the folder, or the .gguf file
+    prompts_source: str                # "validation rows", "prompts=" or "training rows"
+    num_prompts: int = 0
+    num_identical: int = 0
+    max_first_token_logprob_diff: float | None = None   # nats, on the tuned model's first answer token
+    mismatches: list[str] = field(default_factory=list)  # named problems: chat template, end-of-turn token
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    dtype: str = ""
+    seconds: float = 0.0
+    error: str | None = None           # the check could not run (the export itself is there)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def identical_share(self) -> float | None:
+        return self.num_identical / self.num_prompts if self.num_prompts else None
+
+    @property
+    def ok(self) -> bool:
+        """Every answer identical and nothing flagged."""
+        return self.error is None and not self.mismatches and self.num_prompts > 0 \
+            and self.num_identical == self.num_prompts
+
+    def summary(self) -> dict[str, Any]:
+        """The short form kept in job.json's ``exports``."""
+        share = self.identical_share
+        return {"num_prompts": self.num_prompts, "num_identical": self.num_identical,
+                "identical_share": None if share is None else round(share, 4),
+                "max_first_token_logprob_diff": None if self.max_first_token_logprob_diff is None
+                else round(self.max_first_token_logprob_diff, 5),
+                "prompts_source": self.prompts_source, "mismatches": list(self.mismatches), "error": self.error}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def _headline(self) -> str:
+        if self.error:
+            return f"parity check did not run: {self.error}"
+        if not self.num_prompts:
+            return "parity check skipped"
+        lp = self.max_first_token_logprob_diff
+        return (f"{self.num_identical}/{self.num_prompts} identical greedy answers "
+                f"({100 * (self.identical_share or 0):.1f} %), largest first-token log-prob difference "
+                f"{'—' if lp is None else f'{lp:.2g}'}")
+
+    def __repr__(self) -> str:
+        lines = [f"<ParityReport {self.format} -> {self.dest}: {self._headline()}>"]
+        lines += [f"  mismatch: {m}" for m in self.mismatches]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        color = "#188038" if self.ok else ("#d93025" if self.mismatches or self.error else "#e37400")
+        out = [f"<div><b>Export</b> <code>{e(self.format)}</code> &rarr; <code>{e(self.dest)}</code><br>",
+               f'<span style="color:{color};font-weight:600">{e(self._headline())}</span>'
+               f" <small>(on {self.num_prompts} {e(self.prompts_source)}, {e(self.dtype)}, "
+               f"{self.seconds:.0f} s)</small>"]
+        if self.mismatches:
+            out.append("<ul>" + "".join(f'<li style="color:#d93025">{e(m)}</li>' for m in self.mismatches) + "</ul>")
+        rows = [x for x in self.examples if not x["identical"]][:5] or self.examples[:3]
+        if rows:
+            out.append("<table><tr><th>prompt</th><th>tuned model</th><th>export</th></tr>")
+            for x in rows:
+                out.append("<tr>" + "".join(f'<td style="text-align:left">{e(str(x[k])[:200])}</td>'
+                                            for k in ("prompt", "tuned", "exported")) + "</tr>")
+            out.append("</table>")
+        return "".join(out) + "</div>"
+
+
+def parity_prompts(job, prompts: Any = None, max_prompts: int = 32):
+    """The prompts to compare on: ``prompts`` if given, else the job's validation rows, else its training
+    rows; as a Dataset, and where they came from."""
+    from ..data.loader import Dataset, load_dataset
+    from ..training.worker import read_records
+
+    if prompts is not None:
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        if isinstance(prompts, list) and all(isinstance(p, str) for p in prompts):
+            prompts = [{"prompt": p} for p in prompts]
+        ds = load_dataset(prompts, job.params.get("prompt_template"), require_answer=False, what="prompts")
+        source = "prompts="
+    else:
+        for name, label in (("validation.jsonl", "validation rows"), ("train.jsonl", "training rows")):
+            path = job.dir / name
+            if path.is_file():
+                ds, source = Dataset.from_records(name, read_records(path)), label
+                break
+        else:
+            raise FileNotFoundError(f"Job {job.id} keeps no copy of its data; pass prompts=[...].")
+    ds.examples = ds.examples[:max_prompts]
+    return ds, source
+
+
+def load_exported(fmt: str, dest: Path, artifact: Path, dtype: str):
+    """The export as a LoadedModel, read with nothing but its own files (and plain transformers)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ..models.loading import LoadedModel, load_model
+
+    if fmt == "adapter":
+        return load_model(dest, dtype=dtype)
+    kwargs = {"gguf_file": artifact.name} if fmt == "gguf" else {}
+    tokenizer = AutoTokenizer.from_pretrained(dest, **kwargs)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(dest, dtype=getattr(torch, dtype), **kwargs)
+    model.eval()
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return LoadedModel(model=model, tokenizer=tokenizer, name=str(artifact), dtype=dtype)
+
+
+def _next_token_logprobs(lm, ids: list[int]):
+    import torch
+
+    with torch.inference_mode():
+        logits = lm.model(input_ids=torch.tensor([ids], device=lm.device)).logits[0, -1].float()
+    return torch.log_softmax(logits, -1)
+
+
+def _token_names(tokenizer, ids) -> list[str]:
+    return [str(t) for t in tokenizer.convert_ids_to_tokens(list(ids))]
+
+
+def compare(tuned, exported, dataset, report: ParityReport, max_output_tokens: int = 48,
+            progress: bool = True) -> ParityReport:
+    """Fill ``report`` with the answers of both models on ``dataset``'s prompts and what differs."""
+    from ..data.tokenize import encode_prompt
+    from ..generation.generate import generate_for
+    from .turns import end_of_turn_ids
+
+    t0 = time.monotonic()
+    opts = dict(temperature=0.0, max_output_tokens=max_output_tokens, progress=progress)
+    a, _, _ = generate_for(tuned, dataset, desc="Parity: tuned model", **opts)
+    b, _, _ = generate_for(exported, dataset, desc="Parity: export", **opts)
+    # Prompts as each side writes them: a lost or changed chat template shows here.
+    differ = 0
+    first_diff = ""
+    max_lp = 0.0
+    for ex, ta, tb in zip(dataset.examples, a, b):
+        msgs = ex.prompt_messages
+        ids_a, ids_b = encode_prompt(tuned.tokenizer, msgs), encode_prompt(exported.tokenizer, msgs)
+        if ids_a != ids_b:
+            differ += 1
+            first_diff = first_diff or (f"{tuned.tokenizer.decode(ids_a)[-120:]!r} vs "
+                                        f"{exported.tokenizer.decode(ids_b)[-120:]!r}")
+        lp_a, lp_b = _next_token_logprobs(tuned, ids_a), _next_token_logprobs(exported, ids_b)
+        tok = int(lp_a.argmax())
+        if tok < lp_b.shape[0]:
+            max_lp = max(max_lp, abs(float(lp_a[tok]) - float(lp_b[tok])))
+        same = ta is not None and ta == tb
+        report.num_identical += same
+        report.examples.append({"prompt": msgs[-1]["content"] if msgs else "", "tuned": ta, "exported": tb,
+                                "identical": same})
+    report.num_prompts = len(dataset.examples)
+    report.max_first_token_logprob_diff = max_lp if report.num_prompts else None
+    if differ:
+        report.mismatches.append(f"chat template: the export writes {differ} of {report.num_prompts} prompts "
+                                 f"differently from training (end of the first: {first_diff})")
+    want = _token_names(tuned.tokenizer, end_of_turn_ids(tuned.tokenizer)[:1])
+    have = _token_names(exported.tokenizer, exported.eos_token_ids)
+    missing = [t for t in want if t not in have]
+    if missing:
+        report.mismatches.append(f"end-of-turn token: {missing[0]} closed every trained answer but does not end "
+                                 f"generation in the export (its end tokens: {', '.join(have) or 'none'})")
+    report.seconds += time.monotonic() - t0
+    return report
+
+
+def write_report(report: ParityReport, dest: Path) -> None:
+    (dest / "parity.json").write_text(json.dumps(report.to_dict(), indent=2, default=str) + "\n",
+                                      encoding="utf-8")
