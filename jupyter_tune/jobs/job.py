@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .states import JobState
-from .store import CorruptJobError, JobStore, process_alive
+from .store import JobStore, atomic_write_json, now_iso, process_alive
 
 
 class TuningJob:
@@ -90,21 +90,33 @@ class TuningJob:
             time.sleep(poll)
 
     def cancel(self) -> JobState:
-        """Ask the job to stop. It saves its latest adapter and checkpoint, then reads CANCELLED.
-
-        Works in every state: a job with no process yet is CANCELLED at once; a running one finds
-        CANCELLING in job.json (polled, no signal needed) and SIGUSR1 only makes it notice sooner.
-        """
-        try:
-            _, pid = self.store.request_cancel(self.id)
-        except CorruptJobError:
-            return self.state  # an unreadable job reads FAILED; nothing runs to cancel
-        if pid is not None and hasattr(signal, "SIGUSR1"):
+        """Ask the job to stop. It saves its latest adapter and checkpoint, then reads CANCELLED."""
+        with self.store.lock(self.id):
+            record = self.store.read_raw(self.id)
+            state = JobState(record["state"])
+            if state.is_final or state is JobState.CANCELLING:
+                return state
+            alive = process_alive(record.get("pid"), record.get("pid_create_time"))
+            if alive:
+                record.update(state=JobState.CANCELLING.value, cancel_requested_time=now_iso())
+            else:
+                record.update(state=JobState.CANCELLED.value, end_time=now_iso())
+            record["update_time"] = now_iso()
+            atomic_write_json(self.dir / "job.json", record)
+        if alive:
+            # SIGUSR1 wakes a job still loading its model; the training loop polls the state anyway.
             try:
-                os.kill(pid, signal.SIGUSR1)
+                os.kill(record["pid"], signal.SIGUSR1)
             except OSError:
                 pass
         return self.state
+
+    def export(self, dest, format: str = "merged", **options):
+        """Write the tuned model to ``dest`` ("merged", "adapter" or "gguf") and check it answers as this job's
+        model does; returns the ParityReport. See ``jt.export`` for the options."""
+        from ..export import export
+
+        return export(self, dest, format=format, **options)
 
     def view(self):
         """The ipywidgets view: Supervise / Dataset / Details / Test."""
@@ -123,15 +135,8 @@ def get_job(job_id: str) -> TuningJob:
 
 
 def list_jobs() -> list[TuningJob]:
-    """Every job, newest first; an unreadable job folder is listed as FAILED with the reason."""
     store = JobStore()
-    jobs = []
-    for r in store.list():
-        try:
-            jobs.append(TuningJob(r["id"], store))
-        except KeyError:  # JobNotFoundError: deleted while we listed
-            continue
-    return jobs
+    return [TuningJob(r["id"], store) for r in store.list()]
 
 
 def delete_job(job_id: str) -> None:
