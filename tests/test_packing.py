@@ -24,8 +24,9 @@ def test_collators_pick_the_same_trained_positions():
     packed = PaddingFreeCollator()(feats)
     padded = PaddedCollator(pad_token_id=0)(feats)
     # position p predicts token p+1: example 1 trains positions 1, 2; example 2 trains position 0 (in row 2)
-    assert packed["logit_positions"].tolist() == [1, 2, 4]
-    assert padded["logit_positions"].tolist() == [1, 2, 4]  # row 1 * length 4 + position 0
+    assert packed["logit_mask"].nonzero()[:, 1].tolist() == [1, 2, 4]
+    assert padded["logit_mask"].flatten().nonzero()[:, 0].tolist() == [1, 2, 4]  # row 1 * length 4 + 0
+    assert packed["cu_seq_lens_q"].tolist() == [0, 4, 6] and packed["max_length_q"] == 4
     assert packed["target_ids"].tolist() == padded["target_ids"].tolist() == [3, 4, 6]
     assert int(packed["num_tokens"]) == int(padded["num_tokens"]) == 6
 
@@ -37,11 +38,10 @@ def test_per_example_attention_matches_separate_runs(tiny_model_dir):
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation=register()).eval()
     a, b = [5, 17, 33, 41, 9, 12], [7, 8, 99, 23]
     batch = PaddingFreeCollator()([{"input_ids": a, "labels": a}, {"input_ids": b, "labels": b}])
-    bounds = batch["cu_seqlens"].tolist()
-    assert bounds == [0, 6, 10]
+    assert batch["cu_seq_lens_q"].tolist() == [0, 6, 10]
     with torch.no_grad():
         packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False,
-                       jt_segments=list(zip(bounds[:-1], bounds[1:]))).logits[0]
+                       cu_seq_lens_q=batch["cu_seq_lens_q"], cu_seq_lens_k=batch["cu_seq_lens_k"]).logits[0]
         sep_a = model(input_ids=torch.tensor([a]), use_cache=False).logits[0]
         sep_b = model(input_ids=torch.tensor([b]), use_cache=False).logits[0]
     torch.testing.assert_close(packed[:6], sep_a, atol=1e-5, rtol=1e-4)

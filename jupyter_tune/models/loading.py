@@ -242,7 +242,12 @@ def _load(what: dict[str, Any], device: str, dtype, merge: bool) -> LoadedModel:
     tokenizer.padding_side = "left"  # decoder-only: new tokens follow the prompt directly
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(what["base_path"], dtype=dtype, attn_implementation="sdpa")
+    from transformers import AutoConfig
+
+    from .arch import library_attention
+
+    attn = library_attention(AutoConfig.from_pretrained(what["base_path"]))
+    model = AutoModelForCausalLM.from_pretrained(what["base_path"], dtype=dtype, attn_implementation=attn)
     if adapter is not None:
         from peft import PeftModel
 

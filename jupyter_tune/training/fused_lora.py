@@ -16,7 +16,8 @@ import torch
 def _fused_forward(self, x, *args, **kwargs):
     name = self.active_adapters[0] if len(self.active_adapters) == 1 else None
     if (args or kwargs or name is None or self.disable_adapters or self.merged or name not in self.lora_A
-            or self.use_dora.get(name, False) or not isinstance(self.lora_dropout[name], torch.nn.Identity)):
+            or self.use_dora.get(name, False) or not isinstance(self.lora_dropout[name], torch.nn.Identity)
+            or getattr(self, "lora_bias", {}).get(name, False)):
         return type(self).forward(self, x, *args, **kwargs)
     result = self.base_layer(x)
     a, b = self.lora_A[name].weight, self.lora_B[name].weight
@@ -25,6 +26,21 @@ def _fused_forward(self, x, *args, **kwargs):
     flat = x.reshape(-1, x.shape[-1])
     out = torch.addmm(result.reshape(-1, result.shape[-1]), flat @ a.t(), b.t(), alpha=self.scaling[name])
     return out.view(result.shape)
+
+
+def unsupported(model) -> str | None:
+    """None when every LoRA config on `model` is one the fused forward computes exactly, else why not."""
+    for name, cfg in (getattr(model, "peft_config", None) or {}).items():
+        if getattr(cfg, "use_dora", False):
+            return f"adapter {name!r} uses DoRA"
+        if getattr(cfg, "lora_dropout", 0.0):
+            return f"adapter {name!r} has lora_dropout={cfg.lora_dropout}"
+        if getattr(cfg, "lora_bias", False):
+            return f"adapter {name!r} has a LoRA bias"
+    if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False) or getattr(
+            getattr(model, "config", None), "quantization_config", None):
+        return "quantized base: peft's bitsandbytes LoRA layers"
+    return None
 
 
 def fuse_lora(model) -> int:

@@ -55,14 +55,15 @@ def choose_hardware(params: TuningParams) -> Hardware:
 
 
 def load_for_training(model_path: str, params: TuningParams, hw: Hardware) -> tuple[Any, dict[str, Any]]:
-    """The base model with LoRA adapters on it, and a description of what was built for job.json."""
+    """The base model with LoRA adapters on it, and a description of what was built for job.json
+    (``fast_path``: which fast-path pieces run, and why the others do not)."""
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM
 
-    from .attention import register
+    from .fastpath import FastPath, plan_attention, plan_fused_lora, plan_logits, plan_master_weights
 
-    # Packed rows get per-example attention; padded batches use plain SDPA with their mask.
-    attn = register() if params.padding_free else "sdpa"
+    fp = FastPath()
+    attn = plan_attention(params, AutoConfig.from_pretrained(model_path), fp)
     kwargs: dict[str, Any] = {"dtype": hw.dtype, "attn_implementation": attn}
     if params.quantization:
         from transformers import BitsAndBytesConfig
@@ -74,7 +75,13 @@ def load_for_training(model_path: str, params: TuningParams, hw: Hardware) -> tu
         else:
             kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
         kwargs["device_map"] = {"": 0}
-    model = AutoModelForCausalLM.from_pretrained(model_path, **kwargs)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(model_path, **kwargs)
+    except ValueError as e:
+        if attn != "sdpa" or "scaled_dot_product_attention" not in str(e):
+            raise
+        kwargs["attn_implementation"] = "eager"  # an architecture without SDPA support
+        model = AutoModelForCausalLM.from_pretrained(model_path, **kwargs)
     model.config.use_cache = False  # packed rows must not share a KV cache (environment.md)
     if params.quantization:
         from peft import prepare_model_for_kbit_training
@@ -86,11 +93,14 @@ def load_for_training(model_path: str, params: TuningParams, hw: Hardware) -> tu
         r=params.adapter_size, lora_alpha=params.effective_lora_alpha, lora_dropout=params.lora_dropout,
         target_modules=params.target_modules or "all-linear", task_type="CAUSAL_LM", bias="none")
     # Half-precision adapters compute without casting every activation; the optimizer keeps fp32
-    # master copies (optim.py). Quantized bases keep peft's fp32 adapters.
-    model = get_peft_model(model, lora, autocast_adapter_dtype=bool(params.quantization) or hw.dtype == torch.float32)
-    from .fused_lora import fuse_lora
-
-    fuse_lora(model)
+    # master copies (optim.py). Otherwise peft's fp32 adapters.
+    half_adapters = plan_master_weights(params, hw, fp)
+    model = get_peft_model(model, lora, autocast_adapter_dtype=not half_adapters)
+    if params.fused_lora and not half_adapters and hw.dtype != torch.float32 and not params.quantization:
+        fp.set("fused_lora", False, "fp32 adapters on a half-precision base: peft's forward casts activations")
+    else:
+        plan_fused_lora(params, model, fp)
+    plan_logits(params, model, fp)
     trainable, total = model.get_nb_trainable_parameters()
     targets = sorted({name.split(".")[-1] for name, mod in model.named_modules()
                       if hasattr(mod, "lora_A") and hasattr(mod, "base_layer")})
@@ -107,5 +117,7 @@ def load_for_training(model_path: str, params: TuningParams, hw: Hardware) -> tu
         "device": hw.device,
         "dtype": hw.dtype_name,
         "num_threads": hw.num_threads,
+        "attn_implementation": model.config._attn_implementation,
+        "fast_path": fp.to_json(),
     }
     return model, info

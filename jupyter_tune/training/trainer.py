@@ -27,18 +27,28 @@ class TokenCounts:
         return out
 
 
-class TuningTrainer(Trainer):
-    """Computes the output layer only at the positions whose next token is trained on.
+VARLEN_KEYS = ("cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k")
 
-    With the loss on answers only, most positions' logits are never used; skipping them removes most of
-    the vocabulary projection's work (forward and backward) and its memory.
+
+class TuningTrainer(Trainer):
+    """transformers' Trainer with the loss on answer tokens, through the model's own forward.
+
+    The collator marks the positions whose next token is trained on; the model computes its output layer
+    only there (``logits_to_keep``), so most of the vocabulary projection's work and memory is skipped while
+    the model's own logit processing (Gemma 2's soft-capping, logit scaling) still applies. The loss is the
+    sum over answer tokens divided by the answer tokens of the whole optimizer step (Trainer's
+    ``num_items_in_batch``), so gradient accumulation and data parallelism give the same loss as one batch.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, fast_path: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.counts = {"train": TokenCounts(), "eval": TokenCounts()}
-        self.model_accepts_loss_kwargs = False  # we return a per-batch mean; Trainer scales accumulation
+        # our loss is normalised by num_items_in_batch: Trainer must not divide it again by accumulation steps
+        self.model_accepts_loss_kwargs = True
         self.adapter_dtype = next(p.dtype for p in self.model.parameters() if p.requires_grad)
+        fast_path = fast_path or {}
+        self.packed_attention = fast_path.get("packed_attention", {}).get("on", False)
+        self.answer_only_logits = fast_path.get("answer_only_logits", {}).get("on", False)
 
     def _load_from_checkpoint(self, *args, **kwargs):
         super()._load_from_checkpoint(*args, **kwargs)
@@ -63,21 +73,22 @@ class TuningTrainer(Trainer):
         return super().create_optimizer(*args, **kwargs)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        positions = inputs.pop("logit_positions")
+        keep = inputs.pop("logit_mask")
         targets = inputs.pop("target_ids")
         num_tokens = int(inputs.pop("num_tokens"))
         inputs.pop("labels", None)
-        bounds = inputs.pop("cu_seqlens", None)
-        if bounds is not None:  # padding-free: each example attends to itself only (attention.py)
-            b = bounds.tolist()
-            inputs["jt_segments"] = list(zip(b[:-1], b[1:]))
-        base = self.accelerator.unwrap_model(model)
-        base = base.get_base_model() if hasattr(base, "get_base_model") else base
-        decoder = getattr(base, base.base_model_prefix)
-        hidden = decoder(**inputs, use_cache=False).last_hidden_state
-        hidden = hidden.flatten(0, 1).index_select(0, positions)
-        logits = base.get_output_embeddings()(hidden).float()
-        loss = F.cross_entropy(logits, targets)
+        if not self.packed_attention:  # the library's attention finds packed rows from position_ids
+            for k in VARLEN_KEYS:
+                inputs.pop(k, None)
+        if self.answer_only_logits:
+            logits = model(**inputs, use_cache=False, logits_to_keep=keep).logits
+        else:
+            logits = model(**inputs, use_cache=False).logits[keep]
+        logits = logits.reshape(-1, logits.shape[-1]).float()
+        loss = F.cross_entropy(logits, targets, reduction="sum")
+        loss = loss / (num_items_in_batch if num_items_in_batch is not None else max(1, targets.numel()))
+        if self.args.average_tokens_across_devices and self.args.world_size > 1:
+            loss = loss * self.args.world_size  # num_items_in_batch counts every rank; DDP averages gradients
         with torch.no_grad():
             correct = int((logits.argmax(-1) == targets).sum())
         self.counts["train" if model.training else "eval"].add(correct, int(targets.numel()), num_tokens)
