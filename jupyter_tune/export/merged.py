@@ -4,14 +4,10 @@ Hugging Face folder that ``AutoModelForCausalLM.from_pretrained`` loads alone.""
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
 from .turns import end_of_turn_ids, read_turn_format
-
-# transformers 5 deprecates a property that peft still reads while merging; the notice is not for our users.
-warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
 def base_dtype_name(base_path: Path) -> str:

@@ -189,6 +189,7 @@ def test_run_cells_and_follow_the_job(page, lab):
     assert item.locator(Sel.BADGE).inner_text().lower() == "succeeded"
     assert re.search(r"\d+/\d+", item.inner_text())  # progress step/total
     assert item.locator("button", has_text="Test").is_visible()
+    assert item.locator("button", has_text="Export").is_visible()
 
 
 def test_view_button_inserts_and_runs_the_view(page):
@@ -218,6 +219,18 @@ def test_evaluate_uses_the_chosen_tuned_model(page):
     evaluate_cell = next(s for s in cell_sources(page) if "jt.evaluate(" in s)
     assert f"jt.load_model({job_id!r})" in evaluate_cell
     assert 'task_type="classification"' in evaluate_cell or "task_type='classification'" in evaluate_cell
+
+
+def test_export_button_inserts_an_export_cell(page):
+    item = job_items(page).first
+    job_id = item.get_attribute("data-job-id")
+    before = len(cell_sources(page))
+    item.locator("button", has_text="Export").click()
+    page.wait_for_function(
+        "([sel, n]) => document.querySelectorAll(sel).length > n", arg=[f"{Sel.CELL} {Sel.CELL_SOURCE}", before])
+    export_cell = next(s for s in cell_sources(page) if "job.export(" in s)
+    assert f"jt.get_job({job_id!r})" in export_cell and "format='merged'" in export_cell
+    assert not page.locator(Sel.ERROR).is_visible()
 
 
 def test_server_errors_show_in_the_panel(page):
