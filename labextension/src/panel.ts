@@ -389,6 +389,9 @@ export class TuningPanel extends Widget {
       buttons.appendChild(
         button('Test', 'Insert a cell that prompts the tuned model', () => void this.runAction('test', job.id))
       );
+      buttons.appendChild(
+        button('Export', 'Insert a cell that exports the tuned model and checks it', () => void this.runAction('export', job.id))
+      );
     }
     if (!ACTIVE_STATES.has(job.state)) {
       buttons.appendChild(button('Delete', 'Delete the job and its files', () => void this.deleteJob(job)));
