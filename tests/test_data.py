@@ -176,3 +176,63 @@ def test_dataset_stats_shape(tiny_model_dir):
     assert train["truncated_example_count"] > 0 and train["truncated_example_indices"][0] == 0
     seg = train["user_dataset_examples"][0]["segments"]
     assert any(s["trained"] for s in seg) and any(not s["trained"] for s in seg)
+
+
+# -- hostile inputs (issue 11): refused with the file, line and a message naming what is wrong --
+@pytest.mark.parametrize("template,needle", [
+    ("Label {input_text", "expected '}'"),
+    ("Label input_text}", "Single '}'"),
+    ("Label {input_text:d}", "{input_text:d}"),
+    ("Label {input_text!r}", "{input_text!r}"),
+    ("Label {input_text:>999999999}", "format spec"),
+    ("Label {input_text.upper}", "not a field name"),
+    ("Label {0}", "not a field name"),
+    ("Label {}", "not a field name"),
+])
+def test_bad_prompt_templates_are_refused_before_formatting(template, needle):
+    rows = [{"input_text": "x", "output_text": "y"}]
+    with pytest.raises(ValueError, match="prompt_template") as info:
+        load_dataset(rows, prompt_template=template)
+    assert needle in str(info.value)
+
+
+def test_literal_braces_still_work():
+    ds = load_dataset([{"input_text": "x", "output_text": "y"}], prompt_template="{{json}} {input_text}")
+    assert ds.examples[0].messages[0]["content"] == "{json} x"
+
+
+def test_deeply_nested_json_names_file_and_line(tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    jsonl = tmp_path / "deep.jsonl"
+    jsonl.write_text(json.dumps({"input_text": "a", "output_text": "b"}) + "\n" + deep + "\n")
+    with pytest.raises(jt.DatasetError) as info:
+        load_dataset(jsonl)
+    assert f"{jsonl}, line 2: JSON nested too deeply" in str(info.value)
+    whole = tmp_path / "deep.json"
+    whole.write_text('[\n{"input_text": "a", "output_text": "b"},\n' + deep + "\n]")
+    with pytest.raises(jt.DatasetError) as info:
+        load_dataset(whole)
+    assert f"{whole}, line 3: JSON nested too deeply" in str(info.value)
+
+
+def test_duplicate_keys_are_named(tmp_path):
+    path = tmp_path / "dup.jsonl"
+    path.write_text('{"input_text": "a", "output_text": "b"}\n{"input_text": "a", "output_text": "b", '
+                    '"output_text": "c"}\n')
+    with pytest.raises(jt.DatasetError, match=r"line 2, field 'output_text': Duplicate key 'output_text'"):
+        load_dataset(path)
+    whole = tmp_path / "dup.json"
+    whole.write_text('[\n{"input_text": "a",\n "input_text": "b", "output_text": "c"}\n]')
+    with pytest.raises(jt.DatasetError, match=r"line 3, field 'input_text': Duplicate key"):
+        load_dataset(whole)
+
+
+def test_symlink_loop_and_dangling_link_are_named(tmp_path):
+    loop = tmp_path / "loop.jsonl"
+    loop.symlink_to(loop)
+    with pytest.raises(jt.DatasetError, match="symbolic link that loops"):
+        load_dataset(loop)
+    dangling = tmp_path / "gone.jsonl"
+    dangling.symlink_to(tmp_path / "missing.jsonl")
+    with pytest.raises(jt.DatasetError, match="which does not exist"):
+        load_dataset(dangling)

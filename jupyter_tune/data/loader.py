@@ -33,19 +33,42 @@ class Dataset:
                             for i, r in enumerate(records)])
 
 
+class TemplateError(ValueError):
+    """prompt_template cannot be used; the message names it and says what to write instead."""
+
+
 def template_fields(prompt_template: str) -> list[str]:
-    """The {field} placeholders of a template, in order."""
+    """The {field} placeholders of a template, in order. Raises TemplateError for anything but plain
+    {field} placeholders and {{ }} literals, before any formatting: a conversion ({x!r}) or a format
+    spec ({x:d}, {x:>999999999}) could fail per row or allocate gigabytes."""
+    if not isinstance(prompt_template, str):
+        raise TemplateError(f"prompt_template must be a string, got {type(prompt_template).__name__}.")
     names = []
-    for _, name, _, _ in string.Formatter().parse(prompt_template):
-        if name is not None:
-            if not name or not name.isidentifier():
-                raise ValueError(f"prompt_template: placeholder {{{name}}} is not a field name; "
-                                 "write {input_text}, and {{ }} for literal braces.")
-            names.append(name)
+    try:
+        parsed = list(string.Formatter().parse(prompt_template))
+    except ValueError as e:  # "Single '}' encountered", "expected '}' before end of string"
+        raise TemplateError(f"prompt_template {_short(prompt_template)}: {e}; write {{{{ and }}}} for literal "
+                            "braces.") from None
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if not name or not name.isidentifier():
+            raise TemplateError(f"prompt_template: placeholder {{{name}}} is not a field name; write "
+                                "{input_text}, and {{ }} for literal braces.")
+        if conversion or spec:
+            shown = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            raise TemplateError(f"prompt_template: placeholder {{{shown}}} has a conversion or format spec; "
+                                f"only plain placeholders like {{{name}}} are allowed.")
+        names.append(name)
     return names
 
 
+def _short(text: str, n: int = 60) -> str:
+    return repr(text if len(text) <= n else text[:n] + "...")
+
+
 def _load(data: Any, prompt_template: str | None, require_answer: bool) -> tuple[RawRows, list[Example], str | None]:
+    placeholders = template_fields(prompt_template) if prompt_template else []  # before any data work
     raw = read_rows(data)
     examples: list[Example] = []
     if raw.problems and not raw.rows:
@@ -54,7 +77,6 @@ def _load(data: Any, prompt_template: str | None, require_answer: bool) -> tuple
         raw.problem(None, None, f"No usable columns: found {', '.join(raw.columns) or 'none'}.",
                     "Name the columns input_text and output_text (or prompt and label).")
         return raw, examples, None
-    placeholders = template_fields(prompt_template) if prompt_template else []
     first_fmt = None
     for line, row in raw.rows:
         fmt = detect_format(row)

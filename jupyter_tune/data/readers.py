@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -14,6 +15,8 @@ from typing import Any
 from .errors import Problem
 
 SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
+# JSON too deep for the parser is reported at the line where it passes this depth.
+MAX_DEPTH = 100
 
 
 @dataclass
@@ -72,6 +75,15 @@ def _read_file(path: Path) -> RawRows:
     unit = {"": "line", ".jsonl": "line", ".csv": "line", ".parquet": "row", ".json": "item"}.get(suffix, "line")
     out = RawRows(src, unit)
     if not path.exists():
+        if path.is_symlink():  # exists() follows links: a dangling or looping link is not "not found"
+            try:
+                os.stat(path)
+                what = "The file cannot be reached through this symbolic link."
+            except OSError as e:
+                what = ("This is a symbolic link that loops back on itself." if e.errno == errno.ELOOP
+                        else f"This symbolic link points to {os.readlink(path)!r}, which does not exist.")
+            out.problem(None, None, what, "Point it at the data file, or pass the file's own path.")
+            return out
         out.problem(None, None, "File not found.",
                     f"Check the path (relative paths start from {os.getcwd()}).")
         return out
@@ -105,19 +117,35 @@ def _read_file(path: Path) -> RawRows:
             if not line.strip():
                 continue  # blank lines (a trailing newline) are not examples
             try:
-                out.rows.append((n, json.loads(line)))
+                out.rows.append((n, _loads(line)))
             except json.JSONDecodeError as e:
                 out.problem(n, None, f"Invalid JSON: {e.msg} at column {e.colno}.",
                             "Each line must be one JSON object.")
+            except _DuplicateKey as e:
+                out.problem(n, e.key, f"Duplicate key {e.key!r} in one JSON object.", "Keep one of them.")
+            except RecursionError:
+                out.problem(n, None, "JSON nested too deeply to read.",
+                            "Examples are flat objects of text fields (or chat turns).")
     elif suffix == ".json":
         if out.problems:
             return out
+        text = "\n".join(t for _, t in text_lines)
         try:
-            doc = json.loads("\n".join(t for _, t in text_lines))
+            doc = _loads(text)
         except json.JSONDecodeError as e:
             out.unit = "line"
             out.problem(e.lineno, None, f"Invalid JSON: {e.msg} at column {e.colno}.",
                         "A .json file holds one JSON array of examples (use .jsonl for one per line).")
+            return out
+        except _DuplicateKey as e:
+            out.unit = "line"
+            out.problem(_line_of_second(text, e.key), e.key, f"Duplicate key {e.key!r} in one JSON object.",
+                        "Keep one of them.")
+            return out
+        except RecursionError:
+            out.unit = "line"
+            out.problem(_line_of_depth(text, MAX_DEPTH), None, "JSON nested too deeply to read.",
+                        "Examples are flat objects of text fields (or chat turns).")
             return out
         if isinstance(doc, dict) and isinstance(doc.get("data"), list):
             doc = doc["data"]
@@ -148,3 +176,55 @@ def _decode_lines(raw: bytes, out: RawRows) -> list[tuple[int, str]]:
             out.problem(n, None, f"Not UTF-8 text (byte 0x{bline[e.start]:02x} at column {e.start + 1}).",
                         "Save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8).")
     return result
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in seen:
+            raise _DuplicateKey(k)  # json.loads would silently keep the last value
+        seen[k] = v
+    return seen
+
+
+def _loads(text: str) -> Any:
+    """json.loads that names duplicate keys (RecursionError when nested too deeply)."""
+    return json.loads(text, object_pairs_hook=_no_duplicates)
+
+
+def _line_of_depth(text: str, limit: int) -> int | None:
+    """The line where nesting (outside strings) first goes deeper than `limit`, or None."""
+    depth, line, in_string, escaped = 0, 1, False, False
+    for ch in text:
+        if ch == "\n":
+            line += 1
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return line
+        elif ch in "]}":
+            depth -= 1
+    return None
+
+
+def _line_of_second(text: str, key: str) -> int | None:
+    """The line of the second occurrence of "key" (where a duplicate is seen), if it can be found."""
+    quoted = json.dumps(key)
+    first = text.find(quoted)
+    second = text.find(quoted, first + 1) if first >= 0 else -1
+    return text.count("\n", 0, second) + 1 if second >= 0 else None
