@@ -47,6 +47,18 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
                                           val_enc, val_dropped)
         val_enc = val_enc[: params.max_eval_examples or None]
 
+    from .selection import (
+        SELECT_METRICS,
+        EarlyStopping,
+        EvaluateAtEnd,
+        plan_task_metric,
+        resolve_select_best,
+    )
+
+    task_metric = plan_task_metric(params, train, val, tokenizer) if val_enc else None
+    select = resolve_select_best(params, bool(val_enc), task_metric)
+    best_metric, greater = SELECT_METRICS[select] if select else (None, True)
+
     model, info = load_for_training(str(model_path), params, hw)
     for name, piece in info["fast_path"].items():
         if not piece["on"]:
@@ -55,6 +67,8 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
     total_steps = params.max_steps or steps_per_epoch * epochs
     eval_steps = params.eval_steps or max(1, total_steps // 10)
     save_steps = params.save_steps or max(1, total_steps // 5)
+    if select:  # a checkpoint at every evaluation, so the best one exists to return to
+        save_steps = eval_steps
     args = TrainingArguments(
         output_dir=str(output_dir),
         per_device_train_batch_size=params.batch_size,
@@ -71,7 +85,10 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
         eval_steps=eval_steps,
         save_strategy="steps",
         save_steps=save_steps,
-        save_total_limit=2,
+        save_total_limit=2,  # with metric_for_best_model, rotation also keeps the best checkpoint
+        metric_for_best_model=best_metric,
+        greater_is_better=greater,
+        load_best_model_at_end=False,  # a cancelled job keeps its latest weights; load_best() picks the best
         seed=params.seed,
         data_seed=params.seed,
         # the base weights are already in bf16 (no autocast needed); the adapters train in fp32
@@ -90,10 +107,17 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
     as_rows = lambda encs: [{"input_ids": e.input_ids, "labels": e.labels} for e in encs]  # noqa: E731
     trainer = TuningTrainer(model=model, args=args, train_dataset=as_rows(train_enc),
                             eval_dataset=as_rows(val_enc) if val_enc else None, data_collator=collator,
-                            fast_path=info["fast_path"])
+                            fast_path=info["fast_path"], task_metric=task_metric)
+    if val_enc:
+        trainer.add_callback(EvaluateAtEnd())
+    if params.early_stopping_patience and best_metric:
+        trainer.add_callback(EarlyStopping(best_metric, greater, params.early_stopping_patience))
     info.update(base_model=params.base_model, resolved_model_path=str(model_path),
                 learning_rate=params.effective_learning_rate, epochs=epochs, total_steps=total_steps,
                 batch_size=params.batch_size, gradient_accumulation_steps=params.gradient_accumulation_steps,
                 max_seq_length=params.max_seq_length, eval_steps=eval_steps if val_enc else None,
-                save_steps=save_steps, padding_free=params.padding_free)
+                save_steps=save_steps, padding_free=params.padding_free,
+                task_metric=({"labels": len(task_metric.labels), "examples": len(task_metric.examples)}
+                             if task_metric else None),
+                select_best=select, early_stopping_patience=params.early_stopping_patience)
     return trainer, tokenizer, info, stats

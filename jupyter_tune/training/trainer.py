@@ -40,8 +40,9 @@ class TuningTrainer(Trainer):
     ``num_items_in_batch``), so gradient accumulation and data parallelism give the same loss as one batch.
     """
 
-    def __init__(self, *args, fast_path: dict | None = None, **kwargs):
+    def __init__(self, *args, fast_path: dict | None = None, task_metric=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.task_metric = task_metric  # selection.TaskMetric: eval_macro_f1 / eval_accuracy at each evaluation
         self.counts = {"train": TokenCounts(), "eval": TokenCounts()}
         # our loss is normalised by num_items_in_batch: Trainer must not divide it again by accumulation steps
         self.model_accepts_loss_kwargs = True
@@ -71,6 +72,14 @@ class TuningTrainer(Trainer):
                                                eps=self.args.adam_epsilon)
             return self.optimizer
         return super().create_optimizer(*args, **kwargs)
+
+    def evaluation_loop(self, *args, **kwargs):
+        out = super().evaluation_loop(*args, **kwargs)
+        if self.task_metric is not None:  # before Trainer logs the metrics and picks the best
+            prefix = kwargs.get("metric_key_prefix", args[4] if len(args) > 4 else "eval")
+            for k, v in self.task_metric(self.model).items():
+                out.metrics[f"{prefix}_{k}"] = v
+        return out
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         keep = inputs.pop("logit_mask")

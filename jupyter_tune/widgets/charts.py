@@ -41,15 +41,27 @@ def has_eval(rows: list[dict[str, Any]]) -> bool:
     return any(r.get("eval_total_loss") is not None for r in rows)
 
 
+def has_task_metric(rows: list[dict[str, Any]]) -> bool:
+    return any(r.get("eval_macro_f1") is not None for r in rows)
+
+
+# The classification task metric on the validation rows (training/selection.py): (key, label, colour).
+TASK_SERIES = [("eval_macro_f1", "macro F1", EVAL_COLOR), ("eval_accuracy", "accuracy", "#188038")]
+
+
 def metrics_png(rows: list[dict[str, Any]], total_steps: int | None = None) -> bytes:
     """The Supervise charts: loss, accuracy, predictions per step and tokens/s, train and validation."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(10, 5.6), dpi=80, layout="constrained")
-    axes = fig.subplots(2, 2).ravel()
+    with_task = has_task_metric(rows)
+    fig = Figure(figsize=(10, 8.4 if with_task else 5.6), dpi=80, layout="constrained")
+    axes = fig.subplots(3 if with_task else 2, 2).ravel()
     with_eval = has_eval(rows)
-    for ax, (title, train_key, eval_key) in zip(axes, METRIC_PANELS, strict=True):
+    if with_task:
+        _task_panel(axes[4], rows, total_steps)
+        axes[5].set_visible(False)
+    for ax, (title, train_key, eval_key) in zip(axes, METRIC_PANELS):
         ax.set_title(title, fontsize=11, loc="left")
         ax.grid(True, alpha=0.3)
         ax.set_xlabel("step", fontsize=9)
@@ -71,6 +83,24 @@ def metrics_png(rows: list[dict[str, Any]], total_steps: int | None = None) -> b
         elif ax.lines and (with_eval and eval_key):
             ax.legend(fontsize=8, loc="best")
     return _to_png(fig)
+
+
+def _task_panel(ax, rows: list[dict[str, Any]], total_steps: int | None) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_title("Validation task metric (label scoring)", fontsize=11, loc="left")
+    ax.grid(True, alpha=0.3)
+    ax.set_xlabel("step", fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, 1.02)
+    for key, label, color in TASK_SERIES:
+        x, y = _series(rows, key)
+        if x:
+            ax.plot(x, y, color=color, linewidth=1.6, marker="o", markersize=3, label=label)
+    if total_steps:
+        ax.set_xlim(0, max(total_steps, 1))
+    ax.legend(fontsize=8, loc="lower right")
 
 
 def histogram_png(distribution: dict[str, Any] | None, title: str, color: str = TRAIN_COLOR) -> bytes | None:

@@ -59,6 +59,19 @@ def details_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
     ]
     if t.get("num_threads"):
         rows.append(("CPU threads", t["num_threads"]))
+    fast = t.get("fast_path") or {}
+    if fast:
+        rows.append(("Fast path", "; ".join(f"{n} {'on' if v.get('on') else 'off'}"
+                                          + ("" if v.get("on") else f" ({v.get('why')})") for n, v in fast.items())))
+    if t.get("task_metric"):
+        rows.append(("Task metric", f"eval_macro_f1 / eval_accuracy over {t['task_metric']['examples']} validation "
+                                    f"rows, {t['task_metric']['labels']} labels"))
+    if t.get("select_best"):
+        best = record.get("best")
+        rows.append(("Best checkpoint", f"step {best['step']}: {best['metric']} {best['value']:.4g}" if best
+                     else f"chosen by {t['select_best']}"))
+    if record.get("stopped_early"):
+        rows.append(("Stopped early", record["stopped_early"].get("reason")))
     if p.get("prompt_template"):
         rows.append(("Prompt template", p["prompt_template"]))
     rows += [

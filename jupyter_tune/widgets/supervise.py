@@ -6,7 +6,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from .charts import has_eval, metrics_png
+from .charts import has_eval, has_task_metric, metrics_png
 from .format import cards_html, count, number
 
 
@@ -39,6 +39,9 @@ class SuperviseTab(w.VBox):
             cells += [("Validation loss", number(latest(rows, "eval_total_loss"))),
                       ("Validation accuracy",
                        number(latest(rows, "eval_fraction_of_correct_next_step_preds")))]
+        if has_task_metric(rows):
+            cells += [("Validation macro F1", number(latest(rows, "eval_macro_f1"))),
+                      ("Validation label accuracy", number(latest(rows, "eval_accuracy")))]
         cells += [("Learning rate", number(latest(rows, "learning_rate"), 3)),
                   ("Tokens per second", number(latest(rows, "tokens_per_second"), 4))]
         self.summary.value = cards_html(cells)

@@ -1,0 +1,143 @@
+"""The task metric during training, the best checkpoint and early stopping.
+
+When the validation set is a classification set, every evaluation also ranks the validation rows' labels
+with the evaluation layer's label scoring (the same code as ``jt.evaluate``) and logs ``eval_macro_f1`` and
+``eval_accuracy`` beside the Vertex metrics. Trainer tracks the best evaluation by ``select_best`` (its
+``metric_for_best_model``; checkpoints are kept at every evaluation, and its checkpoint rotation keeps the
+best one); a succeeded job's adapter is that checkpoint's. A cancelled job keeps its latest adapter.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from transformers import TrainerCallback
+
+# select_best -> (Trainer's metric name, greater is better)
+SELECT_METRICS = {"eval_macro_f1": ("eval_macro_f1", True), "eval_total_loss": ("eval_loss", False)}
+# A validation set whose answers take at most this many distinct values (and repeat) is a classification set.
+MAX_CLASSES = 100
+
+
+def looks_like_classification(answers: list[str | None]) -> bool:
+    """Few distinct, short answers that repeat: the rows are labelled with classes."""
+    answers = [a for a in answers if a is not None]
+    distinct = set(answers)
+    return (len(answers) >= 2 and 1 < len(distinct) <= min(MAX_CLASSES, max(2, len(answers) // 2))
+            and all(len(a) <= 80 for a in distinct))
+
+
+@dataclass
+class TaskMetric:
+    """Scores the validation examples' labels; ``labels`` are the classes (train and validation answers)."""
+
+    examples: list
+    labels: list[str]
+    tokenizer: Any
+    seconds: list[float] = field(default_factory=list)
+
+    def __call__(self, model) -> dict[str, float]:
+        from ..evaluation.scoring import label_metrics
+
+        t = time.perf_counter()
+        out = label_metrics(model, self.tokenizer, self.examples, self.labels)
+        self.seconds.append(time.perf_counter() - t)
+        return {"macro_f1": out["macro_f1"], "accuracy": out["accuracy"],
+                "task_metric_seconds": self.seconds[-1]}
+
+
+def plan_task_metric(params, train, val, tokenizer) -> TaskMetric | None:
+    if val is None or params.eval_task_metric is False:
+        return None
+    answers = [ex.answer for ex in val.examples]
+    if params.eval_task_metric is None and not looks_like_classification(answers):
+        return None
+    examples = [ex for ex in val.examples if ex.answer is not None][: params.max_eval_examples or None]
+    labels = sorted({ex.answer for ex in train.examples if ex.answer is not None} | {ex.answer for ex in examples})
+    return TaskMetric(examples, labels, tokenizer)
+
+
+def resolve_select_best(params, has_val: bool, task_metric: TaskMetric | None) -> str | None:
+    if not has_val:
+        return None
+    return params.select_best or ("eval_macro_f1" if task_metric is not None else "eval_total_loss")
+
+
+class EvaluateAtEnd(TrainerCallback):
+    """The last step is always evaluated (and checkpointed), so the best is chosen among all of them."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= state.max_steps and args.eval_strategy != "no":
+            control.should_evaluate = True
+            control.should_save = True
+        return control
+
+
+class EarlyStopping(TrainerCallback):
+    """Ends training after `patience` evaluations without improvement of the select_best metric.
+
+    transformers' EarlyStoppingCallback insists on load_best_model_at_end, which would also give a cancelled
+    job its best rather than its latest weights; this one only stops, and says why in ``reason``.
+    """
+
+    def __init__(self, metric: str, greater_is_better: bool, patience: int):
+        self.metric, self.greater, self.patience = metric, greater_is_better, patience
+        self.best: float | None = None
+        self.bad = 0
+        self.reason: str | None = None
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        value = (metrics or {}).get(self.metric)
+        if value is None:
+            return control
+        if self.best is None or (value > self.best if self.greater else value < self.best):
+            self.best, self.bad = value, 0
+        else:
+            self.bad += 1
+        if self.bad >= self.patience:
+            self.reason = (f"early stopping at step {state.global_step}: {self.metric} has not improved on "
+                           f"{self.best:.4g} for {self.bad} evaluations (early_stopping_patience={self.patience})")
+            control.should_training_stop = True
+            control.should_save = True
+        return control
+
+
+def best_checkpoint(trainer) -> dict[str, Any] | None:
+    """job.json's ``best``: the best evaluated checkpoint's step, metric and value (None without one)."""
+    state, metric = trainer.state, trainer.args.metric_for_best_model
+    if metric is None or state.best_metric is None or state.best_global_step is None:
+        return None
+    name = {v[0]: k for k, v in SELECT_METRICS.items()}.get(metric, metric)
+    return {"step": int(state.best_global_step), "metric": name, "value": float(state.best_metric),
+            "checkpoint": state.best_model_checkpoint}
+
+
+def load_best(trainer) -> dict[str, Any] | None:
+    """Put the best checkpoint's adapter weights into the model (a succeeded job saves them as its adapter).
+
+    Returns ``best_checkpoint(trainer)``, or None when there is no best or the model already holds it.
+    """
+    from pathlib import Path
+
+    best = best_checkpoint(trainer)
+    if best is None:
+        return None
+    if best["step"] == trainer.state.global_step or not best["checkpoint"]:
+        return best
+    path = Path(best["checkpoint"])
+    weights = path / "adapter_model.safetensors"
+    if not weights.is_file():
+        return None
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    state = load_file(str(weights), device=str(next(model.parameters()).device))
+    dtypes = {n: p.dtype for n, p in model.named_parameters()}
+    set_peft_model_state_dict(model, state)
+    for n, p in model.named_parameters():  # keep the training dtype of each adapter weight
+        if p.dtype != dtypes[n]:
+            p.data = p.data.to(dtypes[n])
+    return best

@@ -1,0 +1,82 @@
+"""The task metric during training, the best checkpoint as the job's adapter, and early stopping."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import jupyter_tune as jt
+from jupyter_tune.training.selection import EarlyStopping, looks_like_classification
+
+LABELS = ("Urology", "Neurology", "Orthopedic")
+ROWS = [{"input_text": f"Example number {i} about {t}.", "output_text": t} for i in range(8) for t in LABELS]
+
+
+@pytest.mark.parametrize("answers, expected", [
+    (["A", "B", "A", "B"], True),
+    (["Urology"] * 5 + ["Neurology"] * 5, True),
+    ([f"free text answer {i}" for i in range(20)], False),  # every answer different: text generation
+    (["A"] * 10, False),  # one class: nothing to rank
+])
+def test_classification_sets_are_recognised(answers, expected):
+    assert looks_like_classification(answers) is expected
+
+
+class _State:
+    global_step = 0
+
+
+class _Control:
+    should_training_stop = False
+    should_save = False
+
+
+def test_early_stopping_counts_evaluations_without_improvement():
+    stop = EarlyStopping("eval_loss", greater_is_better=False, patience=2)
+    state, control = _State(), _Control()
+    for step, loss in enumerate([1.0, 0.8, 0.9, 0.8, 0.7, 0.75], start=1):
+        state.global_step = step
+        stop.on_evaluate(None, state, control, metrics={"eval_loss": loss})
+        if control.should_training_stop:
+            break
+    # 0.8 is the best at step 2; steps 3 and 4 do not beat it (0.8 is not better than 0.8)
+    assert control.should_training_stop and state.global_step == 4
+    assert "eval_loss" in stop.reason and "early_stopping_patience=2" in stop.reason
+
+
+def test_job_logs_task_metric_and_keeps_the_best_checkpoint(tune_home, tiny_model_dir):
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:9],
+                  max_steps=6, batch_size=4, eval_steps=2, min_train_examples=1)
+    assert job.wait(timeout=300) is jt.JobState.SUCCEEDED, job.log()
+    m = job.metrics
+    evals = m[m["eval_total_loss"].notna()]
+    assert list(evals["step"]) == [2, 4, 6]  # every eval_steps, and the last step
+    assert evals["eval_macro_f1"].between(0, 1).all() and evals["eval_accuracy"].between(0, 1).all()
+    rec = job.record
+    assert rec["tuning"]["select_best"] == "eval_macro_f1" and rec["tuning"]["task_metric"]["labels"] == 3
+    best = rec["best"]
+    assert best["metric"] == "eval_macro_f1"
+    assert best["value"] == pytest.approx(evals["eval_macro_f1"].max())
+    assert best["step"] == int(evals.loc[evals["eval_macro_f1"].idxmax(), "step"])  # the first of the best
+    # the job's adapter holds the best checkpoint's weights
+    adapter = load_file(str(job.adapter_path / "adapter_model.safetensors"))
+    chosen = load_file(str(job.dir / "checkpoints" / f"checkpoint-{best['step']}" / "adapter_model.safetensors"))
+    for k, v in chosen.items():
+        torch.testing.assert_close(adapter[k].float(), v.float(), atol=1e-2, rtol=1e-2)
+
+
+def test_loss_selection_without_task_metric_and_early_stopping(tune_home, tiny_model_dir):
+    # a learning rate too small to change anything: the loss never improves, so the job stops early
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:9],
+                  max_steps=40, batch_size=4, eval_steps=1, eval_task_metric=False, learning_rate=1e-9,
+                  early_stopping_patience=2, min_train_examples=1)
+    assert job.wait(timeout=300) is jt.JobState.SUCCEEDED, job.log()
+    rec = job.record
+    assert rec["tuning"]["select_best"] == "eval_total_loss" and rec["tuning"]["task_metric"] is None
+    assert "eval_macro_f1" not in job.metrics.columns
+    assert rec["stopped_early"]["step"] < 40 and "early_stopping_patience=2" in rec["stopped_early"]["reason"]
+    assert "early stopping" in job.log(80).lower()
+    assert json.loads((job.dir / "job.json").read_text())["best"]["metric"] == "eval_total_loss"
