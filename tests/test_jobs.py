@@ -66,7 +66,7 @@ def test_same_seed_same_run(tune_home, tiny_model_dir):
 
 def test_cancel_keeps_the_adapter(tune_home, tiny_model_dir):
     job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, max_steps=5000, batch_size=2,
-                  save_steps=1000)
+                  save_steps=1000, num_threads=1)
     wait_for(lambda: len(job.metrics) >= 3, what="three logged steps")
     assert job.cancel() in (jt.JobState.CANCELLING, jt.JobState.CANCELLED)
     assert job.wait(timeout=120) is jt.JobState.CANCELLED, job.log()
@@ -77,7 +77,7 @@ def test_cancel_keeps_the_adapter(tune_home, tiny_model_dir):
 
 def test_killed_job_reads_failed_and_resume_finishes(tune_home, tiny_model_dir):
     job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, max_steps=400, batch_size=2,
-                  save_steps=5)
+                  save_steps=5, num_threads=1)
     wait_for(lambda: job.store.latest_checkpoint(job.id) is not None, what="a checkpoint")
     os.kill(job.record["pid"], signal.SIGKILL)
     wait_for(lambda: job.state is jt.JobState.FAILED, timeout=30, what="FAILED after kill -9")

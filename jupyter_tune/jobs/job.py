@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .states import JobState
-from .store import JobStore, atomic_write_json, now_iso, process_alive
+from .store import CorruptJobError, JobStore, process_alive
 
 
 class TuningJob:
@@ -90,23 +90,18 @@ class TuningJob:
             time.sleep(poll)
 
     def cancel(self) -> JobState:
-        """Ask the job to stop. It saves its latest adapter and checkpoint, then reads CANCELLED."""
-        with self.store.lock(self.id):
-            record = self.store.read_raw(self.id)
-            state = JobState(record["state"])
-            if state.is_final or state is JobState.CANCELLING:
-                return state
-            alive = process_alive(record.get("pid"), record.get("pid_create_time"))
-            if alive:
-                record.update(state=JobState.CANCELLING.value, cancel_requested_time=now_iso())
-            else:
-                record.update(state=JobState.CANCELLED.value, end_time=now_iso())
-            record["update_time"] = now_iso()
-            atomic_write_json(self.dir / "job.json", record)
-        if alive:
-            # SIGUSR1 wakes a job still loading its model; the training loop polls the state anyway.
+        """Ask the job to stop. It saves its latest adapter and checkpoint, then reads CANCELLED.
+
+        Works in every state: a job with no process yet is CANCELLED at once; a running one finds
+        CANCELLING in job.json (polled, no signal needed) and SIGUSR1 only makes it notice sooner.
+        """
+        try:
+            _, pid = self.store.request_cancel(self.id)
+        except CorruptJobError:
+            return self.state  # an unreadable job reads FAILED; nothing runs to cancel
+        if pid is not None and hasattr(signal, "SIGUSR1"):
             try:
-                os.kill(record["pid"], signal.SIGUSR1)
+                os.kill(pid, signal.SIGUSR1)
             except OSError:
                 pass
         return self.state
@@ -135,8 +130,15 @@ def get_job(job_id: str) -> TuningJob:
 
 
 def list_jobs() -> list[TuningJob]:
+    """Every job, newest first; an unreadable job folder is listed as FAILED with the reason."""
     store = JobStore()
-    return [TuningJob(r["id"], store) for r in store.list()]
+    jobs = []
+    for r in store.list():
+        try:
+            jobs.append(TuningJob(r["id"], store))
+        except KeyError:  # JobNotFoundError: deleted while we listed
+            continue
+    return jobs
 
 
 def delete_job(job_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -10,12 +11,45 @@ import threading
 import time
 from typing import Any
 
-from ..data.loader import Dataset, validate_dataset
+from ..data.loader import Dataset, template_fields, validate_dataset
 from ..data.readers import describe_source
 from ..params import DEFAULT_BASE_MODEL, TuningParams
 from .job import TuningJob
 from .states import JobState
 from .store import JobStore, now_iso
+
+
+def _model_path(base_model: str):
+    """resolve_model, with accurate messages for what it cannot tell apart (a symlink loop)."""
+    from ..models.resolve import ModelNotFoundError, resolve_model
+
+    path = os.path.expanduser(base_model)
+    if os.path.islink(path):
+        try:
+            os.stat(path)
+        except OSError as e:
+            what = "a symbolic link that loops" if e.errno == errno.ELOOP else "a broken symbolic link"
+            raise ModelNotFoundError(f"base_model {base_model!r} is {what}; point it at a model folder "
+                                     "or a .gguf file.") from None
+    return resolve_model(base_model)
+
+
+_CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
+
+
+def model_context_length(model_dir) -> int | None:
+    """The model's context in tokens, from its config.json (no torch), or None when it does not say."""
+    try:
+        with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, ValueError):
+        return None
+    for cfg in (config, config.get("text_config") or {}):
+        for key in _CONTEXT_KEYS:
+            value = cfg.get(key) if isinstance(cfg, dict) else None
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+    return None
 
 
 def _jsonl(ds: Dataset) -> str:
@@ -46,9 +80,9 @@ def tune(base_model: str = DEFAULT_BASE_MODEL, train_dataset: Any = None, valida
         if not torch.cuda.is_available():
             raise RuntimeError(f"quantization={params.quantization!r} loads the model with bitsandbytes, which "
                                "needs a CUDA GPU; this machine has none. Use quantization=None (bf16/fp32 LoRA).")
-    from ..models.resolve import resolve_model
-
-    resolve_model(params.base_model)  # an unknown model fails here, naming what was tried
+    if params.prompt_template:
+        template_fields(params.prompt_template)  # a bad template fails before the model is looked up
+    model_path = _model_path(params.base_model)  # an unknown model fails here, naming what was tried
     train, val = validate_dataset(train_dataset, validation_dataset, params.prompt_template,
                                   params.min_train_examples)
     store = JobStore()
@@ -57,6 +91,11 @@ def tune(base_model: str = DEFAULT_BASE_MODEL, train_dataset: Any = None, valida
     if val is not None:
         files["validation.jsonl"] = _jsonl(val)
     warnings = [str(w) for w in train.warnings + (val.warnings if val else [])]
+    context = model_context_length(model_path)
+    if context is not None and params.max_seq_length > context:
+        warnings.append(f"max_seq_length={params.max_seq_length} exceeds the model's context of {context} "
+                        f"tokens (config.json of {params.base_model}); positions past it are untrained. "
+                        f"Set max_seq_length={context} or lower.")
     record = {
         "display_name": params.tuned_model_display_name or job_id,
         "state": JobState.PENDING.value,
@@ -75,16 +114,14 @@ def tune(base_model: str = DEFAULT_BASE_MODEL, train_dataset: Any = None, valida
 
 
 def resume(job_id: str) -> TuningJob:
-    """Continue a FAILED or CANCELLED job from its last checkpoint (from the start if it has none)."""
+    """Continue a FAILED or CANCELLED job from its last checkpoint (from the start if it has none).
+
+    The state is checked and set to PENDING in one locked step: of two racing calls, one starts a
+    process and the other raises.
+    """
     store = JobStore()
     job = TuningJob(job_id, store)
-    state = job.state
-    if state not in (JobState.FAILED, JobState.CANCELLED):
-        raise RuntimeError(f"Job {job_id} is {state.value}; only FAILED or CANCELLED jobs can be resumed.")
-    record = store.read_raw(job_id)
-    store.update(job_id, state=JobState.PENDING.value, error=None, end_time=None, pid=None,
-                 create_unix=time.time(), resume_count=record.get("resume_count", 0) + 1,
-                 previous_error=record.get("error"))
+    store.begin_resume(job_id)
     _spawn(store, job_id, resume=True)
     return job
 
@@ -96,10 +133,15 @@ def _spawn(store: JobStore, job_id: str, resume: bool) -> None:
     cmd = [sys.executable, "-m", "jupyter_tune.training.worker", str(job_dir)] + (["--resume"] if resume else [])
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "JUPYTER_TUNE_HOME": str(store.root),
            "TOKENIZERS_PARALLELISM": "false"}
-    with open(job_dir / "log.txt", "ab") as logf:
-        # A new session: the job outlives a kernel restart and ignores the kernel's interrupts.
-        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True, cwd=str(job_dir))
+    try:
+        with open(job_dir / "log.txt", "ab") as logf:
+            # A new session: the job outlives a kernel restart and ignores the kernel's interrupts.
+            proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=env, start_new_session=True, cwd=str(job_dir))
+    except OSError as e:
+        store.update(job_id, state=JobState.FAILED.value, end_time=now_iso(),
+                     error={"message": f"The job process could not be started: {e}"})
+        raise
     try:
         created = psutil.Process(proc.pid).create_time()
     except psutil.NoSuchProcess:

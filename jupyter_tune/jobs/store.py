@@ -10,7 +10,8 @@ Layout (``$JUPYTER_TUNE_HOME`` or ``<jupyter data dir>/tune``)::
     jobs/<job_id>/adapter/           the final PEFT adapter
 
 Torch-free: the server imports it. Writers take a per-job file lock, so several processes can update
-a job without losing each other's changes.
+a job without losing each other's changes. Readers never fail because of one bad job folder, and JSON
+the store writes never holds NaN or Infinity (a browser's JSON.parse rejects them).
 """
 
 from __future__ import annotations
@@ -18,21 +19,30 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
+import math
 import os
 import re
 import secrets
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .checkpoints import checkpoint_problem
 from .states import JobState
 
-JOB_ID_RE = re.compile(r"^[a-z0-9-]{1,64}$")
+# \Z, not $: "$" also matches before a trailing newline. Use fullmatch (or match: \Z anchors the end).
+JOB_ID_RE = re.compile(r"[a-z0-9-]{1,64}\Z")
 # A PENDING job whose process never registered within this time is reported FAILED.
 _PENDING_GRACE_S = 120.0
+_STATES = frozenset(s.value for s in JobState)
+_ACTIVE = frozenset({JobState.QUEUED.value, JobState.PENDING.value, JobState.RUNNING.value,
+                     JobState.CANCELLING.value})
+
+logger = logging.getLogger(__name__)
 
 
 class InvalidJobIdError(ValueError):
@@ -44,8 +54,20 @@ class JobNotFoundError(KeyError):
         return str(self.args[0]) if self.args else "job not found"
 
 
+class CorruptJobError(ValueError):
+    """A job folder whose job.json cannot be used; `.reason` says why."""
+
+    def __init__(self, job_id: str, reason: str):
+        self.job_id, self.reason = job_id, reason
+        super().__init__(f"Job {job_id} is unreadable: {reason}")
+
+
+class JobStateError(RuntimeError):
+    """The job is in a state that does not allow the operation (e.g. resuming a running job)."""
+
+
 def validate_job_id(job_id: Any) -> str:
-    if not isinstance(job_id, str) or not JOB_ID_RE.match(job_id):
+    if not isinstance(job_id, str) or not JOB_ID_RE.fullmatch(job_id):
         raise InvalidJobIdError(
             f"Invalid job id {job_id!r}: job ids are 1 to 64 characters of a-z, 0-9 and '-'.")
     return job_id
@@ -69,18 +91,54 @@ def slugify(text: str, max_len: int = 40) -> str:
     return slug[:max_len].strip("-") or "job"
 
 
+# -- JSON that every reader (a browser's JSON.parse included) accepts --
+def json_safe(obj: Any) -> Any:
+    """`obj` with NaN/Infinity as None, numpy/torch scalars as numbers and anything else as str."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (str, int)):
+        return obj
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "tolist"):  # numpy and torch scalars and arrays
+        with contextlib.suppress(Exception):
+            return json_safe(obj.tolist())
+    return str(obj)
+
+
+def dumps(obj: Any, **kwargs: Any) -> str:
+    return json.dumps(json_safe(obj), allow_nan=False, **kwargs)
+
+
+def _no_constants(name: str) -> None:
+    return None  # NaN / Infinity written by an older version read as null
+
+
+def loads(text: str | bytes) -> Any:
+    return json.loads(text, parse_constant=_no_constants)
+
+
 def atomic_write_json(path: Path, data: Any) -> None:
+    """Replace `path` whole (readers see the old or the new file); leaves no temporary file on failure."""
+    text = dumps(data, indent=2)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def process_alive(pid: int | None, create_time: float | None = None) -> bool:
     """True while process `pid` runs and is the one that was recorded (pids get reused)."""
-    if not pid:
+    if not pid or not isinstance(pid, int):
         return False
     import psutil
 
@@ -88,11 +146,15 @@ def process_alive(pid: int | None, create_time: float | None = None) -> bool:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
-        if create_time is not None and abs(proc.create_time() - create_time) > 1.0:
+        if isinstance(create_time, (int, float)) and abs(proc.create_time() - create_time) > 1.0:
             return False
         return True
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError, OverflowError):
         return False
+
+
+def _number(value: Any, default: float = 0.0) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
 
 
 class JobStore:
@@ -148,36 +210,86 @@ class JobStore:
 
     # -- reading --
     def read_raw(self, job_id: str) -> dict[str, Any]:
-        path = self.job_dir(job_id) / "job.json"
+        """job.json as written. Raises JobNotFoundError, or CorruptJobError saying what is wrong with it."""
+        folder = self.job_dir(job_id)
         try:
-            with open(path, encoding="utf-8") as f:
-                return json.load(f)
+            data = (folder / "job.json").read_bytes()
         except FileNotFoundError:
+            if folder.is_dir():
+                raise CorruptJobError(job_id, "its folder has no job.json") from None
             raise JobNotFoundError(f"No tuning job {job_id!r} in {self.jobs_dir}") from None
+        except OSError as e:
+            raise CorruptJobError(job_id, f"job.json cannot be read ({e.strerror or e})") from None
+        try:
+            record = loads(data.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise CorruptJobError(job_id, f"job.json is not UTF-8 text (byte 0x{data[e.start]:02x} at "
+                                          f"offset {e.start})") from None
+        except json.JSONDecodeError as e:
+            raise CorruptJobError(job_id, f"job.json is not valid JSON ({e.msg} at line {e.lineno} "
+                                          f"column {e.colno})") from None
+        except RecursionError:
+            raise CorruptJobError(job_id, "job.json is nested too deeply") from None
+        if not isinstance(record, dict):
+            raise CorruptJobError(job_id, f"job.json holds a JSON {type(record).__name__}, not an object")
+        if record.get("id") != job_id:
+            raise CorruptJobError(job_id, f"job.json names job {record.get('id')!r}, not its folder's "
+                                          f"name {job_id!r}")
+        if record.get("state") not in _STATES:
+            raise CorruptJobError(job_id, f"job.json has no valid state (found {record.get('state')!r})")
+        return record
 
     def read(self, job_id: str) -> dict[str, Any]:
-        """job.json, with a job whose process died reported (and recorded) as FAILED."""
-        record = self.read_raw(job_id)
-        if self._died(record):
+        """job.json for display: a job whose process died reads FAILED; an unreadable one reads as a
+        FAILED stub (``"unreadable": true``) whose error says why, so one bad folder breaks nothing."""
+        try:
+            record = self.read_raw(job_id)
+        except CorruptJobError as e:
+            return self.unreadable_record(job_id, e.reason)
+        return self.reconcile(record)
+
+    def unreadable_record(self, job_id: str, reason: str) -> dict[str, Any]:
+        try:
+            created = self.job_dir(job_id).stat().st_mtime
+        except OSError:
+            created = 0.0
+        return {"id": job_id, "display_name": job_id, "state": JobState.FAILED.value, "unreadable": True,
+                "error": {"message": f"This job's files are unreadable: {reason}. Delete it with "
+                                     f"jt.delete_job({job_id!r}) or the panel."},
+                "params": {}, "progress": {}, "create_unix": created, "create_time": None,
+                "start_time": None, "end_time": None, "warnings": []}
+
+    def reconcile(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The one place where a reader writes: a job whose process died is recorded FAILED.
+
+        If that write fails (full disk, read-only store) the reader still gets the FAILED record and
+        nothing is left behind.
+        """
+        if not self._died(record):
+            return record
+        failed = {**record, "state": JobState.FAILED.value, "error": {"message": self._death_reason(record)},
+                  "end_time": now_iso(), "update_time": now_iso()}
+        job_id = record["id"]
+        try:
             with self.lock(job_id):
-                record = self.read_raw(job_id)
-                if self._died(record):
-                    reason = self._death_reason(record)
-                    record.update(state=JobState.FAILED.value, error={"message": reason},
-                                  end_time=now_iso(), update_time=now_iso())
-                    atomic_write_json(self.job_dir(job_id) / "job.json", record)
-        return record
+                current = self.read_raw(job_id)
+                if not self._died(current):
+                    return current
+                failed = {**current, "state": JobState.FAILED.value, "end_time": now_iso(),
+                          "error": {"message": self._death_reason(current)}, "update_time": now_iso()}
+                atomic_write_json(self.job_dir(job_id) / "job.json", failed)
+        except (OSError, CorruptJobError, JobNotFoundError) as e:
+            logger.debug("could not record job %s as FAILED: %s", job_id, e)
+        return failed
 
     @staticmethod
     def _died(record: dict[str, Any]) -> bool:
-        state = record.get("state")
-        if state not in (JobState.PENDING.value, JobState.RUNNING.value, JobState.CANCELLING.value,
-                         JobState.QUEUED.value):
+        if record.get("state") not in _ACTIVE:
             return False
         pid = record.get("pid")
         if pid is None:
-            created = record.get("create_unix", time.time())
-            return time.time() - created > _PENDING_GRACE_S
+            since = _number(record.get("pending_since"), _number(record.get("create_unix"), time.time()))
+            return time.time() - since > _PENDING_GRACE_S
         return not process_alive(pid, record.get("pid_create_time"))
 
     def _death_reason(self, record: dict[str, Any]) -> str:
@@ -198,18 +310,76 @@ class JobStore:
             atomic_write_json(self.job_dir(job_id) / "job.json", record)
             return record
 
+    # -- state changes that must be checked and made in one step (under the job's lock) --
+    def start_worker(self, job_id: str, pid: int, pid_create_time: float | None) -> bool:
+        """Called by a job process before it does anything: True if it now owns the job (RUNNING).
+
+        A job cancelled before its process got here ends CANCELLED; a job in any other state is
+        someone else's (or finished), and the process must leave it alone.
+        """
+        with self.lock(job_id):
+            record = self.read_raw(job_id)
+            state = record["state"]
+            if state == JobState.CANCELLING.value:
+                record.update(state=JobState.CANCELLED.value, end_time=now_iso(), update_time=now_iso())
+                atomic_write_json(self.job_dir(job_id) / "job.json", record)
+                return False
+            if state not in (JobState.PENDING.value, JobState.QUEUED.value):
+                return False
+            record.update(state=JobState.RUNNING.value, pid=pid, pid_create_time=pid_create_time,
+                          start_time=record.get("start_time") or now_iso(), update_time=now_iso())
+            atomic_write_json(self.job_dir(job_id) / "job.json", record)
+            return True
+
+    def begin_resume(self, job_id: str) -> dict[str, Any]:
+        """FAILED/CANCELLED -> PENDING in one locked step, so two racing resumes start one process."""
+        with self.lock(job_id):
+            record = self.read_raw(job_id)
+            state = JobState.FAILED.value if self._died(record) else record["state"]
+            if state not in (JobState.FAILED.value, JobState.CANCELLED.value):
+                raise JobStateError(f"Job {job_id} is {state}; only FAILED or CANCELLED jobs can be resumed.")
+            previous = record.get("error") if state == record["state"] else {"message": self._death_reason(record)}
+            record.update(state=JobState.PENDING.value, error=None, end_time=None, pid=None,
+                          pid_create_time=None, pending_since=time.time(),
+                          resume_count=int(_number(record.get("resume_count"))) + 1,
+                          previous_error=previous, update_time=now_iso())
+            atomic_write_json(self.job_dir(job_id) / "job.json", record)
+            return record
+
+    def request_cancel(self, job_id: str) -> tuple[JobState, int | None]:
+        """Mark a job for cancelling; returns its new state and the pid to signal (None: no signal).
+
+        A job with no live process is CANCELLED at once. A live process that is not yet RUNNING may not
+        have its signal handlers yet: it finds CANCELLING when it starts, so it is not signalled.
+        """
+        with self.lock(job_id):
+            record = self.read_raw(job_id)
+            state = JobState(record["state"])
+            if state.is_final or state is JobState.CANCELLING:
+                return state, None
+            alive = process_alive(record.get("pid"), record.get("pid_create_time"))
+            if alive:
+                record.update(state=JobState.CANCELLING.value, cancel_requested_time=now_iso())
+            else:
+                record.update(state=JobState.CANCELLED.value, end_time=now_iso())
+            record["update_time"] = now_iso()
+            atomic_write_json(self.job_dir(job_id) / "job.json", record)
+            signal_pid = record["pid"] if alive and state is JobState.RUNNING else None
+            return JobState(record["state"]), signal_pid
+
     def list(self) -> list[dict[str, Any]]:
+        """Every job, newest first; an unreadable one appears as a FAILED stub saying why."""
         if not self.jobs_dir.is_dir():
             return []
         out = []
         for d in self.jobs_dir.iterdir():
-            if d.name.startswith(".") or not JOB_ID_RE.match(d.name) or not (d / "job.json").is_file():
+            if d.name.startswith(".") or not JOB_ID_RE.fullmatch(d.name) or not d.is_dir():
                 continue
             try:
                 out.append(self.read(d.name))
-            except (JobNotFoundError, json.JSONDecodeError, OSError):
-                continue  # deleted or being written by an older client: skip, never crash the list
-        out.sort(key=lambda r: r.get("create_unix", 0), reverse=True)
+            except JobNotFoundError:
+                continue  # deleted while we listed
+        out.sort(key=lambda r: _number(r.get("create_unix")), reverse=True)
         return out
 
     def delete(self, job_id: str) -> None:
@@ -223,34 +393,40 @@ class JobStore:
 
     # -- metrics, stats, logs --
     def append_metrics(self, job_id: str, row: dict[str, Any]) -> None:
-        line = json.dumps(row, default=float) + "\n"
-        # One write() of a short line in append mode lands whole, even with concurrent readers.
-        with open(self.job_dir(job_id) / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(line)
+        line = dumps(row) + "\n"
+        with open(self.job_dir(job_id) / "metrics.jsonl", "a+b") as f:
+            # A process killed mid-line left a torn last line: start on a new one, or both rows are lost.
+            if f.seek(0, os.SEEK_END) > 0:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    line = "\n" + line
+            # One write() of a short line in append mode lands whole, even with concurrent readers.
+            f.write(line.encode("utf-8"))
 
     def read_metrics(self, job_id: str) -> list[dict[str, Any]]:
-        path = self.job_dir(job_id) / "metrics.jsonl"
-        rows = []
+        """The logged rows by step. A step logged twice (replayed after a resume) keeps its latest
+        row; torn or unreadable lines are skipped without taking a neighbour with them."""
         try:
-            with open(path, encoding="utf-8") as f:
-                for line in f:
-                    if not line.endswith("\n"):
-                        break  # being written right now
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError:
-                        continue
-        except FileNotFoundError:
-            pass
-        return rows
+            data = (self.job_dir(job_id) / "metrics.jsonl").read_bytes()
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            return []
+        latest: dict[tuple[int, str], tuple[int, dict[str, Any]]] = {}
+        # The piece after the last newline is being written right now (or was torn): not a row yet.
+        for i, raw in enumerate(data.split(b"\n")[:-1]):
+            row = _metrics_row(raw)
+            if row is None:
+                continue
+            kind = "eval" if any(k.startswith("eval_") for k in row) else "train"
+            latest[(row["step"], kind)] = (i, row)
+        return [row for (step, _), (i, row) in sorted(latest.items(), key=lambda kv: (kv[0][0], kv[1][0]))]
 
     def read_dataset_stats(self, job_id: str) -> dict[str, Any] | None:
         path = self.job_dir(job_id) / "dataset_stats.json"
         try:
-            with open(path, encoding="utf-8") as f:
-                return json.load(f)
-        except FileNotFoundError:
+            stats = loads(path.read_bytes())
+        except (OSError, ValueError, RecursionError):
             return None
+        return stats if isinstance(stats, dict) else None
 
     def log_tail(self, job_id: str, n: int = 20) -> str:
         path = self.job_dir(job_id) / "log.txt"
@@ -260,28 +436,60 @@ class JobStore:
                 size = f.tell()
                 f.seek(max(0, size - 16384))
                 lines = f.read().decode("utf-8", "replace").splitlines()
-        except FileNotFoundError:
+        except OSError:
             return ""
         return "\n".join(lines[-n:])
 
-    def latest_checkpoint(self, job_id: str) -> Path | None:
+    def checkpoints(self, job_id: str) -> list[tuple[int, Path, str | None]]:
+        """(step, folder, why it cannot be resumed from or None), newest first."""
         ckpts = self.job_dir(job_id) / "checkpoints"
         if not ckpts.is_dir():
-            return None
-        found = [(int(p.name.split("-")[-1]), p) for p in ckpts.glob("checkpoint-*")
-                 if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").exists()]
-        return max(found)[1] if found else None
+            return []
+        found = [(int(p.name.rsplit("-", 1)[-1]), p) for p in ckpts.glob("checkpoint-*")
+                 if p.name.rsplit("-", 1)[-1].isdigit() and p.is_dir()]
+        return [(step, p, checkpoint_problem(p, step)) for step, p in sorted(found, reverse=True)]
+
+    def latest_checkpoint(self, job_id: str, report: Callable[[str], None] | None = None) -> Path | None:
+        """The newest complete checkpoint. Torn ones (a kill or a full disk during the save) are
+        skipped and reported through `report` (default: the logging module)."""
+        for _, path, problem in self.checkpoints(job_id):
+            if problem is None:
+                return path
+            (report or logger.warning)(f"Skipping {path.name}: {problem}")
+        return None
 
     def summary(self, record: dict[str, Any]) -> dict[str, Any]:
         """The short form the job list shows."""
-        return {
+        params = record.get("params") if isinstance(record.get("params"), dict) else {}
+        progress = record.get("progress") if isinstance(record.get("progress"), dict) else {}
+        return json_safe({
             "id": record["id"],
             "display_name": record.get("display_name"),
             "state": record.get("state"),
-            "base_model": record.get("params", {}).get("base_model"),
+            "base_model": params.get("base_model"),
             "create_time": record.get("create_time"),
             "start_time": record.get("start_time"),
             "end_time": record.get("end_time"),
-            "progress": record.get("progress", {}),
+            "progress": progress,
             "error": record.get("error"),
-        }
+            **({"unreadable": True} if record.get("unreadable") else {}),
+        })
+
+
+def _metrics_row(raw: bytes) -> dict[str, Any] | None:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    candidates = [0]
+    # A line written after a torn one by an older version: the row starts at a later '{'.
+    candidates += [m.start() for m in re.finditer(r'\{"', text) if m.start() > 0][:8]
+    for start in candidates:
+        try:
+            row = loads(text[start:])
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int) and not isinstance(row["step"], bool):
+            return row
+        return None
+    return None

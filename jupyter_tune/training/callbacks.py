@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import signal
 import time
 
 from transformers import TrainerCallback
 
-from ..jobs.states import JobState
 from ..jobs.store import JobStore
 
 
@@ -59,21 +57,26 @@ class MetricsCallback(TrainerCallback):
 
 
 class CancelCallback(TrainerCallback):
-    """Stops training, with a checkpoint, once the job is marked CANCELLING (or on SIGUSR1/SIGTERM)."""
+    """Stops training with a checkpoint once a cancel was requested.
 
-    def __init__(self, store: JobStore, job_id: str):
-        self.store, self.job_id = store, job_id
-        self.requested = False
-        for sig in (signal.SIGUSR1, signal.SIGTERM):
-            signal.signal(sig, self._on_signal)
+    The request itself is watched from the job process's start (jobs/cancel.CancelWatch: job.json
+    polled, SIGUSR1/SIGTERM), so a cancel during the model load is not lost or fatal.
+    """
 
-    def _on_signal(self, signum, frame):
-        self.requested = True
+    def __init__(self, watch):
+        self.watch = watch
+
+    @property
+    def requested(self) -> bool:
+        return self.watch.requested.is_set()
 
     def on_step_end(self, args, state, control, **kwargs):
-        if not self.requested:
-            self.requested = self.store.read_raw(self.job_id).get("state") == JobState.CANCELLING.value
         if self.requested:
             control.should_save = True
+            control.should_evaluate = False
             control.should_training_stop = True
         return control
+
+    def on_prediction_step(self, args, state, control, **kwargs):
+        # Evaluating has no step boundary to stop at: abandon it (it does not change the weights).
+        self.watch.check()

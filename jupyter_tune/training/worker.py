@@ -1,21 +1,31 @@
 """The job process: ``python -m jupyter_tune.training.worker <job_dir>``.
 
 Reads the job's own copy of its data and parameters, trains, and leaves a final state in job.json
-whatever happens: SUCCEEDED, CANCELLED (with the latest adapter) or FAILED (with the reason).
+whatever happens: SUCCEEDED, CANCELLED (with the latest adapter when one was trained) or FAILED (with
+the reason). Cancel is honoured from the process's first line (jobs/cancel.py), not only once training
+runs.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
+import time
 import traceback
 from pathlib import Path
 
 from ..data.loader import Dataset
+from ..jobs.cancel import CancelWatch, JobCancelled
 from ..jobs.states import JobState
 from ..jobs.store import JobStore, atomic_write_json, now_iso
 from ..params import TuningParams
 from .build import build_trainer, log
+
+# Fault-injection tests only: "point:seconds,..." makes the process pause at a named point (start, load,
+# step, save, eval) so a test can cancel or kill it there. Unset in normal use.
+PAUSE_ENV = "JUPYTER_TUNE_TEST_PAUSE"
 
 
 def read_records(path: Path) -> list[dict]:
@@ -26,49 +36,157 @@ def read_records(path: Path) -> list[dict]:
 def run(job_dir: Path, resume: bool) -> int:
     store = JobStore(job_dir.parent.parent)
     job_id = job_dir.name
-    record = store.read_raw(job_id)
-    params = TuningParams.from_dict(record["params"])
-    if record.get("state") == JobState.CANCELLING.value:
-        store.update(job_id, state=JobState.CANCELLED.value, end_time=now_iso())
+    watch = CancelWatch(store, job_id)
+    watch.install_signals()  # first: from here on a cancel signal never kills the process
+    pauses = _pauses()
+    _pause(pauses, "start", lambda: store.read_raw(job_id)["state"] == JobState.CANCELLING.value)
+    if not store.start_worker(job_id, os.getpid(), _create_time()):
+        log(f"Not starting: the job is {store.read_raw(job_id)['state']}")
         return 0
-    store.update(job_id, state=JobState.RUNNING.value, start_time=record.get("start_time") or now_iso())
+    watch.start_polling()
+    trainer = None
     try:
-        job_dir = store.job_dir(job_id)
-        train = Dataset.from_records(params.train_dataset or "train", read_records(job_dir / "train.jsonl"))
-        val = None
-        if (job_dir / "validation.jsonl").exists():
-            val = Dataset.from_records(params.validation_dataset or "validation",
-                                       read_records(job_dir / "validation.jsonl"))
-        trainer, tokenizer, info, stats = build_trainer(params, train, val, job_dir / "checkpoints")
+        with watch.interruptible():  # loading: a cancel abandons it at once, nothing to keep
+            _pause(pauses, "load")
+            params = TuningParams.from_dict(store.read_raw(job_id)["params"])
+            job_dir = store.job_dir(job_id)
+            train = Dataset.from_records(params.train_dataset or "train", read_records(job_dir / "train.jsonl"))
+            val = None
+            if (job_dir / "validation.jsonl").exists():
+                val = Dataset.from_records(params.validation_dataset or "validation",
+                                           read_records(job_dir / "validation.jsonl"))
+            trainer, tokenizer, info, stats = build_trainer(params, train, val, job_dir / "checkpoints")
+        from .callbacks import CancelCallback, MetricsCallback
+        from .guards import CheckpointMarker, NonFiniteGuard
+
         atomic_write_json(job_dir / "dataset_stats.json", stats)
         if stats["train"]["truncated_example_count"]:
             log(f"{stats['train']['truncated_example_count']} training examples truncated to "
                 f"max_seq_length={params.max_seq_length}")
-        from .callbacks import CancelCallback, MetricsCallback
-
+        # Transformers logs a NaN/inf step loss as the running mean by default: the guard must see it.
+        trainer.args.logging_nan_inf_filter = False
+        guard = NonFiniteGuard(trainer.model)
         trainer.add_callback(MetricsCallback(store, job_id, trainer))
-        cancel = CancelCallback(store, job_id)
-        trainer.add_callback(cancel)
+        if pauses:
+            _add_test_pauses(trainer, pauses, watch)
+        trainer.add_callback(CancelCallback(watch))
+        trainer.add_callback(guard)  # after the cancel: it may veto the checkpoint a cancel asks for
+        trainer.add_callback(CheckpointMarker())
         store.update(job_id, tuning=info, progress={"step": 0, "total_steps": info["total_steps"], "epoch": 0.0})
         log(f"{info['method']} r={info['adapter_size']} on {', '.join(info['target_modules'])}: "
             f"{info['trainable_params']:,} trainable of {info['total_params']:,} parameters; "
             f"{info['device']} {info['dtype']}, {info['total_steps']} steps")
-        checkpoint = store.latest_checkpoint(job_id) if resume else None
+        checkpoint = store.latest_checkpoint(job_id, report=log) if resume else None
         if resume:
-            log(f"Resuming from {checkpoint}" if checkpoint else "No checkpoint yet: starting over")
+            log(f"Resuming from {checkpoint}" if checkpoint else "No complete checkpoint yet: starting over")
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-        adapter = job_dir / "adapter"
-        trainer.model.save_pretrained(adapter)
-        tokenizer.save_pretrained(adapter)
-        final = JobState.CANCELLED if cancel.requested else JobState.SUCCEEDED
-        log(f"Adapter saved to {adapter}; {final.value}")
+        if guard.tripped:
+            last = store.latest_checkpoint(job_id, report=log)
+            message = guard.message(last.name if last else None)
+            log(message)
+            store.update(job_id, state=JobState.FAILED.value, end_time=now_iso(), error={"message": message})
+            return 1
+        final = JobState.CANCELLED if watch.requested.is_set() else JobState.SUCCEEDED
+        _save_adapter(trainer, tokenizer, job_dir / "adapter")
+        log(f"Adapter saved to {job_dir / 'adapter'}; {final.value}")
         store.update(job_id, state=final.value, end_time=now_iso(), error=None)
+        return 0
+    except JobCancelled:
+        # While loading (nothing trained) or evaluating (the weights are the last step's: keep them).
+        if trainer is not None and trainer.state.global_step > 0:
+            _save_checkpoint(trainer)
+            _save_adapter(trainer, tokenizer, store.job_dir(job_id) / "adapter")
+            log(f"Cancelled at step {trainer.state.global_step}; adapter saved")
+        else:
+            log("Cancelled before training started")
+        store.update(job_id, state=JobState.CANCELLED.value, end_time=now_iso(), error=None)
         return 0
     except BaseException as e:  # noqa: BLE001 - the job must always end in a final state
         traceback.print_exc()
         message = f"{type(e).__name__}: {e}"
         store.update(job_id, state=JobState.FAILED.value, end_time=now_iso(), error={"message": message})
         return 1
+    finally:
+        watch.stop()
+
+
+def _create_time() -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(os.getpid()).create_time()
+    except psutil.Error:
+        return None
+
+
+def _save_adapter(trainer, tokenizer, adapter: Path) -> None:
+    """Save into a new folder and swap it in: a kill mid-save never leaves a torn adapter."""
+    tmp = adapter.with_name(f".adapter-{os.getpid()}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    trainer.model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    old = adapter.with_name(f".adapter-{os.getpid()}.old")
+    if adapter.exists():
+        os.rename(adapter, old)
+    os.rename(tmp, adapter)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _save_checkpoint(trainer) -> None:
+    """A checkpoint at the current step (cancelled mid-evaluation), so resume continues from here."""
+    from ..jobs.checkpoints import mark_complete
+
+    folder = Path(trainer.args.output_dir) / f"checkpoint-{trainer.state.global_step}"
+    if folder.is_dir():
+        return
+    try:
+        trainer._save_checkpoint(trainer.model, trial=None)
+        mark_complete(folder, trainer.state.global_step)
+    except Exception as e:  # noqa: BLE001 - the adapter below still keeps the weights
+        log(f"Could not save a checkpoint at step {trainer.state.global_step}: {e}")
+
+
+# -- fault-injection pauses (tests) --
+def _pauses() -> dict[str, float]:
+    out = {}
+    for item in filter(None, os.environ.get(PAUSE_ENV, "").split(",")):
+        point, _, seconds = item.partition(":")
+        out[point.strip()] = float(seconds or 5)
+    return out
+
+
+def _pause(pauses: dict[str, float], point: str, until=lambda: False) -> None:
+    seconds = pauses.pop(point, None)
+    if seconds is None:
+        return
+    log(f"test pause at {point} for {seconds} s")
+    deadline = time.monotonic() + seconds
+    # Short sleeps: a cancel signal handled in between interrupts them; `until` ends the pause early.
+    while time.monotonic() < deadline and not until():
+        time.sleep(0.05)
+
+
+def _add_test_pauses(trainer, pauses: dict[str, float], watch: CancelWatch) -> None:
+    from transformers import TrainerCallback
+
+    requested = watch.requested.is_set
+
+    class Pauses(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step >= 1:
+                _pause(pauses, "step", requested)
+
+        def on_prediction_step(self, args, state, control, **kwargs):
+            _pause(pauses, "eval", requested)
+
+    trainer.add_callback(Pauses())
+    save_model = trainer.save_model
+
+    def paused_save_model(*args, **kwargs):  # mid-checkpoint: weights written, optimizer state not yet
+        save_model(*args, **kwargs)
+        _pause(pauses, "save", requested)
+
+    trainer.save_model = paused_save_model
 
 
 def main(argv: list[str] | None = None) -> int:
