@@ -17,6 +17,14 @@ from ..params import ParameterError, schema
 
 NAMESPACE = "jupyter-tune"
 
+class BadRequest(ValueError):
+    """The request body is not what the route takes (answers 400)."""
+
+
+class BodyTooLarge(ValueError):
+    """The request body is over MAX_BODY_BYTES (answers 413)."""
+
+
 # Domain errors and the HTTP status they answer with; anything else is a 500.
 ERROR_STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (InvalidJobIdError, 400),
@@ -24,6 +32,8 @@ ERROR_STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (CellsError, 400),
     (ParameterError, 400),
     (json.JSONDecodeError, 400),
+    (BadRequest, 400),
+    (BodyTooLarge, 413),
 )
 
 
@@ -34,17 +44,65 @@ def _status_for(exc: BaseException | None) -> int | None:
     return None
 
 
+# The panel sends a few kB; a big body is refused without being kept in memory or parsed.
+MAX_BODY_BYTES = 1 << 20
+_MAX_BODY_DEPTH = 32
+
+
+def _depth(value: Any, limit: int) -> int:
+    if limit < 0:
+        return 0
+    if isinstance(value, dict):
+        return 1 + max((_depth(v, limit - 1) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v, limit - 1) for v in value), default=0)
+    return 0
+
+
+def _reject_constant(name: str) -> None:
+    raise BadRequest(f"The request body is not valid JSON: {name} is not a JSON value")
+
+
+@tornado.web.stream_request_body
 class TuneHandler(APIHandler):
-    """Base handler: a fresh JobStore per request and domain errors as JSON ``{"message": ...}``."""
+    """Base handler: a fresh JobStore per request and domain errors as JSON ``{"message": ...}``.
+
+    Bodies are streamed in and counted, so an oversized one is answered 413 after being read in chunks
+    and dropped, never held whole or parsed on the event loop.
+    """
+
+    _body: bytearray
+    _body_size: int
 
     @property
     def store(self) -> JobStore:
         return JobStore()  # root from $JUPYTER_TUNE_HOME, read on each request
 
+    def data_received(self, chunk: bytes) -> None:
+        if not hasattr(self, "_body"):
+            self._body, self._body_size = bytearray(), 0
+        self._body_size += len(chunk)
+        if self._body_size <= MAX_BODY_BYTES:
+            self._body += chunk
+
     def read_json(self) -> dict[str, Any]:
-        body = json.loads(self.request.body or b"{}")
+        size = getattr(self, "_body_size", 0)
+        if size > MAX_BODY_BYTES:
+            raise BodyTooLarge(f"The request body has {size:,} bytes; at most {MAX_BODY_BYTES:,} are accepted")
+        raw = bytes(getattr(self, "_body", b"")) or b"{}"
+        try:
+            body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        except UnicodeDecodeError as e:
+            raise BadRequest(f"The request body is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset "
+                             f"{e.start})") from None
+        except (json.JSONDecodeError, RecursionError, ValueError) as e:
+            if isinstance(e, BadRequest):
+                raise
+            raise BadRequest(f"The request body is not valid JSON: {e}"[:300]) from None
         if not isinstance(body, dict):
-            raise CellsError("The request body must be a JSON object")
+            raise BadRequest("The request body must be a JSON object")
+        if _depth(body, _MAX_BODY_DEPTH) > _MAX_BODY_DEPTH:
+            raise BadRequest(f"The request body is nested deeper than {_MAX_BODY_DEPTH} levels")
         return body
 
     def log_exception(self, typ, value, tb) -> None:  # type: ignore[override]
@@ -113,7 +171,12 @@ class CellsHandler(TuneHandler):
         unknown = sorted(set(body) - {"action", "params"})
         if unknown:
             raise CellsError(f"Unknown field(s) in the request body: {', '.join(unknown)}")
-        self.finish({"cells": render_cells(body["action"], body.get("params") or {})})
+        if not isinstance(body["action"], str):
+            raise CellsError(f"'action' must be a string, got {type(body['action']).__name__}")
+        params = body.get("params") or {}
+        if not isinstance(params, dict):
+            raise CellsError(f"'params' must be a JSON object, got {type(params).__name__}")
+        self.finish({"cells": render_cells(body["action"], params)})
 
 
 class SchemaHandler(TuneHandler):
