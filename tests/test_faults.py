@@ -186,8 +186,9 @@ def test_kill_9_at_random_points_then_resume_finishes(tune_home, tiny_model_dir,
         assert list(job.metrics["step"]) == steps
         strict_json(job.dir / "metrics.jsonl")
         strict_json(job.dir / "job.json")
+    torn = sum((j.dir / "log.txt").read_text(errors="replace").count("Removed torn") for j in jobs)
     print(f"kill -9: 20 kills over {len(jobs)} jobs, {sum(j.record.get('resume_count', 0) for j in jobs)} "
-          "resumes, all SUCCEEDED with steps 1..40 once each")
+          f"resumes ({torn} past a torn checkpoint), all SUCCEEDED with steps 1..40 once each")
 
 
 # -- 2. torn checkpoints are skipped, and say so --
@@ -223,6 +224,9 @@ def test_torn_checkpoints_are_skipped_and_reported(tune_home, caplog):
     assert "trainer_state.json is torn (0 bytes" in reported[-1] and "cut short" in reported[-2]
     assert store.latest_checkpoint("torn") == good
     assert "Skipping checkpoint-10" in caplog.text  # logged by default
+    # The resumed process clears the torn ones: the Trainer's rotation keeps the highest numbers.
+    store.discard_torn_checkpoints("torn", good, report=reported.append)
+    assert [p.name for p in ckpts.iterdir()] == ["checkpoint-5"] and reported[-1] == "Removed torn checkpoint-10"
 
 
 # -- 3. non-finite: refused as input, never written as JSON, a diverging job stops FAILED --

@@ -458,6 +458,19 @@ class JobStore:
             (report or logger.warning)(f"Skipping {path.name}: {problem}")
         return None
 
+    def discard_torn_checkpoints(self, job_id: str, resumed_from: Path | None,
+                                 report: Callable[[str], None] | None = None) -> None:
+        """Remove torn checkpoints newer than the one training resumes from (the job process calls this).
+
+        Training writes those steps again, and the Trainer's rotation, which keeps the highest-numbered
+        folders, must not keep a torn one in place of a complete one.
+        """
+        start = int(resumed_from.name.rsplit("-", 1)[-1]) if resumed_from else -1
+        for step, path, problem in self.checkpoints(job_id):
+            if step > start and problem is not None:
+                shutil.rmtree(path, ignore_errors=True)
+                (report or logger.warning)(f"Removed torn {path.name}")
+
     def summary(self, record: dict[str, Any]) -> dict[str, Any]:
         """The short form the job list shows."""
         params = record.get("params") if isinstance(record.get("params"), dict) else {}

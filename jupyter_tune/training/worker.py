@@ -79,6 +79,7 @@ def run(job_dir: Path, resume: bool) -> int:
         checkpoint = store.latest_checkpoint(job_id, report=log) if resume else None
         if resume:
             log(f"Resuming from {checkpoint}" if checkpoint else "No complete checkpoint yet: starting over")
+            store.discard_torn_checkpoints(job_id, checkpoint, report=log)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         if guard.tripped:
             last = store.latest_checkpoint(job_id, report=log)
@@ -121,8 +122,9 @@ def _create_time() -> float | None:
 
 def _save_adapter(trainer, tokenizer, adapter: Path) -> None:
     """Save into a new folder and swap it in: a kill mid-save never leaves a torn adapter."""
+    for stale in adapter.parent.glob(".adapter-*"):  # left by a process killed while saving
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = adapter.with_name(f".adapter-{os.getpid()}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
     trainer.model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     old = adapter.with_name(f".adapter-{os.getpid()}.old")
