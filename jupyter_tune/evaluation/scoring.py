@@ -20,6 +20,7 @@ Measured choices: benchmarks/results/scoring.md.
 from __future__ import annotations
 
 import inspect
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,10 @@ CONTENT_FREE_INPUTS = ("N/A", "none", "[MASK]")
 _TOKEN_BUDGET = 8192
 # Logits per forward pass (rows x label positions x vocabulary): bounds the output layer's memory.
 _LOGIT_BUDGET = 1 << 26
+# How the labels follow their prompt (see score_labels); "cached" measured fastest (bench_eval.py).
+PASS = "cached"
+# Below this many tokens, a prefix common to a batch's prompts is not worth a forward pass of its own.
+_MIN_SHARED_PREFIX = 16
 # Label tokens laid after one prompt; more labels than this run in groups, each with the prompt again.
 _MAX_LABEL_TOKENS = 2048
 
@@ -162,63 +167,6 @@ def _windows(config) -> dict[str, int | None] | None:
     return None
 
 
-def _layout(batch: list[ScoredPrompt], ks: list[int], pad: int):
-    """Rows of prompt (left-padded) + the answer inputs of labels `ks`; which position predicts which token.
-
-    Returns ids, position ids, segment ids (-1 padding, 0 prompt, j+1 label ks[j]), the kept positions and,
-    per kept position, the (row, label j, target token) triples to score.
-    """
-    import torch
-
-    p_len = max(len(p.ids) for p in batch)
-    # Label j's inputs are its tokens but the last; the prompt's last position predicts its first token.
-    widths = [max(len(p.continuations[k]) - 1 for p in batch) for k in ks]
-    starts = [p_len + sum(widths[:j]) for j in range(len(ks))]
-    total = p_len + sum(widths)
-    ids = torch.full((len(batch), total), pad, dtype=torch.long)
-    pos = torch.zeros((len(batch), total), dtype=torch.long)
-    seg = torch.full((len(batch), total), -1, dtype=torch.long)
-    keep = [p_len - 1] + [s + i for s, w in zip(starts, widths, strict=True) for i in range(w)]
-    col = {c: i for i, c in enumerate(keep)}
-    rows, kept, labs, toks = [], [], [], []
-    for r, p in enumerate(batch):
-        n = len(p.ids)
-        ids[r, p_len - n: p_len] = torch.tensor(p.ids)
-        pos[r, p_len - n: p_len] = torch.arange(n)
-        seg[r, p_len - n: p_len] = 0
-        for j, k in enumerate(ks):
-            cont = p.continuations[k]
-            m = len(cont) - 1
-            ids[r, starts[j]: starts[j] + m] = torch.tensor(cont[:-1], dtype=torch.long)
-            pos[r, starts[j]: starts[j] + m] = n + torch.arange(m)
-            seg[r, starts[j]: starts[j] + m] = j + 1
-            for t, tok in enumerate(cont):
-                rows.append(r)
-                kept.append(0 if t == 0 else col[starts[j] + t - 1])
-                labs.append(j)
-                toks.append(tok)
-    targets = tuple(torch.tensor(x, dtype=torch.long) for x in (rows, kept, labs, toks))
-    return ids, pos, seg, torch.tensor(keep, dtype=torch.long), targets
-
-
-def _mask(seg, pos, window: int | None, style: str, dtype):
-    """(rows, 1, L, L): a prompt token sees the prompt before it; a label token sees the prompt and its own
-    label's tokens before it; every token sees itself (so padding rows stay finite)."""
-    import torch
-
-    n = seg.shape[1]
-    col = torch.arange(n)
-    sq, sk = seg[:, :, None], seg[:, None, :]
-    allowed = (col[None, :, None] >= col[None, None, :]) & (sk >= 0) & ((sk == 0) | (sk == sq))
-    if window is not None:
-        allowed &= (pos[:, :, None] - pos[:, None, :]) < window
-    allowed |= torch.eye(n, dtype=torch.bool)[None]
-    allowed = allowed[:, None]
-    if style == "bool":
-        return allowed
-    return torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
-
-
 def _model_dtype(model):
     import torch
 
@@ -229,29 +177,173 @@ def _device(model):
     return next(model.parameters()).device
 
 
-def score_labels(model, batch: list[ScoredPrompt], ks: list[int], pad: int):
-    """Summed log-likelihoods (rows x len(ks)) of labels `ks` after each prompt, in one forward pass."""
+def score_labels(model, batch: list[ScoredPrompt], ks: list[int], pad: int, how: str | None = None):
+    """Summed log-likelihoods (rows x len(ks)) of labels `ks` after each prompt of `batch`.
 
-    style = _mask_style(model)
-    windows = _windows(model.config)
-    if style is None:
+    how: "cached" (the default): the prompts run once, right-padded so the plain causal mask holds, with a
+    KV cache that the labels' tokens then attend to in a second, short forward pass; "one_pass": prompts
+    and labels in one forward pass with a 4-D mask; "separate": prompt+label as its own row per label.
+    """
+    how = how or PASS
+    if _mask_style(model) is None:
+        how = "separate"  # this attention takes no custom 4-D mask
+    if how == "separate":
         return _score_separately(model, batch, ks, pad)
-    ids, pos, seg, keep, (rows, kept, labs, toks) = _layout(batch, ks, pad)
+    if how == "one_pass":
+        return _score_one_pass(model, batch, ks, pad)
+    return _score_cached(model, batch, ks, pad)
+
+
+def _masks(model, seg_q, seg_k, col_q, col_k, pos_q, pos_k):
+    """The attention mask(s) for the model: one tensor, or {layer type: tensor} when layers differ."""
+    style, windows = _mask_style(model), _windows(model.config)
     dtype, device = _model_dtype(model), _device(model)
+    args = (seg_q, seg_k, col_q, col_k, pos_q, pos_k)
     if windows is None:
-        mask: Any = _mask(seg, pos, None, style, dtype).to(device)
-    elif "" in windows:
-        mask = _mask(seg, pos, windows[""], style, dtype).to(device)
-    else:
-        mask = {name: _mask(seg, pos, w, style, dtype).to(device) for name, w in windows.items()}
-    kwargs: dict[str, Any] = {"input_ids": ids.to(device), "attention_mask": mask, "position_ids": pos.to(device),
-                              "use_cache": False}
+        return _mask(*args, None, style, dtype).to(device)
+    if "" in windows:
+        return _mask(*args, windows[""], style, dtype).to(device)
+    return {name: _mask(*args, w, style, dtype).to(device) for name, w in windows.items()}
+
+
+def _mask(seg_q, seg_k, col_q, col_k, pos_q, pos_k, window: int | None, style: str, dtype):
+    """(rows, 1, queries, keys): a prompt token (segment 0) sees the prompt before it; a label token sees the
+    prompt and its own label's tokens before it; a padding query (segment -1) sees itself only, so that
+    its row of the softmax stays finite."""
+    import torch
+
+    sq, sk = seg_q[:, :, None], seg_k[:, None, :]
+    same = col_q[None, :, None] == col_k[None, None, :]
+    allowed = (col_q[None, :, None] >= col_k[None, None, :]) & (sk >= 0) & (sq >= 0) & ((sk == 0) | (sk == sq))
+    if window is not None:
+        allowed &= (pos_q[:, :, None] - pos_k[:, None, :]) < window
+    allowed = (allowed | ((sq < 0) & same))[:, None]
+    if style == "bool":
+        return allowed
+    return torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
+
+
+def _label_inputs(batch: list[ScoredPrompt], ks: list[int], pad: int, lengths: list[int], start: int):
+    """The labels' answer inputs laid side by side from column `start`: ids, positions, segment ids
+    (-1 padding, j+1 label ks[j]) and the (row, kept column, label j, target) of every token to score, where
+    kept column 0 is the prompt's last position and column 1 + i the labels' i-th column."""
+    import torch
+
+    # Label j's inputs are its tokens but the last; the prompt's last position predicts its first token.
+    widths = [max(len(p.continuations[k]) - 1 for p in batch) for k in ks]
+    offsets = [sum(widths[:j]) for j in range(len(ks))]
+    n = sum(widths)
+    ids = torch.full((len(batch), n), pad, dtype=torch.long)
+    pos = torch.zeros((len(batch), n), dtype=torch.long)
+    seg = torch.full((len(batch), n), -1, dtype=torch.long)
+    rows, kept, labs, toks = [], [], [], []
+    for r, p in enumerate(batch):
+        for j, k in enumerate(ks):
+            cont, o = p.continuations[k], offsets[j]
+            m = len(cont) - 1
+            ids[r, o: o + m] = torch.tensor(cont[:-1], dtype=torch.long)
+            pos[r, o: o + m] = lengths[r] + torch.arange(m)
+            seg[r, o: o + m] = j + 1
+            for t, tok in enumerate(cont):
+                rows.append(r)
+                kept.append(0 if t == 0 else 1 + o + t - 1)
+                labs.append(j)
+                toks.append(tok)
+    targets = tuple(torch.tensor(x, dtype=torch.long) for x in (rows, kept, labs, toks))
+    return ids, pos, seg, torch.arange(start, start + n), targets
+
+
+def _prompt_logits(out_logits, rows_last: list[int], keep: list[int]):
+    """Each row's logits at its own last prompt position, from logits kept at the positions `keep`."""
+    import torch
+
+    idx = torch.tensor([keep.index(c) for c in rows_last], device=out_logits.device)
+    return out_logits[torch.arange(len(rows_last), device=out_logits.device), idx][:, None]
+
+
+def _forward(model, keep: list[int] | None, **kwargs):
+    """The model's forward with logits at `keep` only (None: all), through its own logits_to_keep where it
+    has one, so that its own logit processing (e.g. Gemma 2's final soft-capping) applies."""
+    import torch
+
+    if keep is None:
+        return model(**kwargs)
+    index = torch.tensor(keep, dtype=torch.long, device=kwargs["input_ids"].device)
     if _takes_logits_to_keep(model):
-        # The model's own forward computes the kept logits, so its own logit processing (soft-capping) holds.
-        logits = model(**kwargs, logits_to_keep=keep.to(device)).logits
-    else:
-        logits = model(**kwargs).logits[:, keep.to(device)]
-    return _gather(logits, rows, kept, labs, toks, len(batch), len(ks))
+        return model(**kwargs, logits_to_keep=index)
+    out = model(**kwargs)
+    out.logits = out.logits[:, index]
+    return out
+
+
+def _shared_prefix(batch: list[ScoredPrompt]) -> int:
+    """Tokens that every prompt of the batch begins with (chat template, prompt template), keeping one of
+    each row's own; 0 when too few to be worth a forward pass of their own."""
+    if len(batch) < 2:
+        return 0
+    shared = min(len(os.path.commonprefix([p.ids for p in batch])), min(len(p.ids) for p in batch) - 1)
+    return shared if shared >= _MIN_SHARED_PREFIX else 0
+
+
+def _score_cached(model, batch: list[ScoredPrompt], ks: list[int], pad: int):
+    import torch
+    from transformers import DynamicCache
+
+    device = _device(model)
+    lengths = [len(p.ids) for p in batch]
+    p_len = max(lengths)
+    # Right padding: the causal mask alone keeps the pads out of every real token's view, so a batch of
+    # prompts takes SDPA's causal fast path (no padding mask).
+    ids = torch.full((len(batch), p_len), pad, dtype=torch.long)
+    for r, p in enumerate(batch):
+        ids[r, : len(p.ids)] = torch.tensor(p.ids, dtype=torch.long)
+    cache = DynamicCache()  # no config: every layer keeps every position (sliding layers included)
+    shared = _shared_prefix(batch)
+    if shared:  # the rows' common beginning runs once; its cache is repeated for the rows
+        model(input_ids=ids[:1, :shared].to(device), past_key_values=cache, use_cache=True,
+              position_ids=torch.arange(shared, device=device)[None], **_one_logit(model))
+        cache.batch_repeat_interleave(len(batch))
+    last = sorted({n - 1 - shared for n in lengths})
+    out = _forward(model, last, input_ids=ids[:, shared:].to(device), past_key_values=cache, use_cache=True,
+                   position_ids=torch.arange(shared, p_len, device=device)[None].expand(len(batch), -1))
+    first = _prompt_logits(out.logits, [n - 1 - shared for n in lengths], last)
+    lab_ids, lab_pos, lab_seg, lab_col, targets = _label_inputs(batch, ks, pad, lengths, p_len)
+    prompt_seg = torch.stack([(torch.arange(p_len) < n).long() - 1 for n in lengths])  # 0 prompt, -1 padding
+    prompt_pos = torch.arange(p_len)[None].expand(len(batch), -1)
+    mask = _masks(model, lab_seg, torch.cat([prompt_seg, lab_seg], 1), lab_col,
+                  torch.cat([torch.arange(p_len), lab_col]), lab_pos, torch.cat([prompt_pos, lab_pos], 1))
+    logits = model(input_ids=lab_ids.to(device), attention_mask=mask, position_ids=lab_pos.to(device),
+                   past_key_values=cache, use_cache=True).logits
+    del cache
+    return _gather(torch.cat([first, logits], 1), *targets, len(batch), len(ks))
+
+
+def _one_logit(model) -> dict[str, int]:
+    return {"logits_to_keep": 1} if _takes_logits_to_keep(model) else {}
+
+
+def _score_one_pass(model, batch: list[ScoredPrompt], ks: list[int], pad: int):
+    import torch
+
+    device = _device(model)
+    lengths = [len(p.ids) for p in batch]
+    p_len = max(lengths)
+    ids = torch.full((len(batch), p_len), pad, dtype=torch.long)
+    pos = torch.zeros((len(batch), p_len), dtype=torch.long)
+    seg = torch.full((len(batch), p_len), -1, dtype=torch.long)
+    for r, p in enumerate(batch):  # left padding: every row's last prompt token is in the same column
+        n = len(p.ids)
+        ids[r, p_len - n:] = torch.tensor(p.ids, dtype=torch.long)
+        pos[r, p_len - n:] = torch.arange(n)
+        seg[r, p_len - n:] = 0
+    lab_ids, lab_pos, lab_seg, lab_col, targets = _label_inputs(batch, ks, pad, lengths, p_len)
+    ids, pos, seg = torch.cat([ids, lab_ids], 1), torch.cat([pos, lab_pos], 1), torch.cat([seg, lab_seg], 1)
+    col = torch.arange(ids.shape[1])
+    mask = _masks(model, seg, seg, col, col, pos, pos)
+    keep = [p_len - 1] + lab_col.tolist()
+    logits = _forward(model, keep, input_ids=ids.to(device), attention_mask=mask, position_ids=pos.to(device),
+                      use_cache=False).logits
+    return _gather(logits, *targets, len(batch), len(ks))
 
 
 def _gather(logits, rows, kept, labs, toks, n_rows: int, n_labels: int):

@@ -75,8 +75,10 @@ def _prompts(model, tok, template=TEMPLATE):
     return scoring.prepare_examples(model, tok, dataset.examples, LABELS)
 
 
+@pytest.mark.parametrize("how", ["cached", "one_pass"])
 @pytest.mark.parametrize("kind", ["llama", "gemma3", "gemma2", "qwen2"])
-def test_one_pass_equals_the_reference(kind, tiny_model_dir):
+def test_label_scores_equal_the_reference(kind, how, tiny_model_dir, monkeypatch):
+    monkeypatch.setattr(scoring, "PASS", how)
     tok = _tokenizer(tiny_model_dir)
     model = _tiny(kind, tok)
     prompts = _prompts(model, tok)
@@ -84,20 +86,22 @@ def test_one_pass_equals_the_reference(kind, tiny_model_dir):
     assert len(set(lengths)) > 1  # left padding is exercised
     window = getattr(model.config, "sliding_window", None)
     assert window is None or min(lengths) > 2 * window  # the window cuts into every prompt
+    assert scoring._shared_prefix(prompts) > 0  # the common beginning runs once (cached)
     batched = scoring.score_rows(model, tok, prompts)
     for b, p in enumerate(prompts):
         for k, cont in enumerate(p.continuations):
             assert batched[b][k] == pytest.approx(_reference(model, p.ids, cont), abs=TOL), (kind, b, k)
 
 
-def test_the_window_matters_in_the_test(tiny_model_dir):
+@pytest.mark.parametrize("how", ["cached", "one_pass"])
+def test_the_window_matters_in_the_test(how, tiny_model_dir, monkeypatch):
     """Guard for the test above: a mask without the sliding window gives different scores on Gemma 3."""
+    monkeypatch.setattr(scoring, "PASS", how)
     tok = _tokenizer(tiny_model_dir)
     model = _tiny("gemma3", tok)
     p = _prompts(model, tok)[1]
     good = scoring.score_rows(model, tok, [p])[0]
-    model.config.layer_types = ["full_attention"] * 4
-    model.config.sliding_window = None
+    monkeypatch.setattr(scoring, "_windows", lambda config: None)  # our masks forget the window
     wrong = scoring.score_rows(model, tok, [p])[0]
     assert max(abs(a - b) for a, b in zip(good, wrong, strict=True)) > 1e-2
 
