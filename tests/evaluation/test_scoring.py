@@ -197,3 +197,32 @@ def test_to_scores():
         scoring.to_scores(sums, counts, "calibrated")
     with pytest.raises(scoring.ScoringError, match="'sum', 'mean'"):
         scoring.check_scoring("best")
+
+
+@pytest.mark.parametrize("how", ["calibrated_mean", "sum"])
+def test_label_metrics_on_a_training_model(how, tiny_model_dir):
+    """The trainer's entry: a PEFT model in training mode, use_cache=False, the packed attention."""
+    from peft import LoraConfig, get_peft_model
+
+    from jupyter_tune.models.loading import LoadedModel
+    from jupyter_tune.training import attention
+
+    tok = _tokenizer(tiny_model_dir)
+    base = _tiny("llama", tok)
+    base.config.use_cache = False
+    base.set_attn_implementation(attention.register())
+    model = get_peft_model(base, LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
+    model.train()
+    examples = jt.load_dataset(ROWS, TEMPLATE).examples
+    got = scoring.label_metrics(model, tok, examples, LABELS, scoring=how, batch_size=2)
+    assert model.training and base.config.use_cache is False
+    assert set(got) >= {"macro_f1", "accuracy", "predictions"} and got["scoring"] == how
+    assert len(got["predictions"]) == len(ROWS) and set(got["predictions"]) <= set(LABELS)
+    truth = [r["output_text"] for r in ROWS]
+    assert got["accuracy"] == pytest.approx(sum(p == t for p, t in zip(got["predictions"], truth, strict=True)) / 5)
+    model.eval()
+    report = jt.evaluate(LoadedModel(model, tok, "tiny"), ROWS, prompt_template=TEMPLATE, scoring=how, progress=False)
+    assert list(report.predictions["prediction"]) == got["predictions"]
+    assert got["macro_f1"] == pytest.approx(report.macro_f1)
+    model.to(torch.bfloat16)
+    assert len(scoring.label_metrics(model, tok, examples, scoring=how)["predictions"]) == len(ROWS)
