@@ -140,4 +140,6 @@ def test_concurrent_writers_do_not_corrupt_the_store(tune_home):
         t.join()
     rec = store.read("race")
     assert all(rec[f"k{i}"] == 49 for i in range(4))  # no update lost
-    assert len(store.read_metrics("race")) == 200
+    lines = (store.job_dir("race") / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 200 and all(json.loads(line)["who"] for line in lines)  # no line torn or lost
+    assert [r["step"] for r in store.read_metrics("race")] == list(range(50))  # one row per step
