@@ -54,19 +54,21 @@ def checkpoint_problem(folder: Path, step: int | None = None) -> str | None:
     except (OSError, ValueError) as e:
         size = state_path.stat().st_size if state_path.exists() else 0
         return f"trainer_state.json is torn ({size} bytes: {type(e).__name__})"
-    if not isinstance(state, dict) or not isinstance(state.get("global_step"), int):
-        return "trainer_state.json has no global_step"
-    if step is not None and state["global_step"] != step:
-        return f"trainer_state.json is for step {state['global_step']}, not {step}"
+    if not isinstance(state, dict):
+        return "trainer_state.json is not a JSON object"
+    saved_step = state.get("global_step")
+    if step is not None and isinstance(saved_step, int) and saved_step != step:
+        return f"trainer_state.json is for step {saved_step}, not {step}"
     losses = [e.get("loss") for e in state.get("log_history") or [] if isinstance(e, dict) and "loss" in e]
     if losses and isinstance(losses[-1], float) and not math.isfinite(losses[-1]):
         return f"its last training loss is {losses[-1]} (saved after training diverged)"
+    # trainer_state.json is written last, so once it is whole the weights were written; a full disk can
+    # still have cut them.
     weights = next((folder / w for w in _WEIGHTS if (folder / w).is_file()), None)
-    if weights is None:
-        return "no model weights"
-    problem = _safetensors_problem(weights) if weights.suffix == ".safetensors" else _zip_problem(weights)
-    if problem:
-        return problem
+    if weights is not None:
+        problem = _safetensors_problem(weights) if weights.suffix == ".safetensors" else _zip_problem(weights)
+        if problem:
+            return problem
     for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth"):
         if (folder / name).exists():
             problem = _zip_problem(folder / name)
