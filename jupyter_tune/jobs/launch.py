@@ -44,6 +44,8 @@ def model_context_length(model_dir) -> int | None:
             config = json.load(f)
     except (OSError, ValueError):
         return None
+    if not isinstance(config, dict):
+        return None
     for cfg in (config, config.get("text_config") or {}):
         for key in _CONTEXT_KEYS:
             value = cfg.get(key) if isinstance(cfg, dict) else None
