@@ -1,7 +1,12 @@
 """Parity on the real offline models: a short job, then merged and q8_0 GGUF exports answer its validation
-rows as the tuned model does (100 % identical greedy answers merged, >= 95 % q8_0)."""
+rows as the tuned model does (100 % identical greedy answers merged, >= 95 % q8_0).
+
+Gemma 3 270M tunes and generates several times slower than SmolLM2 here (its 262k-token vocabulary): it runs
+only with JUPYTER_TUNE_TEST_GEMMA=1, to keep make test inside CI's time.
+"""
 
 import json
+import os
 
 import pytest
 
@@ -11,7 +16,10 @@ pytestmark = pytest.mark.slow
 
 TEMPLATE = ("Assign a label to the given medical transcript from among these labels: [Cardiovascular / "
             "Pulmonary, Gastroenterology, Neurology, Orthopedic, Urology]. TRANSCRIPT: {input_text}")
-MODELS = ["HuggingFaceTB/SmolLM2-135M-Instruct", "google/gemma-3-270m"]
+MODELS = ["HuggingFaceTB/SmolLM2-135M-Instruct",
+          pytest.param("google/gemma-3-270m", marks=pytest.mark.skipif(
+              os.environ.get("JUPYTER_TUNE_TEST_GEMMA") != "1", reason="set JUPYTER_TUNE_TEST_GEMMA=1"))]
+NUM_VALIDATION = 20
 
 
 def _rows(path, n):
@@ -30,7 +38,7 @@ def real_job(request, tmp_path_factory, shared_data):
     mp = pytest.MonkeyPatch()
     mp.setenv("JUPYTER_TUNE_HOME", str(tmp_path_factory.mktemp("tune-home")))
     job = jt.tune(base_model=request.param, train_dataset=_rows(shared_data / "small-train.jsonl", 240),
-                  validation_dataset=_rows(shared_data / "small-eval.jsonl", 16), prompt_template=TEMPLATE,
+                  validation_dataset=_rows(shared_data / "small-eval.jsonl", NUM_VALIDATION), prompt_template=TEMPLATE,
                   max_steps=8, batch_size=8, warmup_ratio=0.0, seed=0)
     assert job.wait(timeout=1200) is jt.JobState.SUCCEEDED, job.log()
     yield job
@@ -41,11 +49,11 @@ def test_merged_answers_exactly_as_the_tuned_model(real_job, tmp_path):
     report = real_job.export(tmp_path / "merged", format="merged", progress=False)
     print(f"\n{real_job.base_model} merged: {report!r}")
     assert report.error is None and not report.mismatches, report
-    assert report.num_prompts == 16 and report.identical_share == 1.0, report.examples
+    assert report.num_prompts == NUM_VALIDATION and report.identical_share == 1.0, report.examples
 
 
 def test_q8_0_gguf_answers_as_the_tuned_model(real_job, tmp_path):
     report = real_job.export(tmp_path / "gguf", format="gguf", quantization="q8_0", progress=False)
     print(f"\n{real_job.base_model} gguf q8_0: {report!r}")
     assert report.error is None and not report.mismatches, report
-    assert report.num_prompts == 16 and report.identical_share >= 0.95, report.examples
+    assert report.num_prompts == NUM_VALIDATION and report.identical_share >= 0.95, report.examples
