@@ -184,6 +184,8 @@ def test_kill_9_at_random_points_then_resume_finishes(tune_home, tiny_model_dir,
         steps = [r["step"] for r in job.store.read_metrics(job.id) if "train_total_loss" in r]
         assert steps == list(range(1, 41)), steps  # unique, increasing, none missing
         assert list(job.metrics["step"]) == steps
+        assert (job.adapter_path / "adapter_model.safetensors").exists()
+        assert not list(job.dir.glob(".adapter-*"))
         strict_json(job.dir / "metrics.jsonl")
         strict_json(job.dir / "job.json")
     torn = sum((j.dir / "log.txt").read_text(errors="replace").count("Removed torn") for j in jobs)
