@@ -38,3 +38,27 @@ def test_default_model_answers_a_chat_prompt(default_model):
                           max_output_tokens=8, progress=False)
     assert df["ml_generate_text_status"][0] == ""
     assert "paris" in df["ml_generate_text_llm_result"][0].lower()
+
+
+@pytest.mark.slow
+def test_default_model_label_scores_equal_the_reference(shared_data):
+    """fp32, 3 rows of small-eval: the cached and one-pass label scores equal prompt+label run alone."""
+    import pandas as pd
+    import torch
+
+    from jupyter_tune.evaluation import scoring
+    from jupyter_tune.generation.prompts import load_rows
+    from jupyter_tune.models.resolve import ModelNotFoundError
+
+    try:
+        lm = jt.load_model("HuggingFaceTB/SmolLM2-135M-Instruct", dtype="float32")
+    except ModelNotFoundError as e:
+        pytest.skip(f"the default model is not available offline: {e}")
+    rows = pd.read_json(shared_data / "small-eval.jsonl", lines=True).head(3)
+    prompts = scoring.prepare(lm, load_rows(lm, rows, TEMPLATE, require_answer=True, what="data"), sorted(LABELS))
+    pad = lm.tokenizer.pad_token_id
+    with torch.inference_mode():
+        ref = scoring.score_labels(lm.model, prompts, list(range(len(LABELS))), pad, "separate")
+        for how in ("cached", "one_pass"):
+            got = scoring.score_labels(lm.model, prompts, list(range(len(LABELS))), pad, how)
+            assert torch.allclose(got, ref, atol=2e-3), (how, (got - ref).abs().max())
