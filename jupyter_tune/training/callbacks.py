@@ -44,6 +44,9 @@ class MetricsCallback(TrainerCallback):
                 eval_fraction_of_correct_next_step_preds=c.correct / max(1, c.predictions),
                 eval_num_predictions=c.predictions,
             )
+            for k in ("eval_macro_f1", "eval_accuracy"):  # the task metric (selection.py), when on
+                if k in logs:
+                    row[k] = float(logs[k])
             # evaluation time is not training time
             self.last_time = now
         else:

@@ -126,10 +126,12 @@ def load_best(trainer) -> dict[str, Any] | None:
         return None
     if best["step"] == trainer.state.global_step or not best["checkpoint"]:
         return best
+    from ..jobs.checkpoints import checkpoint_problem
+
     path = Path(best["checkpoint"])
     weights = path / "adapter_model.safetensors"
-    if not weights.is_file():
-        return None
+    if not weights.is_file() or checkpoint_problem(path, best["step"]):
+        return None  # a torn best checkpoint: the job keeps its final weights
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 

@@ -88,6 +88,7 @@ def run(job_dir: Path, resume: bool) -> int:
             store.update(job_id, state=JobState.FAILED.value, end_time=now_iso(), error={"message": message})
             return 1
         final = JobState.CANCELLED if watch.requested.is_set() else JobState.SUCCEEDED
+        _finish_selection(store, job_id, trainer, final)
         _save_adapter(trainer, tokenizer, job_dir / "adapter")
         log(f"Adapter saved to {job_dir / 'adapter'}; {final.value}")
         store.update(job_id, state=final.value, end_time=now_iso(), error=None)
@@ -109,6 +110,21 @@ def run(job_dir: Path, resume: bool) -> int:
         return 1
     finally:
         watch.stop()
+
+
+def _finish_selection(store: JobStore, job_id: str, trainer, final: JobState) -> None:
+    """A succeeded job's adapter is its best checkpoint's (select_best); a cancelled one keeps its latest."""
+    from .selection import EarlyStopping, best_checkpoint, load_best
+
+    stop = next((c for c in trainer.callback_handler.callbacks if isinstance(c, EarlyStopping)), None)
+    if stop is not None and stop.reason:
+        log(stop.reason.capitalize())
+        store.update(job_id, stopped_early={"step": trainer.state.global_step, "reason": stop.reason})
+    best = load_best(trainer) if final is JobState.SUCCEEDED else best_checkpoint(trainer)
+    if best is not None:
+        if final is JobState.SUCCEEDED:
+            log(f"Best checkpoint: step {best['step']}, {best['metric']} {best['value']:.4g}; the adapter is its weights")
+        store.update(job_id, best=best)
 
 
 def _create_time() -> float | None:
