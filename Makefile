@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # pip warns about every missing local index folder; keep its real output only
 QUIET  := 2>&1 | { grep -v "is ignored" || true; }
 
-.PHONY: install test test-fast lint lab demo bench bench-train clean
+.PHONY: install test test-fast lint lab demo bench bench-train bench-quality-full clean
 
 install: $(STAMP)
 
@@ -53,6 +53,10 @@ bench: install
 
 bench-train: install
 	$(PY) benchmarks/bench_train.py
+
+# The seed's real task at full length: base evaluation -> tuning -> tuned evaluation -> compare.
+bench-quality-full: install
+	$(PY) benchmarks/bench_quality.py --full --val-rows 64
 
 lint: install
 	$(VENV)/bin/ruff check jupyter_tune tests benchmarks scripts

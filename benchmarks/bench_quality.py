@@ -1,7 +1,12 @@
-"""Quality: macro F1 of the base model and of a default tuning job, on small-eval (or, with --full, the
-full transcripts and 38 labels). Also times each step of the seed's loop.
+"""Quality: the seed's loop, timed: base evaluation -> tuning -> tuned evaluation -> compare, on small-eval
+(or, with --full, the full transcripts and 38 labels: train.jsonl / eval.jsonl). Writes per-label F1, macro
+F1, the label scoring used, times and tokens/s to benchmarks/results/quality[_full][-MODEL].json.
 
-    python benchmarks/bench_quality.py [--full] [--epochs N]
+    python benchmarks/bench_quality.py [--full] [--model default|gemma3] [--epochs N] [--adapter-size R]
+        [--lr-mult X] [--max-seq-length L] [--val-rows N] [--eval-rows N]
+
+--val-rows holds out that many training rows as the validation set: the job then logs eval_macro_f1 while it
+trains and keeps its best checkpoint (select_best). The evaluation rows are never used for that.
 """
 
 from __future__ import annotations
@@ -19,31 +24,50 @@ if not DATA.is_dir():
     DATA = ROOT / "notebooks" / "data"
 RESULTS = ROOT / "benchmarks" / "results"
 SMALL_LABELS = ["Cardiovascular / Pulmonary", "Gastroenterology", "Neurology", "Orthopedic", "Urology"]
+MODELS = {"default": "HuggingFaceTB/SmolLM2-135M-Instruct", "gemma3": "google/gemma-3-270m"}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--full", action="store_true", help="full transcripts, 38 labels (hours on a CPU)")
+    ap.add_argument("--full", action="store_true", help="full transcripts, 38 labels (about an hour on a 2-core CPU)")
+    ap.add_argument("--model", choices=sorted(MODELS), default="default")
     ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--adapter-size", type=int, default=None)
+    ap.add_argument("--lr-mult", type=float, default=None)
+    ap.add_argument("--max-seq-length", type=int, default=None)
+    ap.add_argument("--val-rows", type=int, default=0, help="training rows held out as the validation set")
+    ap.add_argument("--eval-rows", type=int, default=None, help="evaluate on the first N rows only")
     a = ap.parse_args()
     os.environ.setdefault("JUPYTER_TUNE_HOME", tempfile.mkdtemp(prefix="jt-bench-"))
+    import pandas as pd
+
     import jupyter_tune as jt
 
-    labels = [x.strip() for x in open(DATA / "labels.txt")] if a.full else SMALL_LABELS
-    train = DATA / ("train.jsonl" if a.full else "small-train.jsonl")
-    evald = DATA / ("eval.jsonl" if a.full else "small-eval.jsonl")
+    model_id = MODELS[a.model]
+    labels = [x.strip() for x in open(DATA / "labels.txt") if x.strip()] if a.full else SMALL_LABELS
+    train = pd.read_json(DATA / ("train.jsonl" if a.full else "small-train.jsonl"), lines=True)
+    evald = pd.read_json(DATA / ("eval.jsonl" if a.full else "small-eval.jsonl"), lines=True)
+    if a.eval_rows:
+        evald = evald.head(a.eval_rows)
+    val = None
+    if a.val_rows:  # a stratified hold-out from train, the same every run
+        val = train.groupby("output_text", group_keys=False).apply(
+            lambda g: g.head(max(1, round(a.val_rows * len(g) / len(train))))).head(a.val_rows)
+        train = train.drop(val.index)
     template = ("Assign a label to the given medical transcript from among these labels: ["
                 + ", ".join(labels) + "]. TRANSCRIPT: {input_text}")
+    tune_kw = {k: v for k, v in (("epochs", a.epochs), ("adapter_size", a.adapter_size),
+                                 ("learning_rate_multiplier", a.lr_mult), ("max_seq_length", a.max_seq_length))
+               if v is not None}
     times = {}
 
     t = time.perf_counter()
-    base = jt.evaluate(jt.load_model(jt.TuningParams().base_model), str(evald), prompt_template=template,
-                       progress=False)
+    base = jt.evaluate(jt.load_model(model_id), evald, prompt_template=template, labels=labels, progress=False)
     times["base_evaluation_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    job = jt.tune(train_dataset=str(train), prompt_template=template, epochs=a.epochs,
-                  tuned_model_display_name="bench-quality")
+    job = jt.tune(base_model=model_id, train_dataset=train, validation_dataset=val, prompt_template=template,
+                  tuned_model_display_name="bench-quality", **tune_kw)
     state = job.wait()
     times["tuning_job_s"] = time.perf_counter() - t
     if state is not jt.JobState.SUCCEEDED:
@@ -52,16 +76,20 @@ def main() -> None:
     first_step_s = float(m["time"].iloc[0]) - job.record.get("create_unix", m["time"].iloc[0])
 
     t = time.perf_counter()
-    tuned = jt.evaluate(jt.load_model(job), str(evald), prompt_template=template, progress=False)
+    tuned = jt.evaluate(jt.load_model(job), evald, prompt_template=template, labels=labels, progress=False)
     times["tuned_evaluation_s"] = time.perf_counter() - t
     t = time.perf_counter()
     cmp = jt.compare(base, tuned)
     times["compare_s"] = time.perf_counter() - t
+    times["loop_s"] = sum(times.values())
 
     f1 = lambda r: float(r.metrics.loc["macro avg", "f1_score"])  # noqa: E731
     tps = m["tokens_per_second"].dropna()
     result = {
-        "name": "quality", "dataset": "full" if a.full else "small", "eval_rows": int(len(base.predictions)),
+        "name": "quality", "dataset": "full" if a.full else "small", "model": model_id,
+        "eval_rows": int(len(base.predictions)), "scoring": getattr(base, "scoring", None),
+        "tuning_parameters": {**tune_kw, "val_rows": a.val_rows},
+        "best": job.record.get("best"), "stopped_early": job.record.get("stopped_early"),
         "base_macro_f1": f1(base), "tuned_macro_f1": f1(tuned),
         "per_label_f1": {"base": base.metrics["f1_score"].to_dict(), "tuned": tuned.metrics["f1_score"].to_dict()},
         "job": {"id": job.id, "epochs": job.record["tuning"]["epochs"], "steps": job.record["tuning"]["total_steps"],
@@ -71,9 +99,10 @@ def main() -> None:
         "times": times,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "quality_full.json" if a.full else "quality.json"
+    name = ("quality_full" if a.full else "quality") + ("" if a.model == "default" else f"-{a.model}") + ".json"
     (RESULTS / name).write_text(json.dumps(result, indent=2, default=float))
-    print(f"\nquality ({result['dataset']}, {result['eval_rows']} eval rows)")
+    print(f"\nquality ({result['dataset']}, {model_id}, {result['eval_rows']} eval rows, scoring "
+          f"{result['scoring']}; loop {times['loop_s'] / 60:.1f} min)")
     print(f"  base  macro F1 {result['base_macro_f1']:.3f}   ({times['base_evaluation_s']:.0f} s)")
     print(f"  tune  {result['job']['epochs']} epochs, {result['job']['steps']} steps, "
           f"{result['job']['median_tokens_per_second']:.0f} tokens/s, first step after "
