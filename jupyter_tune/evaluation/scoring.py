@@ -1,12 +1,16 @@
 """Score mode: rank a fixed set of labels by the model's likelihood of each as the answer.
 
 A label's log-likelihood is the sum of the log-probabilities of its answer tokens as training lays them
-down (the label, then the end-of-turn token) after the rendered prompt. Each prompt runs once, with every
-label's answer tokens laid after it in the same row (prompt, label 1, label 2, ...): a 4-D attention mask
-lets each label's tokens see the prompt and themselves only, their position ids continue from the
-prompt's end, and logits are computed at the label positions only. The scores equal those of running
-prompt+label separately for each label (tests/evaluation/test_scoring.py), at the cost of one forward
-pass over the prompt plus the labels' tokens.
+down (the label, then the end-of-turn token) after the rendered prompt. Each prompt runs once (a batch's
+common beginning once for the batch) into a KV cache; then every label's answer tokens, laid side by side
+in one row per prompt (label 1, label 2, ...), run in one short forward pass over that cache with a 4-D
+mask that lets each label's tokens see the prompt and themselves only (and the sliding window where a
+layer has one), position ids that continue from the prompt's end, and logits at the label positions only.
+The scores equal those of running prompt+label separately for each label (tests/evaluation/
+test_scoring.py), at the cost of one forward pass over the prompts plus the labels' tokens: 1.2-1.3x a
+plain forward pass over eval.jsonl's transcripts with 38 labels (benchmarks/results/evaluation_full.json).
+Laying the labels after the prompt in the very same forward pass ("one_pass") gives the same scores but
+loses SDPA's causal fast path over the prompt.
 
 How the label log-likelihoods become the ranking scores is the `scoring`:
   "sum"             the summed log-likelihood (favours short labels);
@@ -40,7 +44,7 @@ _LOGIT_BUDGET = 1 << 26
 PASS = "cached"
 # Below this many tokens, a prefix common to a batch's prompts is not worth a forward pass of its own.
 _MIN_SHARED_PREFIX = 16
-# Label tokens laid after one prompt; more labels than this run in groups, each with the prompt again.
+# Label tokens laid after one prompt per forward pass; more labels than this run in groups.
 _MAX_LABEL_TOKENS = 2048
 
 
@@ -177,21 +181,26 @@ def _device(model):
     return next(model.parameters()).device
 
 
-def score_labels(model, batch: list[ScoredPrompt], ks: list[int], pad: int, how: str | None = None):
-    """Summed log-likelihoods (rows x len(ks)) of labels `ks` after each prompt of `batch`.
+def score_labels(model, batch: list[ScoredPrompt], pad: int, how: str | None = None,
+                 groups: list[list[int]] | None = None):
+    """Summed log-likelihoods (a float64 tensor, rows x labels) of every label after each prompt of `batch`.
 
-    how: "cached" (the default): the prompts run once, right-padded so the plain causal mask holds, with a
-    KV cache that the labels' tokens then attend to in a second, short forward pass; "one_pass": prompts
-    and labels in one forward pass with a 4-D mask; "separate": prompt+label as its own row per label.
+    pad: a token id for padding. groups: the labels in groups that each fit the budgets (default: made
+    here). how: "cached" (PASS, the default): the prompts run once, right-padded so the plain causal mask
+    holds, into a KV cache that each group's label tokens attend to in a second, short forward pass;
+    "one_pass": prompt and labels in one forward pass with a 4-D mask; "separate": prompt+label as its
+    own row per label (also used where the attention takes no custom 4-D mask).
     """
+    import torch
+
     how = how or PASS
+    groups = groups or _label_groups(batch, vocab_size(model))
     if _mask_style(model) is None:
-        how = "separate"  # this attention takes no custom 4-D mask
-    if how == "separate":
-        return _score_separately(model, batch, ks, pad)
-    if how == "one_pass":
-        return _score_one_pass(model, batch, ks, pad)
-    return _score_cached(model, batch, ks, pad)
+        how = "separate"
+    if how == "cached":
+        return _score_cached(model, batch, groups, pad)
+    one = _score_one_pass if how == "one_pass" else _score_separately
+    return torch.cat([one(model, batch, ks, pad) for ks in groups], dim=1)
 
 
 def _masks(model, seg_q, seg_k, col_q, col_k, pos_q, pos_k):
@@ -285,7 +294,7 @@ def _shared_prefix(batch: list[ScoredPrompt]) -> int:
     return shared if shared >= _MIN_SHARED_PREFIX else 0
 
 
-def _score_cached(model, batch: list[ScoredPrompt], ks: list[int], pad: int):
+def _score_cached(model, batch: list[ScoredPrompt], groups: list[list[int]], pad: int):
     import torch
     from transformers import DynamicCache
 
@@ -307,15 +316,18 @@ def _score_cached(model, batch: list[ScoredPrompt], ks: list[int], pad: int):
     out = _forward(model, last, input_ids=ids[:, shared:].to(device), past_key_values=cache, use_cache=True,
                    position_ids=torch.arange(shared, p_len, device=device)[None].expand(len(batch), -1))
     first = _prompt_logits(out.logits, [n - 1 - shared for n in lengths], last)
-    lab_ids, lab_pos, lab_seg, lab_col, targets = _label_inputs(batch, ks, pad, lengths, p_len)
     prompt_seg = torch.stack([(torch.arange(p_len) < n).long() - 1 for n in lengths])  # 0 prompt, -1 padding
     prompt_pos = torch.arange(p_len)[None].expand(len(batch), -1)
-    mask = _masks(model, lab_seg, torch.cat([prompt_seg, lab_seg], 1), lab_col,
-                  torch.cat([torch.arange(p_len), lab_col]), lab_pos, torch.cat([prompt_pos, lab_pos], 1))
-    logits = model(input_ids=lab_ids.to(device), attention_mask=mask, position_ids=lab_pos.to(device),
-                   past_key_values=cache, use_cache=True).logits
-    del cache
-    return _gather(torch.cat([first, logits], 1), *targets, len(batch), len(ks))
+    parts = []
+    for ks in groups:
+        lab_ids, lab_pos, lab_seg, lab_col, targets = _label_inputs(batch, ks, pad, lengths, p_len)
+        mask = _masks(model, lab_seg, torch.cat([prompt_seg, lab_seg], 1), lab_col,
+                      torch.cat([torch.arange(p_len), lab_col]), lab_pos, torch.cat([prompt_pos, lab_pos], 1))
+        logits = model(input_ids=lab_ids.to(device), attention_mask=mask, position_ids=lab_pos.to(device),
+                       past_key_values=cache, use_cache=True).logits
+        cache.crop(-lab_ids.shape[1])  # drop this group's label tokens: the next group sees the prompt only
+        parts.append(_gather(torch.cat([first, logits], 1), *targets, len(batch), len(ks)))
+    return torch.cat(parts, dim=1)
 
 
 def _one_logit(model) -> dict[str, int]:
@@ -401,8 +413,7 @@ def score_rows(model, tokenizer, batch: list[ScoredPrompt]) -> list[list[float]]
 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     with torch.inference_mode():
-        parts = [score_labels(model, batch, ks, pad) for ks in _label_groups(batch, vocab_size(model))]
-    return torch.cat(parts, dim=1).tolist()
+        return score_labels(model, batch, pad).tolist()
 
 
 def batches(prompts: list[ScoredPrompt], max_rows: int, vocab: int = 1):

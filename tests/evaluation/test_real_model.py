@@ -58,7 +58,7 @@ def test_default_model_label_scores_equal_the_reference(shared_data):
     prompts = scoring.prepare(lm, load_rows(lm, rows, TEMPLATE, require_answer=True, what="data"), sorted(LABELS))
     pad = lm.tokenizer.pad_token_id
     with torch.inference_mode():
-        ref = scoring.score_labels(lm.model, prompts, list(range(len(LABELS))), pad, "separate")
+        ref = scoring.score_labels(lm.model, prompts, pad, "separate")
         for how in ("cached", "one_pass"):
-            got = scoring.score_labels(lm.model, prompts, list(range(len(LABELS))), pad, how)
+            got = scoring.score_labels(lm.model, prompts, pad, how)
             assert torch.allclose(got, ref, atol=2e-3), (how, (got - ref).abs().max())

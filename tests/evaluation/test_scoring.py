@@ -135,10 +135,13 @@ def test_attention_without_custom_masks_scores_each_label_separately(tiny_model_
     assert torch.allclose(torch.tensor(slow), torch.tensor(fast), atol=TOL)
 
 
+@pytest.mark.parametrize("how", ["cached", "one_pass"])
 @pytest.mark.parametrize("budget", [1, 10])
-def test_label_groups_give_the_same_scores(budget, tiny_model_dir, monkeypatch):
+def test_label_groups_give_the_same_scores(budget, how, tiny_model_dir, monkeypatch):
+    """Labels in groups (the prompt cache cropped back after each) score as labels all at once."""
+    monkeypatch.setattr(scoring, "PASS", how)
     tok = _tokenizer(tiny_model_dir)
-    model = _tiny("qwen2", tok)
+    model = _tiny("gemma3", tok)
     prompts = _prompts(model, tok)
     whole = scoring.score_rows(model, tok, prompts)
     monkeypatch.setattr(scoring, "_LOGIT_BUDGET", budget * len(tok))
