@@ -89,9 +89,9 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
       model's likelihood, so every prediction is a valid label; "generate" decodes greedily and maps the
       answer to a label (case, white space and end punctuation ignored); an answer naming no label is wrong.
     scoring (score mode): how label log-likelihoods rank the labels: "sum", "mean" (per answer token),
-      "calibrated" (minus the label's mean log-likelihood for content-free inputs "N/A", "none", "[MASK]"
-      in the same prompt, as in "Calibrate before use") or "calibrated_mean" (both; the default, the best
-      measured: benchmarks/results/scoring.md).
+      "calibrated" (the default, the best measured: minus the label's mean log-likelihood for the
+      content-free inputs "N/A", "none", "[MASK]" in the same prompt, as in "Calibrate before use") or
+      "calibrated_mean" (both); benchmarks/results/scoring.md has the measurements.
     prompt_template: None uses the model's own (a tuned job's) template.
     Returns an EvaluationReport. Raises EvaluationError / DatasetError (ValueErrors) saying what to fix.
     """
