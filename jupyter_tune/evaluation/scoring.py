@@ -131,7 +131,7 @@ def prepare(lm, dataset, labels: list[str]) -> list[ScoredPrompt]:
     return prepare_examples(lm.model, lm.tokenizer, dataset.examples, labels)
 
 
-# ---- the one-pass forward ----------------------------------------------------------------------------
+# ---- the forward passes ------------------------------------------------------------------------------
 
 def _inner_model(model):
     get = getattr(model, "get_base_model", None)  # a PEFT model forwards its kwargs to the base model
@@ -196,6 +196,10 @@ def score_labels(model, batch: list[ScoredPrompt], pad: int, how: str | None = N
 
     how = how or PASS
     groups = groups or _label_groups(batch, vocab_size(model))
+    try:
+        _windows(model.config)
+    except NotImplementedError:  # layer kinds whose masks we do not build (chunked, linear attention)
+        how = "separate"
     if _mask_style(model) is None:
         how = "separate"
     if how == "cached":
