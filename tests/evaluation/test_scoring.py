@@ -125,12 +125,19 @@ def test_models_without_logits_to_keep_fall_back_to_full_logits(tiny_model_dir, 
     assert torch.allclose(torch.tensor(scoring.score_rows(model, tok, prompts)), torch.tensor(fast), atol=1e-5)
 
 
-def test_attention_without_custom_masks_scores_each_label_separately(tiny_model_dir, monkeypatch):
+@pytest.mark.parametrize("unsupported", ["attention", "layer_types"])
+def test_attention_without_custom_masks_scores_each_label_separately(unsupported, tiny_model_dir, monkeypatch):
     tok = _tokenizer(tiny_model_dir)
     model = _tiny("gemma3", tok)
     prompts = _prompts(model, tok)
     fast = scoring.score_rows(model, tok, prompts)
-    monkeypatch.setattr(scoring, "_mask_style", lambda m: None)
+    if unsupported == "attention":
+        monkeypatch.setattr(scoring, "_mask_style", lambda m: None)
+    else:
+        def chunked(config):
+            raise NotImplementedError("chunked_attention")
+
+        monkeypatch.setattr(scoring, "_windows", chunked)
     slow = scoring.score_rows(model, tok, prompts)
     assert torch.allclose(torch.tensor(slow), torch.tensor(fast), atol=TOL)
 
