@@ -19,6 +19,7 @@ ADAPTER_SIZES = (1, 2, 4, 8, 16, 32)
 QUANTIZATIONS = (None, "8bit", "4bit")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SELECT_BEST = (None, "eval_macro_f1", "eval_total_loss")
+SHARDINGS = (None, "fsdp")
 # The fast-path pieces (training/fastpath.py): each one a TuningParams switch.
 FAST_PATH_SWITCHES = ("packed_attention", "answer_only_logits", "fused_lora", "master_weights")
 # The rate that learning_rate_multiplier scales: a good LoRA rate for small instruct models.
@@ -105,6 +106,18 @@ class TuningParams:
     early_stopping_patience: int | None = _f(None, "End the job after this many evaluations without "
                                                    "improvement of the select_best metric.", minimum=1,
                                              maximum=1000)
+    # -- more than one device (training/distributed.py: torchrun, data parallel) --
+    num_processes: int = _f(1, "Training processes, one per device (torchrun data parallel; Gloo on CPU, NCCL "
+                               "on CUDA); 0 or 'auto': one per visible GPU, 1 on CPU.", group="distributed",
+                            minimum=0, maximum=1024)
+    nnodes: int = _f(1, "Machines taking part (torchrun --nnodes); each runs the job with its node_rank.",
+                     group="distributed", minimum=1, maximum=4096)
+    node_rank: int = _f(0, "This machine's rank among nnodes (torchrun --node-rank).", group="distributed",
+                        minimum=0, maximum=4095)
+    rdzv_endpoint: str | None = _f(None, "host:port where the machines meet (torchrun --rdzv-endpoint); "
+                                         "needed when nnodes > 1.", group="distributed")
+    sharding: str | None = _f(None, "'fsdp': shard the model over the processes (Trainer's FSDP) for models "
+                                    "that do not fit one device.", group="distributed", choices=SHARDINGS)
     # -- the fast path: each piece checks what it supports and falls back to the library path --
     packed_attention: bool = _f(True, "Per-example attention for packed rows (exact; off for models whose "
                                       "attention it does not support).", group="fast path")
@@ -117,6 +130,8 @@ class TuningParams:
                                     "(off: fp32 adapters).", group="fast path")
 
     def __post_init__(self) -> None:
+        if self.num_processes == "auto":  # the contract's spelling; stored as 0
+            self.num_processes = 0
         problems = validate_params(self)
         if problems:
             raise ParameterError("Invalid tuning parameters:\n" + "\n".join(f"  - {p}" for p in problems))
@@ -218,6 +233,10 @@ def validate_params(p: TuningParams) -> list[str]:
                 problems.append(f"{f.name}: {value} is above the maximum {meta['maximum']}")
         if isinstance(value, str) and f.name == "base_model" and not value.strip():
             problems.append("base_model: empty; give a Hugging Face id, a model folder or a .gguf file")
+    if p.sharding == "fsdp" and p.quantization:
+        problems.append(f"sharding: 'fsdp' cannot shard a {p.quantization} (QLoRA) base: bitsandbytes' quantized "
+                        "weights do not shard with FSDP here. Use quantization=None with FSDP, or QLoRA "
+                        "without sharding.")
     if p.select_best == "eval_macro_f1" and p.eval_task_metric is False:
         problems.append("select_best: 'eval_macro_f1' needs eval_task_metric left on (None or True)")
     return problems

@@ -36,6 +36,8 @@ def pytest_configure(config):
     # Tests never reach a model hub.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Many tests run several jobs at once on purpose; the queue's own tests set one slot.
+    os.environ.setdefault("JUPYTER_TUNE_SLOTS", "64")
 
 
 @pytest.fixture(scope="session")

@@ -25,8 +25,11 @@ class JobCancelled(BaseException):  # noqa: N818 - like KeyboardInterrupt: no `e
 
 
 class CancelWatch:
-    def __init__(self, store: JobStore, job_id: str, poll_seconds: float = 1.0):
+    def __init__(self, store: JobStore, job_id: str, poll_seconds: float = 1.0, interrupt: bool = True):
         self.store, self.job_id, self.poll_seconds = store, job_id, poll_seconds
+        # False for a rank of a distributed job: it must never leave its group alone mid-collective, so a
+        # request only sets the flag that the ranks agree on at a step end (callbacks.CancelCallback).
+        self.interrupt = interrupt
         self.requested = threading.Event()
         self._interruptible = False
         self._stop = threading.Event()
@@ -46,7 +49,7 @@ class CancelWatch:
     @contextlib.contextmanager
     def interruptible(self) -> Iterator[None]:
         """A request inside this block raises JobCancelled at once (nothing to save yet)."""
-        self._interruptible = True
+        self._interruptible = self.interrupt
         try:
             if self.requested.is_set():
                 raise JobCancelled
@@ -55,7 +58,7 @@ class CancelWatch:
             self._interruptible = False
 
     def check(self) -> None:
-        if self.requested.is_set():
+        if self.interrupt and self.requested.is_set():
             raise JobCancelled
 
     def _request(self) -> None:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .queue import kick
 from .states import JobState
 from .store import CorruptJobError, JobStore, process_alive
 
@@ -36,6 +37,12 @@ class TuningJob:
     @property
     def state(self) -> JobState:
         return JobState(self.record["state"])
+
+    @property
+    def queue_position(self) -> int | None:
+        """1 for the next job to start, while JOB_STATE_QUEUED; else None."""
+        r = self.record
+        return r.get("queue_position") if r.get("state") == JobState.QUEUED.value else None
 
     @property
     def error(self) -> str | None:
@@ -91,14 +98,17 @@ class TuningJob:
 
     def cancel(self) -> JobState:
         """Ask the job to stop. It saves its latest adapter and checkpoint, then reads CANCELLED.
+        A queued job is CANCELLED at once and never starts.
 
         Works in every state: a job with no process yet is CANCELLED at once; a running one finds
         CANCELLING in job.json (polled, no signal needed) and SIGUSR1 only makes it notice sooner.
         """
         try:
-            _, pid = self.store.request_cancel(self.id)
+            state, pid = self.store.request_cancel(self.id)
         except CorruptJobError:
             return self.state  # an unreadable job reads FAILED; nothing runs to cancel
+        if state is JobState.CANCELLED:  # a queued job (or one with no process): the queue moves on
+            kick(self.store)
         if pid is not None and hasattr(signal, "SIGUSR1"):
             try:
                 os.kill(pid, signal.SIGUSR1)
@@ -153,3 +163,4 @@ def delete_job(job_id: str) -> None:
             if pid and process_alive(pid, job.record.get("pid_create_time")):
                 os.kill(pid, signal.SIGKILL)
     job.store.delete(job_id)
+    kick(job.store)  # the jobs queued behind it move up

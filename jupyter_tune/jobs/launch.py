@@ -5,15 +5,14 @@ from __future__ import annotations
 import errno
 import json
 import os
-import subprocess
 import sys
-import threading
 import time
 from typing import Any
 
 from ..data.loader import Dataset, template_fields, validate_dataset
 from ..data.readers import describe_source
-from ..params import DEFAULT_BASE_MODEL, TuningParams
+from ..params import DEFAULT_BASE_MODEL, ParameterError, TuningParams
+from . import queue
 from .job import TuningJob
 from .states import JobState
 from .store import JobStore, now_iso
@@ -64,6 +63,9 @@ def tune(base_model: str = DEFAULT_BASE_MODEL, train_dataset: Any = None, valida
          quantization: str | None = None, **advanced: Any) -> TuningJob:
     """Start a supervised LoRA tuning job and return at once; the job runs in its own process.
 
+    On a machine whose slots ($JUPYTER_TUNE_SLOTS, default one per GPU, one on CPU) are all taken, the
+    job is JOB_STATE_QUEUED with its ``queue_position`` in job.json, and starts when its turn comes.
+
     Datasets are paths (JSONL, JSON, CSV, Parquet), lists of dicts or DataFrames. Invalid parameters or
     data raise here (every problem listed) and leave nothing in the job store. See TuningParams for
     the advanced parameters (max_seq_length, batch_size, seed, ...).
@@ -76,6 +78,11 @@ def tune(base_model: str = DEFAULT_BASE_MODEL, train_dataset: Any = None, valida
         tuned_model_display_name=tuned_model_display_name, epochs=epochs, adapter_size=adapter_size,
         learning_rate_multiplier=learning_rate_multiplier, prompt_template=prompt_template,
         quantization=quantization, **advanced))
+    if params.nnodes > 1 and not params.rdzv_endpoint:
+        raise ParameterError("rdzv_endpoint: needed when nnodes > 1 (host:port of the first machine, the same "
+                             "on every machine)")
+    if params.node_rank >= params.nnodes:
+        raise ParameterError(f"node_rank: {params.node_rank} must be below nnodes ({params.nnodes})")
     if params.quantization:
         import torch
 
@@ -100,8 +107,8 @@ def tune(base_model: str = DEFAULT_BASE_MODEL, train_dataset: Any = None, valida
                         f"Set max_seq_length={context} or lower.")
     record = {
         "display_name": params.tuned_model_display_name or job_id,
-        "state": JobState.PENDING.value,
-        "create_time": now_iso(), "create_unix": time.time(), "start_time": None, "end_time": None,
+        "state": JobState.QUEUED.value,  # dispatch below starts it at once if a slot is free
+        "create_time": now_iso(), "create_unix": (created := time.time()), "queued_unix": created, "start_time": None, "end_time": None,
         "error": None, "pid": None, "params": params.to_dict(), "warnings": warnings,
         "num_train_examples": len(train), "num_validation_examples": len(val) if val else 0,
         "progress": {"step": 0, "total_steps": None, "epoch": 0.0},
@@ -111,46 +118,27 @@ def tune(base_model: str = DEFAULT_BASE_MODEL, train_dataset: Any = None, valida
                                 "checkpoints": str(job_dir / "checkpoints"), "log": str(job_dir / "log.txt")})
     for w in warnings:
         print(f"Warning: {w}", file=sys.stderr)
-    _spawn(store, job_id, resume=False)
+    queue.dispatch(store, spawn=_spawn)
     return TuningJob(job_id, store)
 
 
 def resume(job_id: str) -> TuningJob:
     """Continue a FAILED or CANCELLED job from its last checkpoint (from the start if it has none).
 
-    The state is checked and set to PENDING in one locked step: of two racing calls, one starts a
-    process and the other raises.
+    The job goes through the queue like a new one (at its end). The state is checked and changed in
+    one locked step: of two racing calls, one starts a process and the other raises.
     """
     store = JobStore()
     job = TuningJob(job_id, store)
-    store.begin_resume(job_id)
-    _spawn(store, job_id, resume=True)
+    with queue.queue_lock(store):  # a racing resume sees the job already started, not half-way
+        store.begin_resume(job_id)
+        queue.dispatch(store, spawn=_spawn)
     return job
 
 
 def _spawn(store: JobStore, job_id: str, resume: bool) -> None:
-    import psutil
-
-    job_dir = store.job_dir(job_id)
-    cmd = [sys.executable, "-m", "jupyter_tune.training.worker", str(job_dir)] + (["--resume"] if resume else [])
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "JUPYTER_TUNE_HOME": str(store.root),
-           "TOKENIZERS_PARALLELISM": "false"}
-    try:
-        with open(job_dir / "log.txt", "ab") as logf:
-            # A new session: the job outlives a kernel restart and ignores the kernel's interrupts.
-            proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=env, start_new_session=True, cwd=str(job_dir))
-    except OSError as e:
-        store.update(job_id, state=JobState.FAILED.value, end_time=now_iso(),
-                     error={"message": f"The job process could not be started: {e}"})
-        raise
-    try:
-        created = psutil.Process(proc.pid).create_time()
-    except psutil.NoSuchProcess:
-        created = None
-    store.update(job_id, pid=proc.pid, pid_create_time=created)
-    # Reap the child when it ends so it does not linger as a zombie of the kernel.
-    threading.Thread(target=proc.wait, daemon=True, name=f"reap-{job_id}").start()
+    """Start a claimed job's process (tests replace this to start none)."""
+    queue.spawn_worker(store, job_id, resume)
 
 
 __all__ = ["tune", "resume"]

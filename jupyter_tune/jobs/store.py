@@ -239,14 +239,26 @@ class JobStore:
             raise CorruptJobError(job_id, f"job.json has no valid state (found {record.get('state')!r})")
         return record
 
-    def read(self, job_id: str) -> dict[str, Any]:
+    def read(self, job_id: str, kick: bool = True) -> dict[str, Any]:
         """job.json for display: a job whose process died reads FAILED; an unreadable one reads as a
-        FAILED stub (``"unreadable": true``) whose error says why, so one bad folder breaks nothing."""
+        FAILED stub (``"unreadable": true``) whose error says why, so one bad folder breaks nothing.
+
+        A queued job, or one just found dead, makes the reader start what the free slots allow
+        (queue.dispatch): there is no daemon, so readers keep the queue moving.
+        """
         try:
             record = self.read_raw(job_id)
         except CorruptJobError as e:
             return self.unreadable_record(job_id, e.reason)
-        return self.reconcile(record)
+        reconciled = self.reconcile(record)
+        if kick and (reconciled.get("state") == JobState.QUEUED.value or reconciled is not record):
+            from .queue import kick as start_queued
+
+            start_queued(self)
+            if reconciled.get("state") == JobState.QUEUED.value:
+                with contextlib.suppress(CorruptJobError):
+                    return self.reconcile(self.read_raw(job_id))
+        return reconciled
 
     def unreadable_record(self, job_id: str, reason: str) -> dict[str, Any]:
         try:
@@ -284,8 +296,8 @@ class JobStore:
 
     @staticmethod
     def _died(record: dict[str, Any]) -> bool:
-        if record.get("state") not in _ACTIVE:
-            return False
+        if record.get("state") not in _ACTIVE or record.get("state") == JobState.QUEUED.value:
+            return False  # a queued job has no process by design: it waits for a slot
         pid = record.get("pid")
         if pid is None:
             since = _number(record.get("pending_since"), _number(record.get("create_unix"), time.time()))
@@ -324,7 +336,7 @@ class JobStore:
                 record.update(state=JobState.CANCELLED.value, end_time=now_iso(), update_time=now_iso())
                 atomic_write_json(self.job_dir(job_id) / "job.json", record)
                 return False
-            if state not in (JobState.PENDING.value, JobState.QUEUED.value):
+            if state != JobState.PENDING.value:  # a QUEUED job starts only through the queue
                 return False
             record.update(state=JobState.RUNNING.value, pid=pid, pid_create_time=pid_create_time,
                           start_time=record.get("start_time") or now_iso(), update_time=now_iso())
@@ -332,15 +344,16 @@ class JobStore:
             return True
 
     def begin_resume(self, job_id: str) -> dict[str, Any]:
-        """FAILED/CANCELLED -> PENDING in one locked step, so two racing resumes start one process."""
+        """FAILED/CANCELLED -> QUEUED in one locked step, so two racing resumes start one process
+        (queue.dispatch then starts it when a slot is free)."""
         with self.lock(job_id):
             record = self.read_raw(job_id)
             state = JobState.FAILED.value if self._died(record) else record["state"]
             if state not in (JobState.FAILED.value, JobState.CANCELLED.value):
                 raise JobStateError(f"Job {job_id} is {state}; only FAILED or CANCELLED jobs can be resumed.")
             previous = record.get("error") if state == record["state"] else {"message": self._death_reason(record)}
-            record.update(state=JobState.PENDING.value, error=None, end_time=None, pid=None,
-                          pid_create_time=None, pending_since=time.time(),
+            record.update(state=JobState.QUEUED.value, error=None, rank_error=None, end_time=None, pid=None,
+                          pid_create_time=None, queued_unix=time.time(),
                           resume_count=int(_number(record.get("resume_count"))) + 1,
                           previous_error=previous, update_time=now_iso())
             atomic_write_json(self.job_dir(job_id) / "job.json", record)
@@ -360,27 +373,63 @@ class JobStore:
             alive = process_alive(record.get("pid"), record.get("pid_create_time"))
             if alive:
                 record.update(state=JobState.CANCELLING.value, cancel_requested_time=now_iso())
-            else:
-                record.update(state=JobState.CANCELLED.value, end_time=now_iso())
+            else:  # a queued job among them: it never starts
+                record.update(state=JobState.CANCELLED.value, end_time=now_iso(), queue_position=None)
             record["update_time"] = now_iso()
             atomic_write_json(self.job_dir(job_id) / "job.json", record)
             signal_pid = record["pid"] if alive and state is JobState.RUNNING else None
             return JobState(record["state"]), signal_pid
 
-    def list(self) -> list[dict[str, Any]]:
-        """Every job, newest first; an unreadable one appears as a FAILED stub saying why."""
+    def list(self, kick: bool = True) -> list[dict[str, Any]]:
+        """Every job, newest first; an unreadable one appears as a FAILED stub saying why. With `kick`,
+        queued jobs start if a slot is free (one found dead frees its slot)."""
         if not self.jobs_dir.is_dir():
             return []
-        out = []
+        out, moved = [], False
         for d in self.jobs_dir.iterdir():
             if d.name.startswith(".") or not JOB_ID_RE.fullmatch(d.name) or not d.is_dir():
                 continue
             try:
-                out.append(self.read(d.name))
+                raw = self.read_raw(d.name)
+            except CorruptJobError as e:
+                out.append(self.unreadable_record(d.name, e.reason))
+                continue
             except JobNotFoundError:
                 continue  # deleted while we listed
+            record = self.reconcile(raw)
+            moved |= record is not raw or record.get("state") == JobState.QUEUED.value
+            out.append(record)
+        if kick and moved:
+            from .queue import dispatching
+            from .queue import kick as start_queued
+
+            if not dispatching():
+                start_queued(self)
+                return self.list(kick=False)
         out.sort(key=lambda r: _number(r.get("create_unix")), reverse=True)
         return out
+
+    # -- the queue's steps (queue.py holds the store-wide lock around them) --
+    def claim_queued(self, job_id: str) -> dict[str, Any] | None:
+        """QUEUED -> PENDING under the job's lock; None if it is no longer queued (cancelled, deleted)."""
+        try:
+            with self.lock(job_id):
+                record = self.read_raw(job_id)
+                if record["state"] != JobState.QUEUED.value:
+                    return None
+                record.update(state=JobState.PENDING.value, pending_since=time.time(), queue_position=None,
+                              update_time=now_iso())
+                atomic_write_json(self.job_dir(job_id) / "job.json", record)
+                return record
+        except (JobNotFoundError, CorruptJobError, FileNotFoundError):
+            return None
+
+    def set_queue_position(self, job_id: str, position: int) -> None:
+        with self.lock(job_id):
+            record = self.read_raw(job_id)
+            if record["state"] == JobState.QUEUED.value:
+                record.update(queue_position=position, update_time=now_iso())
+                atomic_write_json(self.job_dir(job_id) / "job.json", record)
 
     def delete(self, job_id: str) -> None:
         d = self.job_dir(job_id)
@@ -484,6 +533,8 @@ class JobStore:
             "start_time": record.get("start_time"),
             "end_time": record.get("end_time"),
             "progress": progress,
+            "queue_position": record.get("queue_position") if record.get("state") == JobState.QUEUED.value
+            else None,
             "error": record.get("error"),
             **({"unreadable": True} if record.get("unreadable") else {}),
         })

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..data.loader import Dataset
 from ..params import TuningParams, choose_epochs
+from .distributed import trainer_arguments
 
 
 def log(msg: str) -> None:
@@ -101,6 +102,8 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
         prediction_loss_only=True,
         report_to=[],
         save_only_model=False,
+        ddp_find_unused_parameters=False,  # every adapter weight gets a gradient each step: no graph walk
+        **trainer_arguments(params),  # FSDP, several machines
     )
     collator = PaddingFreeCollator() if params.padding_free else PaddedCollator(
         tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)

@@ -1,8 +1,13 @@
-"""Trainer callbacks: live metrics into the job store (Vertex names) and cancellation."""
+"""Trainer callbacks: live metrics into the job store (Vertex names) and cancellation.
+
+In a distributed job every rank runs them; the ranks agree through small all_reduces (counts, the cancel
+flag) and rank 0 alone writes.
+"""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from transformers import TrainerCallback
 
@@ -12,8 +17,9 @@ from ..jobs.store import JobStore
 class MetricsCallback(TrainerCallback):
     """Writes one metrics.jsonl line per log event and keeps job.json's progress current."""
 
-    def __init__(self, store: JobStore, job_id: str, trainer):
+    def __init__(self, store: JobStore, job_id: str, trainer, write: bool = True):
         self.store, self.job_id, self.trainer = store, job_id, trainer
+        self.write = write  # False on ranks other than 0
         self.last_time = time.perf_counter()
         self.start_time = time.perf_counter()
         self.start_step = None
@@ -28,7 +34,7 @@ class MetricsCallback(TrainerCallback):
         now = time.perf_counter()
         row = {"step": state.global_step, "epoch": round(float(state.epoch or 0.0), 4), "time": time.time()}
         if "loss" in logs:
-            c = self.trainer.counts["train"].take()
+            c = _summed(self.trainer.counts["train"].take(), args)
             row.update(
                 train_total_loss=float(logs["loss"]),
                 train_fraction_of_correct_next_step_preds=c.correct / max(1, c.predictions),
@@ -38,7 +44,7 @@ class MetricsCallback(TrainerCallback):
             )
             self.last_time = now
         elif "eval_loss" in logs:
-            c = self.trainer.counts["eval"].take()
+            c = _summed(self.trainer.counts["eval"].take(), args)
             row.update(
                 eval_total_loss=float(logs["eval_loss"]),
                 eval_fraction_of_correct_next_step_preds=c.correct / max(1, c.predictions),
@@ -50,6 +56,8 @@ class MetricsCallback(TrainerCallback):
             # evaluation time is not training time
             self.last_time = now
         else:
+            return
+        if not self.write:
             return
         self.store.append_metrics(self.job_id, row)
         done = state.global_step - (self.start_step or 0)
@@ -74,7 +82,9 @@ class CancelCallback(TrainerCallback):
         return self.watch.requested.is_set()
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.requested:
+        # Every rank stops at the same step: any rank's request (each polls job.json) stops them all.
+        if _any_rank(self.requested, args):
+            self.watch.requested.set()
             control.should_save = True
             control.should_evaluate = False
             control.should_training_stop = True
@@ -83,3 +93,49 @@ class CancelCallback(TrainerCallback):
     def on_prediction_step(self, args, state, control, **kwargs):
         # Evaluating has no step boundary to stop at: abandon it (it does not change the weights).
         self.watch.check()
+
+
+class GroupCheckpointMarker(TrainerCallback):
+    """CheckpointMarker for several ranks: rank 0 marks the checkpoint once every rank wrote its part
+    (each saves its own rng_state_<rank>.pth), so the marker never records a file half-written."""
+
+    def on_save(self, args, state, control, **kwargs):
+        import torch.distributed as dist
+
+        from ..jobs.checkpoints import mark_complete
+
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            mark_complete(folder, state.global_step)
+        return control
+
+
+def _group(args):
+    import torch.distributed as dist
+
+    return dist if args.world_size > 1 and dist.is_available() and dist.is_initialized() else None
+
+
+def _summed(c, args):
+    """The counts of every rank added up: tokens/s is the whole group's."""
+    dist = _group(args)
+    if dist is None:
+        return c
+    import torch
+
+    t = torch.tensor([c.correct, c.predictions, c.tokens], dtype=torch.float64, device=args.device)
+    dist.all_reduce(t)
+    return type(c)(*(int(v) for v in t.tolist()))
+
+
+def _any_rank(flag: bool, args) -> bool:
+    dist = _group(args)
+    if dist is None:
+        return flag
+    import torch
+
+    t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=args.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())

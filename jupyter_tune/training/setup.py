@@ -74,7 +74,7 @@ def load_for_training(model_path: str, params: TuningParams, hw: Hardware) -> tu
                 bnb_4bit_compute_dtype=hw.dtype)
         else:
             kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
-        kwargs["device_map"] = {"": 0}
+        kwargs["device_map"] = {"": torch.cuda.current_device()}  # a distributed rank: its own GPU
     try:
         model = AutoModelForCausalLM.from_pretrained(model_path, **kwargs)
     except ValueError as e:

@@ -22,6 +22,7 @@ from ..jobs.states import JobState
 from ..jobs.store import JobStore, atomic_write_json, now_iso
 from ..params import TuningParams
 from .build import build_trainer, log
+from .distributed import CHECKSUM_ENV
 
 # Fault-injection tests only: "point:seconds,..." makes the process pause at a named point (start, load,
 # step, save, eval) so a test can cancel or kill it there. Unset in normal use.
@@ -34,8 +35,16 @@ def read_records(path: Path) -> list[dict]:
 
 
 def run(job_dir: Path, resume: bool) -> int:
+    from .distributed import is_distributed, world
+
     store = JobStore(job_dir.parent.parent)
     job_id = job_dir.name
+    if is_distributed():
+        # One rank of a torchrun group (training/distributed.py holds the job and its pid): every rank polls
+        # job.json for a cancel and they agree at each step end; SIGTERM stays torchrun's way to end the group.
+        rank, world_size = world()
+        return _train(store, job_id, CancelWatch(store, job_id, interrupt=False), _pauses(), resume, rank,
+                      world_size)
     watch = CancelWatch(store, job_id)
     watch.install_signals()  # first: from here on a cancel signal never kills the process
     pauses = _pauses()
@@ -43,12 +52,23 @@ def run(job_dir: Path, resume: bool) -> int:
     if not store.start_worker(job_id, os.getpid(), _create_time()):
         log(f"Not starting: the job is {store.read_raw(job_id)['state']}")
         return 0
+    return _train(store, job_id, watch, pauses, resume, 0, 1)
+
+
+def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, float], resume: bool,
+           rank: int, world_size: int) -> int:
+    """Train and leave a final state. Rank 0 alone writes the job's files (every rank holds the same
+    weights); the other ranks only train."""
+    is_main = rank == 0
     watch.start_polling()
     trainer = None
     try:
         with watch.interruptible():  # loading: a cancel abandons it at once, nothing to keep
             _pause(pauses, "load")
             params = TuningParams.from_dict(store.read_raw(job_id)["params"])
+            if world_size > 1:
+                params = _share_cores(params)
+                _use_own_gpu()
             job_dir = store.job_dir(job_id)
             train = Dataset.from_records(params.train_dataset or "train", read_records(job_dir / "train.jsonl"))
             val = None
@@ -59,28 +79,41 @@ def run(job_dir: Path, resume: bool) -> int:
         from .callbacks import CancelCallback, MetricsCallback
         from .guards import CheckpointMarker, NonFiniteGuard
 
-        atomic_write_json(job_dir / "dataset_stats.json", stats)
-        if stats["train"]["truncated_example_count"]:
-            log(f"{stats['train']['truncated_example_count']} training examples truncated to "
-                f"max_seq_length={params.max_seq_length}")
+        if is_main:
+            atomic_write_json(job_dir / "dataset_stats.json", stats)
+            if stats["train"]["truncated_example_count"]:
+                log(f"{stats['train']['truncated_example_count']} training examples truncated to "
+                    f"max_seq_length={params.max_seq_length}")
         # Transformers logs a NaN/inf step loss as the running mean by default: the guard must see it.
         trainer.args.logging_nan_inf_filter = False
         guard = NonFiniteGuard(trainer.model)
-        trainer.add_callback(MetricsCallback(store, job_id, trainer))
+        trainer.add_callback(MetricsCallback(store, job_id, trainer, write=is_main))
         if pauses:
             _add_test_pauses(trainer, pauses, watch)
         trainer.add_callback(CancelCallback(watch))
         trainer.add_callback(guard)  # after the cancel: it may veto the checkpoint a cancel asks for
-        trainer.add_callback(CheckpointMarker())
-        store.update(job_id, tuning=info, progress={"step": 0, "total_steps": info["total_steps"], "epoch": 0.0})
-        log(f"{info['method']} r={info['adapter_size']} on {', '.join(info['target_modules'])}: "
-            f"{info['trainable_params']:,} trainable of {info['total_params']:,} parameters; "
-            f"{info['device']} {info['dtype']}, {info['total_steps']} steps")
-        checkpoint = store.latest_checkpoint(job_id, report=log) if resume else None
-        if resume:
+        if world_size > 1:
+            from .callbacks import GroupCheckpointMarker
+
+            trainer.add_callback(GroupCheckpointMarker())
+        else:
+            trainer.add_callback(CheckpointMarker())
+        info.update(num_processes=world_size)
+        if is_main:
+            store.update(job_id, tuning=info, progress={"step": 0, "total_steps": info["total_steps"], "epoch": 0.0})
+            log(f"{info['method']} r={info['adapter_size']} on {', '.join(info['target_modules'])}: "
+                f"{info['trainable_params']:,} trainable of {info['total_params']:,} parameters; "
+                f"{info['device']} {info['dtype']}, {info['total_steps']} steps"
+                + (f", {world_size} processes" if world_size > 1 else ""))
+        checkpoint = store.latest_checkpoint(job_id, report=log if is_main else lambda m: None) if resume else None
+        if resume and is_main:
             log(f"Resuming from {checkpoint}" if checkpoint else "No complete checkpoint yet: starting over")
             store.discard_torn_checkpoints(job_id, checkpoint, report=log)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        if os.environ.get(CHECKSUM_ENV):
+            log(f"adapter checksum rank {rank}: {_adapter_checksum(trainer.model)}")
+        if not is_main:
+            return 0
         if guard.tripped:
             last = store.latest_checkpoint(job_id, report=log)
             message = guard.message(last.name if last else None)
@@ -106,10 +139,49 @@ def run(job_dir: Path, resume: bool) -> int:
     except BaseException as e:  # noqa: BLE001 - the job must always end in a final state
         traceback.print_exc()
         message = f"{type(e).__name__}: {e}"
-        store.update(job_id, state=JobState.FAILED.value, end_time=now_iso(), error={"message": message})
+        if world_size > 1:
+            # A rank's error may only echo another rank's death: the supervisor, which sees how every
+            # rank ended, writes the final state.
+            if is_main:
+                store.update(job_id, rank_error=f"{message} (rank 0 of {world_size})")
+        else:
+            store.update(job_id, state=JobState.FAILED.value, end_time=now_iso(), error={"message": message})
         return 1
     finally:
         watch.stop()
+
+
+def _share_cores(params: TuningParams) -> TuningParams:
+    """Ranks on one CPU share its cores instead of each taking them all."""
+    import dataclasses
+
+    import psutil
+
+    if params.num_threads:
+        return params
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    return dataclasses.replace(params, num_threads=max(1, cores // local))
+
+
+def _use_own_gpu() -> None:
+    """Each rank on its own GPU before the model loads ("cuda" then means that one)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _adapter_checksum(model) -> str:
+    """sha256 over the trainable weights in name order (debug: every rank must hold the same adapter)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, p in sorted(model.named_parameters()):
+        if p.requires_grad:
+            h.update(name.encode())
+            h.update(p.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()
 
 
 def _finish_selection(store: JobStore, job_id: str, trainer, final: JobState) -> None:
@@ -212,7 +284,19 @@ def main(argv: list[str] | None = None) -> int:
     if not argv:
         print("usage: python -m jupyter_tune.training.worker JOB_DIR [--resume]", file=sys.stderr)
         return 2
-    return run(Path(argv[0]), "--resume" in argv)
+    job_dir = Path(argv[0])
+    try:
+        return run(job_dir, "--resume" in argv)
+    finally:
+        if "RANK" not in os.environ:  # under torchrun, training/distributed.py frees the slots
+            _start_next(job_dir)
+
+
+def _start_next(job_dir: Path) -> None:
+    """This job's slot is free (it ended, or never started): start the next queued job."""
+    from ..jobs.queue import kick
+
+    kick(JobStore(job_dir.parent.parent))
 
 
 if __name__ == "__main__":

@@ -73,7 +73,11 @@ class JobHeader(w.VBox):
         if state == "JOB_STATE_SUCCEEDED":
             self.progress.value = self.progress.max
         self.progress.bar_style = _BAR_STYLES.get(state, "info")
-        parts = [f"step {step:,} / {total:,}" if total else "preparing…"]
+        position = record.get("queue_position")
+        if state == "JOB_STATE_QUEUED":  # waiting for a machine slot ($JUPYTER_TUNE_SLOTS)
+            parts = [f"queued, position {position}" if isinstance(position, int) else "queued"]
+        else:
+            parts = [f"step {step:,} / {total:,}" if total else "preparing…"]
         if progress.get("epoch") is not None:
             parts.append(f"epoch {float(progress['epoch']):.2f}")
         parts.append(f"elapsed {duration(elapsed_seconds(record))}")

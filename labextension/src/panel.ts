@@ -350,7 +350,12 @@ export class TuningPanel extends Widget {
     const top = el('div', 'jp-TuningPanel-jobTop');
     const name = el('span', 'jp-TuningPanel-jobName', job.display_name || job.id);
     name.title = job.id;
-    const badge = el('span', `jp-TuningPanel-badge jp-TuningPanel-state-${state}`, state);
+    const queued = job.state === 'JOB_STATE_QUEUED' && typeof job.queue_position === 'number';
+    const badge = el(
+      'span',
+      `jp-TuningPanel-badge jp-TuningPanel-state-${state}`,
+      queued ? `${state} #${job.queue_position}` : state
+    );
     badge.title = job.state;
     top.append(name, badge);
     item.appendChild(top);

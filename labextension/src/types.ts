@@ -36,6 +36,7 @@ export interface IJobSummary {
   start_time: string | null;
   end_time: string | null;
   progress: { step?: number; total_steps?: number | null; epoch?: number };
+  queue_position?: number | null; // while JOB_STATE_QUEUED: 1 starts next
   error: { message?: string } | string | null;
 }
 

@@ -1,0 +1,181 @@
+"""A job on more than one process: ``python -m jupyter_tune.training.distributed <job_dir> [--resume]``.
+
+This process is the job's process in job.json (its pid): it starts ``torchrun`` (torch.distributed.run)
+with one worker per device, waits for it, and records FAILED with the reason when torchrun ends without
+a final state (a rank killed with -9, a crash: torchrun tears the whole group down). Rank 0 of the
+workers writes everything else (jupyter_tune.training.worker); the other ranks write nothing.
+
+torchrun rather than ``accelerate launch``: the Trainer already drives DDP/FSDP through accelerate from
+the environment variables torchrun sets, so accelerate's launcher would only add a config layer; torchrun
+is part of torch (nothing more to install), gives the rendezvous for several machines (--nnodes,
+--rdzv-endpoint) and stops every rank when one dies, which is what a job needs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+# Set for the workers: the supervising process (the job's recorded pid) and the job's store.
+SUPERVISOR_ENV = "JUPYTER_TUNE_SUPERVISOR_PID"
+# Debug/tests: each rank logs a checksum of its adapter weights before rank 0 saves them.
+CHECKSUM_ENV = "JUPYTER_TUNE_DEBUG_ADAPTER_CHECKSUM"
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size) from torchrun's environment; (0, 1) for a single process."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_distributed() -> bool:
+    return world()[1] > 1 or SUPERVISOR_ENV in os.environ
+
+
+def resolve_num_processes(n: int | None) -> int:
+    """0 / None ("auto"): one per visible GPU, 1 on CPU."""
+    if n:
+        return n
+    from ..jobs.queue import gpu_count
+
+    return max(1, gpu_count())
+
+
+def needs_torchrun(params: dict) -> bool:
+    return resolve_num_processes(params.get("num_processes")) > 1 or int(params.get("nnodes") or 1) > 1
+
+
+def torchrun_command(params: dict, job_dir: Path, resume: bool) -> list[str]:
+    nproc = resolve_num_processes(params.get("num_processes"))
+    nnodes = int(params.get("nnodes") or 1)
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", f"--nnodes={nnodes}"]
+    if nnodes > 1:
+        cmd += [f"--node-rank={int(params.get('node_rank') or 0)}", "--rdzv-backend=c10d",
+                f"--rdzv-endpoint={params['rdzv_endpoint']}", f"--rdzv-id={rendezvous_id(params)}"]
+    else:
+        cmd += ["--standalone"]  # a free local port, no endpoint to configure
+    return cmd + ["-m", "jupyter_tune.training.worker", str(job_dir)] + (["--resume"] if resume else [])
+
+
+def trainer_arguments(params) -> dict:
+    """TrainingArguments for more than one process.
+
+    - sharding="fsdp": the Trainer's FSDP (through accelerate) shards the base model over the ranks;
+      use_orig_params keeps LoRA's frozen and trainable weights in the same wrapped modules.
+    - several machines: each machine checkpoints into its own job store, so a resume finds the same
+      checkpoint on every machine.
+    """
+    out: dict = {}
+    if getattr(params, "sharding", None) == "fsdp":
+        out.update(fsdp="full_shard auto_wrap", fsdp_config={"use_orig_params": True, "sync_module_states": True})
+    if int(getattr(params, "nnodes", 1) or 1) > 1:
+        out.update(save_on_each_node=True)
+    return out
+
+
+def rendezvous_id(params: dict) -> str:
+    """The same on every machine of one run (their job ids differ): the parameters but node_rank."""
+    import hashlib
+    import json
+
+    same = {k: v for k, v in params.items() if k != "node_rank"}
+    return "jt-" + hashlib.sha256(json.dumps(same, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _die_with_parent() -> None:
+    """In the torchrun child: SIGTERM when this supervisor dies (even by kill -9), so no rank is orphaned."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def failure_reason(log_text: str, returncode: int, rank0_error: str | None = None) -> str:
+    """Why the group ended, from torchrun's failure summary: a rank killed by a signal first (the others'
+    errors are its consequence: their peer vanished), else rank 0's own error, else the first failure."""
+    pattern = r"rank\s*:\s*(\d+)\s*\(local_rank[^\n]*\n\s*exitcode\s*:\s*(-?\d+)\s*\(pid:\s*(\d+)\)"
+    head, _, root = log_text.rpartition("Root Cause")
+    # torchrun's root cause first; SIGTERM is how torchrun stops the survivors, not a cause.
+    failures = re.findall(pattern, root) + re.findall(pattern, head) if head else re.findall(pattern, log_text)
+    for rank, code, pid in failures:
+        if int(code) < 0 and int(code) != -signal.SIGTERM:
+            try:
+                name = signal.Signals(-int(code)).name
+            except ValueError:
+                name = "a signal"
+            return (f"Rank {rank} (pid {pid}) was killed by signal {-int(code)} ({name}); torchrun stopped the "
+                    "other ranks.")
+    if rank0_error:
+        return rank0_error
+    if failures:
+        rank, code, _ = failures[0]
+        return f"Rank {rank} exited with code {code}; torchrun stopped the other ranks (see log.txt)."
+    return f"torchrun exited with code {returncode} before the job reached a final state."
+
+
+def run(job_dir: Path, resume: bool) -> int:
+    from ..jobs.states import JobState
+    from ..jobs.store import JobStore, now_iso
+    from .build import log
+
+    store = JobStore(job_dir.parent.parent)
+    job_id = job_dir.name
+    # Cancel reaches the ranks through job.json (rank 0 polls it): a signal here is not forwarded, since
+    # SIGUSR1 would kill torchrun's agent and leave its workers behind.
+    for name in ("SIGUSR1", "SIGINT"):
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    import psutil
+
+    if not store.start_worker(job_id, os.getpid(), psutil.Process().create_time()):
+        log(f"Not starting: the job is {store.read_raw(job_id)['state']}")
+        return 0
+    params = store.read_raw(job_id)["params"]
+    cmd = torchrun_command(params, job_dir, resume)
+    log("Starting " + " ".join(cmd[1:]))
+    env = {**os.environ, SUPERVISOR_ENV: str(os.getpid())}
+    log_path = job_dir / "log.txt"
+    start = log_path.stat().st_size
+    proc = subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent, cwd=str(job_dir))
+
+    def stop(signum, frame):  # SIGTERM (delete_job's last resort): take the group down with us
+        proc.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    rc = proc.wait()
+    record = store.read_raw(job_id)
+    if JobState(record["state"]).is_final:
+        return 0 if record["state"] != JobState.FAILED.value else 1
+    node_rank = int(params.get("node_rank") or 0)
+    if rc == 0 and node_rank > 0:  # global rank 0, which writes the results, ran on node_rank 0
+        log("This machine's ranks finished; the adapter and metrics are in node_rank 0's job store.")
+        store.update(job_id, state=JobState.SUCCEEDED.value, end_time=now_iso(), error=None,
+                     note="node_rank 0's job holds the adapter and the metrics")
+        return 0
+    with open(log_path, "rb") as f:
+        f.seek(start)
+        text = f.read().decode("utf-8", "replace")
+    reason = failure_reason(text, rc, record.get("rank_error"))
+    log(reason)
+    store.update(job_id, state=JobState.FAILED.value, end_time=now_iso(), error={
+        "message": f"{reason} Resume it with jt.resume({job_id!r}) to continue from the last checkpoint."})
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    job_dir = Path(argv[0])
+    try:
+        return run(job_dir, "--resume" in argv)
+    finally:
+        from ..jobs.queue import kick
+        from ..jobs.store import JobStore
+
+        kick(JobStore(job_dir.parent.parent))  # this job's slots are free
+
+
+if __name__ == "__main__":
+    sys.exit(main())
