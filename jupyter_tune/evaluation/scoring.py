@@ -505,6 +505,8 @@ def label_metrics(model, tokenizer, examples: list[Example], labels: list[str] |
     from .classification import classification_metrics
 
     check_scoring(scoring)
+    if not examples:
+        return {"macro_f1": 0.0, "accuracy": 0.0, "predictions": [], "scoring": scoring, "num_scored": 0}
     truth = [ex.answer for ex in examples]
     labels = list(labels) if labels is not None else sorted({t for t in truth if t is not None})
     was_training = model.training
