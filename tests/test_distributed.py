@@ -21,8 +21,9 @@ from jupyter_tune.training import distributed
 ROWS = [{"input_text": f"Example number {i} about {topic}.", "output_text": topic}
         for i in range(12) for topic in ("Urology", "Neurology")]
 FAST = dict(num_threads=1, max_seq_length=256, seed=3)
-# bf16 weights on this CPU and a different summation order (two ranks, then an all_reduce).
-LOSS_TOLERANCE = 0.02
+# Relative: bf16 weights on this CPU and a different summation order (two ranks, then an all_reduce).
+# Seen here: at most 4e-5 over 6 steps.
+LOSS_TOLERANCE = 0.002
 
 
 def wait_for(cond, timeout=300.0, what="condition"):
@@ -155,3 +156,14 @@ def test_cancel_stops_every_rank_at_the_same_step(cleanup, tiny_model_dir):
     assert job.wait(timeout=300) is JobState.CANCELLED, job.log(60)
     assert (job.adapter_path / "adapter_config.json").exists()
     assert job.store.latest_checkpoint(job.id) is not None
+
+
+def test_fsdp_job_succeeds_with_a_whole_adapter(cleanup, tiny_model_dir):
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, max_steps=4, batch_size=2, num_processes=2,
+                  sharding="fsdp", **FAST)
+    assert job.wait(timeout=900) is JobState.SUCCEEDED, job.log(60)
+    from safetensors.torch import load_file
+
+    weights = load_file(job.adapter_path / "adapter_model.safetensors")
+    assert sum(v.numel() for v in weights.values()) == job.record["tuning"]["trainable_params"]  # not a shard
+    assert any(float(v.abs().sum()) > 0 for k, v in weights.items() if "lora_B" in k)  # trained

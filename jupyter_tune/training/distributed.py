@@ -64,14 +64,14 @@ def torchrun_command(params: dict, job_dir: Path, resume: bool) -> list[str]:
 def trainer_arguments(params) -> dict:
     """TrainingArguments for more than one process.
 
-    - sharding="fsdp": the Trainer's FSDP (through accelerate) shards the base model over the ranks;
-      use_orig_params keeps LoRA's frozen and trainable weights in the same wrapped modules.
+    - sharding="fsdp": the Trainer's FSDP (FSDP2 through accelerate) shards the model over the ranks,
+      each layer gathered for its forward and backward (full shard); checkpoints as full state dicts.
     - several machines: each machine checkpoints into its own job store, so a resume finds the same
       checkpoint on every machine.
     """
     out: dict = {}
     if getattr(params, "sharding", None) == "fsdp":
-        out.update(fsdp="full_shard auto_wrap", fsdp_config={"use_orig_params": True, "sync_module_states": True})
+        out.update(fsdp=True, fsdp_config={"reshard_after_forward": True, "state_dict_type": "FULL_STATE_DICT"})
     if int(getattr(params, "nnodes", 1) or 1) > 1:
         out.update(save_on_each_node=True)
     return out
