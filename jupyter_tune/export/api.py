@@ -179,7 +179,7 @@ def _run_parity(job, fmt, dest, artifact, report, prompts, max_prompts, max_outp
     try:
         dataset, report.prompts_source = parity_prompts(job, prompts, max_prompts)
         tuned = load_model(job, dtype=report.dtype)
-        exported = load_exported(fmt, dest, artifact, report.dtype)
+        exported = load_exported(fmt, dest, artifact, report.dtype, report.notes, tuned.tokenizer)
         compare(tuned, exported, dataset, report, max_output_tokens=max_output_tokens, progress=progress)
     except Exception as e:  # noqa: BLE001 - the export is written; say why the check did not run
         report.error = f"{type(e).__name__}: {e}"

@@ -4,6 +4,7 @@ log-probabilities compared, and a changed chat template or end-of-turn token nam
 
 from __future__ import annotations
 
+import copy
 import html
 import json
 import time
@@ -28,6 +29,7 @@ class ParityReport:
     dtype: str = ""
     seconds: float = 0.0
     error: str | None = None           # the check could not run (the export itself is there)
+    notes: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 
     @property
@@ -40,6 +42,13 @@ class ParityReport:
         return self.error is None and not self.mismatches and self.num_prompts > 0 \
             and self.num_identical == self.num_prompts
 
+    @property
+    def max_margin_of_differing(self) -> float | None:
+        """The largest top-2 first-token log-prob gap of the tuned model among the answers that differ:
+        small means the export only changed answers the tuned model was nearly undecided about."""
+        gaps = [x["tuned_first_token_margin"] for x in self.examples if not x["identical"]]
+        return max(gaps) if gaps else None
+
     def summary(self) -> dict[str, Any]:
         """The short form kept in job.json's ``exports``."""
         share = self.identical_share
@@ -47,7 +56,9 @@ class ParityReport:
                 "identical_share": None if share is None else round(share, 4),
                 "max_first_token_logprob_diff": None if self.max_first_token_logprob_diff is None
                 else round(self.max_first_token_logprob_diff, 5),
-                "prompts_source": self.prompts_source, "mismatches": list(self.mismatches), "error": self.error}
+                "max_margin_of_differing": self.max_margin_of_differing,
+                "prompts_source": self.prompts_source, "mismatches": list(self.mismatches),
+                "notes": list(self.notes), "error": self.error}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,13 +69,16 @@ class ParityReport:
         if not self.num_prompts:
             return "parity check skipped"
         lp = self.max_first_token_logprob_diff
+        gap = self.max_margin_of_differing
         return (f"{self.num_identical}/{self.num_prompts} identical greedy answers "
                 f"({100 * (self.identical_share or 0):.1f} %), largest first-token log-prob difference "
-                f"{'—' if lp is None else f'{lp:.2g}'}")
+                f"{'—' if lp is None else f'{lp:.2g}'}"
+                + ("" if gap is None else f"; the tuned model's first-token margin where they differ ≤ {gap:.2g}"))
 
     def __repr__(self) -> str:
         lines = [f"<ParityReport {self.format} -> {self.dest}: {self._headline()}>"]
         lines += [f"  mismatch: {m}" for m in self.mismatches]
+        lines += [f"  note: {m}" for m in self.notes]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -76,6 +90,8 @@ class ParityReport:
                f"{self.seconds:.0f} s)</small>"]
         if self.mismatches:
             out.append("<ul>" + "".join(f'<li style="color:#d93025">{e(m)}</li>' for m in self.mismatches) + "</ul>")
+        if self.notes:
+            out.append("<ul>" + "".join(f"<li>{e(m)}</li>" for m in self.notes) + "</ul>")
         rows = [x for x in self.examples if not x["identical"]][:5] or self.examples[:3]
         if rows:
             out.append("<table><tr><th>prompt</th><th>tuned model</th><th>export</th></tr>")
@@ -111,8 +127,12 @@ def parity_prompts(job, prompts: Any = None, max_prompts: int = 32):
     return ds, source
 
 
-def load_exported(fmt: str, dest: Path, artifact: Path, dtype: str):
-    """The export as a LoadedModel, read with nothing but its own files (and plain transformers)."""
+def load_exported(fmt: str, dest: Path, artifact: Path, dtype: str, notes: list[str] | None = None,
+                  fallback_tokenizer: Any = None):
+    """The export as a LoadedModel, read with nothing but its own files (and plain transformers).
+
+    A GGUF whose vocabulary transformers cannot rebuild (seen: Gemma 3 written by llama.cpp's converter
+    from tokenizer.json) is read with ``fallback_tokenizer`` when given, and a note says so."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -121,7 +141,15 @@ def load_exported(fmt: str, dest: Path, artifact: Path, dtype: str):
     if fmt == "adapter":
         return load_model(dest, dtype=dtype)
     kwargs = {"gguf_file": artifact.name} if fmt == "gguf" else {}
-    tokenizer = AutoTokenizer.from_pretrained(dest, **kwargs)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(dest, **kwargs)
+    except Exception as e:  # noqa: BLE001 - the tokenizers library raises a bare Exception here
+        if fmt != "gguf" or fallback_tokenizer is None:
+            raise
+        if notes is not None:
+            notes.append(f"transformers cannot rebuild this GGUF's tokenizer ({e}); its weights were checked "
+                         "with the tuned model's tokenizer (llama.cpp reads the vocabulary itself)")
+        tokenizer = copy.deepcopy(fallback_tokenizer)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -167,13 +195,16 @@ def compare(tuned, exported, dataset, report: ParityReport, max_output_tokens: i
             first_diff = first_diff or (f"{tuned.tokenizer.decode(ids_a)[-120:]!r} vs "
                                         f"{exported.tokenizer.decode(ids_b)[-120:]!r}")
         lp_a, lp_b = _next_token_logprobs(tuned, ids_a), _next_token_logprobs(exported, ids_b)
-        tok = int(lp_a.argmax())
+        top = lp_a.topk(2)
+        tok = int(top.indices[0])
+        # How sure the tuned model was of its first answer token: a near-tie flips under small weight changes.
+        margin = float(top.values[0] - top.values[1])
         if tok < lp_b.shape[0]:
             max_lp = max(max_lp, abs(float(lp_a[tok]) - float(lp_b[tok])))
         same = ta is not None and ta == tb
         report.num_identical += same
         report.examples.append({"prompt": msgs[-1]["content"] if msgs else "", "tuned": ta, "exported": tb,
-                                "identical": same})
+                                "identical": same, "tuned_first_token_margin": round(margin, 5)})
     report.num_prompts = len(dataset.examples)
     report.max_first_token_logprob_diff = max_lp if report.num_prompts else None
     if differ:
