@@ -236,3 +236,26 @@ def test_symlink_loop_and_dangling_link_are_named(tmp_path):
     dangling.symlink_to(tmp_path / "missing.jsonl")
     with pytest.raises(jt.DatasetError, match="which does not exist"):
         load_dataset(dangling)
+
+
+def test_plain_text_answers_carry_no_special_tokens(tiny_model_dir, tmp_path):
+    """A tokenizer without a chat template that adds BOS to every string (as Gemma 3's does while reporting
+    add_bos_token=False): the trained answer is the label's tokens and EOS, never a second BOS."""
+    from transformers import AutoTokenizer
+
+    from jupyter_tune.data.formats import Example
+    from jupyter_tune.data.tokenize import IGNORE_INDEX, encode_example
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tok.chat_template = None
+    from tokenizers import processors
+
+    bos = tok.bos_token
+    tok.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", special_tokens=[(bos, tok.bos_token_id)])
+    assert tok("Urology")["input_ids"][0] == tok.bos_token_id  # adds a BOS to every string
+    enc = encode_example(tok, Example([{"role": "user", "content": "CT head."},
+                                       {"role": "assistant", "content": "Urology"}]), 256)
+    answer = [t for t in enc.labels if t != IGNORE_INDEX]
+    assert answer == tok("Urology", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    assert enc.input_ids.count(tok.bos_token_id) == 1

@@ -75,7 +75,9 @@ def encode_example(tokenizer, example: Example, max_seq_length: int) -> Encoded:
         if chat:
             through = _ids(tokenizer, tokenizer.apply_chat_template(msgs[: i + 1], tokenize=False))
         else:
-            through = before + _ids(tokenizer, m["content"])[int(bool(getattr(tokenizer, "add_bos_token", False))):] + eos
+            # The answer without special tokens: some tokenizers (Gemma 3's) add a BOS to every string while
+            # reporting add_bos_token=False, and a BOS trained into each answer makes the model stop at once.
+            through = before + tokenizer(m["content"], add_special_tokens=False)["input_ids"] + eos
         if through[: len(before)] != before or len(through) <= len(before):
             # A template that renders earlier turns differently later: fall back to prompt + answer text.
             through = before + tokenizer(m["content"], add_special_tokens=False)["input_ids"] + eos
