@@ -218,7 +218,6 @@ def bench_scoring(args) -> int:
 
     lm = jt.load_model(args.scoring)
     path = RESULTS / "scoring.json"
-    table = json.loads(path.read_text()) if path.exists() else {"runs": {}}
     small = pd.read_json(DATA, lines=True)
     labels_full = [x.strip() for x in open(LABELS_FILE) if x.strip()]
     run = {"model": args.scoring, "model_name": lm.name, "dtype": lm.dtype, "cpu": lscpu_model(),
@@ -231,6 +230,8 @@ def bench_scoring(args) -> int:
         run["eval"] = scoring_table(lm, rows, full_template(labels_full), labels_full)
         run["eval"]["sample"] = f"{len(rows)} of 243 rows (pandas sample, seed 0)"
         print(args.tag, "eval", json.dumps(run["eval"]), flush=True)
+    # Read only now: another --scoring run may have written its results meanwhile.
+    table = json.loads(path.read_text()) if path.exists() else {"runs": {}}
     table["runs"].setdefault(args.tag, {}).update(run)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(table, indent=2) + "\n")
