@@ -8,8 +8,8 @@ mask that lets each label's tokens see the prompt and themselves only (and the s
 layer has one), position ids that continue from the prompt's end, and logits at the label positions only.
 The scores equal those of running prompt+label separately for each label (tests/evaluation/
 test_scoring.py), at the cost of one forward pass over the prompts plus the labels' tokens: measured
-1.1x (CPU time) to 1.3x (wall time) a plain forward pass over eval.jsonl transcripts with 38 labels
-(benchmarks/results/evaluation_full.json). Laying the labels after the prompt in the very same forward
+1.11x (CPU time) and 1.07x (wall time) a plain forward pass over eval.jsonl transcripts with 38 labels
+(medians; benchmarks/results/evaluation_full.json). Laying the labels after the prompt in the very same forward
 pass ("one_pass") gives the same scores but loses SDPA's causal fast path over the prompt (1.4x there).
 
 How the label log-likelihoods become the ranking scores is the `scoring`:
