@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 import re
 import signal
-import time
 from pathlib import Path
 
 import pytest
+from waiting import wait_for
 
 import jupyter_tune as jt
 from jupyter_tune.jobs.states import JobState
@@ -24,15 +24,6 @@ FAST = dict(num_threads=1, max_seq_length=256, seed=3)
 # Relative: bf16 weights on this CPU and a different summation order (two ranks, then an all_reduce).
 # Seen here: at most 4e-5 over 6 steps.
 LOSS_TOLERANCE = 0.002
-
-
-def wait_for(cond, timeout=300.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def group(job) -> list:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from waiting import wait_for
 
 import jupyter_tune as jt
 from jupyter_tune.jobs import launch
@@ -35,15 +36,6 @@ from jupyter_tune.training.worker import PAUSE_ENV
 ROWS = [{"input_text": f"Example number {i} about {topic}.", "output_text": topic}
         for i in range(12) for topic in ("Urology", "Neurology")]
 FAST = dict(batch_size=4, num_threads=1, max_seq_length=256)
-
-
-def wait_for(cond, timeout=240.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def strict_json(path: Path):

@@ -7,21 +7,13 @@ import threading
 import time
 
 import pytest
+from waiting import wait_for
 
 import jupyter_tune as jt
 from jupyter_tune.jobs.store import InvalidJobIdError, JobStore
 
 ROWS = [{"input_text": f"Example number {i} about {topic}.", "output_text": topic}
         for i in range(24) for topic in ("Urology", "Neurology")]
-
-
-def wait_for(cond, timeout=120.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_job_succeeds_logs_contract_metrics_and_trains_the_adapter(tune_home, tiny_model_dir):
