@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from ..models.hardware import cpu_has_fast_bf16
 from ..params import TuningParams
 
 # transformers 5 deprecates a property that peft and Trainer still read; the notice is not for our users.
@@ -24,16 +25,6 @@ class Hardware:
     @property
     def dtype_name(self) -> str:
         return str(self.dtype).replace("torch.", "")
-
-
-def cpu_has_fast_bf16() -> bool:
-    """AVX512-BF16 or AMX: bf16 matrix multiplies run natively (about 2.4x fp32 training here)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def choose_hardware(params: TuningParams) -> Hardware:
