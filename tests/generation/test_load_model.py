@@ -21,7 +21,9 @@ def test_base_model_is_cached_and_ready(tiny_model_dir):
     assert jt.load_model(a) is a
     assert a.tokenizer.padding_side == "left" and a.tokenizer.pad_token_id is not None
     assert a.prompt_template is None and a.adapter_path is None and a.device == "cpu"
-    assert jt.load_model(str(tiny_model_dir), dtype="float32") is not a
+    # another dtype is another model (the default one depends on the CPU: models/hardware.py)
+    assert jt.load_model(str(tiny_model_dir), dtype="float32") is not jt.load_model(str(tiny_model_dir),
+                                                                                  dtype="bfloat16")
 
 
 def test_job_by_id_and_object_loads_base_plus_adapter(tune_home, tiny_model_dir):
