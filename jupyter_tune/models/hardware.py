@@ -26,12 +26,41 @@ def cpu_flags() -> str:
 
 @functools.cache
 def cpu_bf16_speedup() -> float:
-    """bf16 over fp32 matmul throughput on this CPU with the current thread count (0.0 without native bf16)."""
+    """bf16 over fp32 matmul throughput on this CPU (0.0 without native bf16).
+
+    Measured once per machine and kept in the cache folder: a decision that changed between a job's first
+    run and its resume (a busy neighbour skews a timing) would change its optimizer and break the resume.
+    """
     flags = cpu_flags()
     if "avx512_bf16" not in flags and "amx_bf16" not in flags:
         return 0.0
     if os.environ.get("JUPYTER_TUNE_CPU_BF16") in ("0", "1"):  # an override, e.g. for reproducible tests
         return 10.0 if os.environ["JUPYTER_TUNE_CPU_BF16"] == "1" else 0.0
+    import json
+
+    from .resolve import cache_dir
+
+    model = next((line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("model name")),
+                 "unknown")
+    path = cache_dir() / "cpu-bf16.json"
+    try:
+        saved = json.loads(path.read_text())
+        if saved.get("cpu") == model and isinstance(saved.get("speedup"), float):
+            return saved["speedup"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    speedup = _measure()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"cpu": model, "speedup": speedup}))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return speedup
+
+
+def _measure() -> float:
     import torch
 
     def rate(dtype) -> float:

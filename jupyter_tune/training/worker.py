@@ -27,6 +27,7 @@ from .distributed import CHECKSUM_ENV
 # Fault-injection tests only: "point:seconds,..." makes the process pause at a named point (start, load,
 # step, save, eval) so a test can cancel or kill it there. Unset in normal use.
 PAUSE_ENV = "JUPYTER_TUNE_TEST_PAUSE"
+_PRECISIONS = {"bfloat16": "bf16", "float32": "fp32", "float16": "fp16"}
 
 
 def read_records(path: Path) -> list[dict]:
@@ -65,7 +66,12 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, f
     try:
         with watch.interruptible():  # loading: a cancel abandons it at once, nothing to keep
             _pause(pauses, "load")
-            params = TuningParams.from_dict(store.read_raw(job_id)["params"])
+            record = store.read_raw(job_id)
+            params = TuningParams.from_dict(record["params"])
+            dtype = (record.get("tuning") or {}).get("dtype")
+            if resume and params.precision == "auto" and dtype in _PRECISIONS:
+                # a resume trains in the dtype the checkpoints were made in (its optimizer state depends on it)
+                params = TuningParams.from_dict({**params.to_dict(), "precision": _PRECISIONS[dtype]})
             if world_size > 1:
                 params = _share_cores(params)
                 _use_own_gpu()
