@@ -434,3 +434,14 @@ def test_base_model_empty_and_symlink_loop_get_accurate_messages(tune_home, tmp_
     loop.symlink_to(loop)
     with pytest.raises(FileNotFoundError, match="symbolic link that loops"):
         jt.tune(base_model=str(loop), train_dataset=ROWS)
+
+
+def test_resume_from_the_last_checkpoint_trains_no_extra_step(tune_home, tiny_model_dir):
+    """Killed after its final checkpoint: the resume adds no step past max_steps (Trainer would add one)."""
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, max_steps=4, batch_size=4, save_steps=4)
+    assert job.wait(timeout=300) is JobState.SUCCEEDED, job.log()
+    job.store.update(job.id, state=JobState.FAILED.value, error={"message": "killed after its last save"})
+    jt.resume(job.id)
+    assert job.wait(timeout=300) is JobState.SUCCEEDED, job.log()
+    assert [r["step"] for r in job.store.read_metrics(job.id) if "train_total_loss" in r] == [1, 2, 3, 4]
+    assert "nothing left to train" in job.log(20)

@@ -115,7 +115,13 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, f
         if resume and is_main:
             log(f"Resuming from {checkpoint}" if checkpoint else "No complete checkpoint yet: starting over")
             store.discard_torn_checkpoints(job_id, checkpoint, report=log)
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        done = checkpoint is not None and _checkpoint_step(checkpoint) >= info["total_steps"]
+        if done:  # killed after its last checkpoint: Trainer would train one step past max_steps
+            if is_main:
+                log(f"{checkpoint.name} is the last step: nothing left to train")
+            _load_checkpoint_weights(trainer, checkpoint)
+        else:
+            trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         if os.environ.get(CHECKSUM_ENV):
             log(f"adapter checksum rank {rank}: {_adapter_checksum(trainer.model)}")
         if not is_main:
@@ -188,6 +194,28 @@ def _adapter_checksum(model) -> str:
             h.update(name.encode())
             h.update(p.detach().float().cpu().numpy().tobytes())
     return h.hexdigest()
+
+
+def _checkpoint_step(checkpoint: Path) -> int:
+    try:
+        return int(checkpoint.name.rsplit("-", 1)[-1])
+    except ValueError:
+        return -1
+
+
+def _load_checkpoint_weights(trainer, checkpoint: Path) -> None:
+    """The adapter weights of `checkpoint` into the model, in the dtype each weight trains in."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    dtypes = {n: p.dtype for n, p in model.named_parameters()}
+    set_peft_model_state_dict(model, load_file(str(checkpoint / "adapter_model.safetensors"),
+                                               device=str(next(model.parameters()).device)))
+    for n, p in model.named_parameters():
+        if p.dtype != dtypes[n]:
+            p.data = p.data.to(dtypes[n])
+    trainer.state.global_step = _checkpoint_step(checkpoint)
 
 
 def _finish_selection(store: JobStore, job_id: str, trainer, final: JobState) -> None:
