@@ -132,14 +132,19 @@ def load_best(trainer) -> dict[str, Any] | None:
     weights = path / "adapter_model.safetensors"
     if not weights.is_file() or checkpoint_problem(path, best["step"]):
         return None  # a torn best checkpoint: the job keeps its final weights
+    load_adapter_weights(trainer, path)
+    return best
+
+
+def load_adapter_weights(trainer, checkpoint) -> None:
+    """A checkpoint's adapter weights into the trainer's model, each kept in the dtype it trains in."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
     model = trainer.accelerator.unwrap_model(trainer.model)
-    state = load_file(str(weights), device=str(next(model.parameters()).device))
+    state = load_file(str(checkpoint / "adapter_model.safetensors"), device=str(next(model.parameters()).device))
     dtypes = {n: p.dtype for n, p in model.named_parameters()}
     set_peft_model_state_dict(model, state)
-    for n, p in model.named_parameters():  # keep the training dtype of each adapter weight
+    for n, p in model.named_parameters():
         if p.dtype != dtypes[n]:
             p.data = p.data.to(dtypes[n])
-    return best

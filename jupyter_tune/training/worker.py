@@ -204,17 +204,9 @@ def _checkpoint_step(checkpoint: Path) -> int:
 
 
 def _load_checkpoint_weights(trainer, checkpoint: Path) -> None:
-    """The adapter weights of `checkpoint` into the model, in the dtype each weight trains in."""
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
+    from .selection import load_adapter_weights
 
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    dtypes = {n: p.dtype for n, p in model.named_parameters()}
-    set_peft_model_state_dict(model, load_file(str(checkpoint / "adapter_model.safetensors"),
-                                               device=str(next(model.parameters()).device)))
-    for n, p in model.named_parameters():
-        if p.dtype != dtypes[n]:
-            p.data = p.data.to(dtypes[n])
+    load_adapter_weights(trainer, checkpoint)
     trainer.state.global_step = _checkpoint_step(checkpoint)
 
 
