@@ -30,10 +30,11 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from machine import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "mtsamples" / "small-eval.jsonl"
@@ -49,14 +50,6 @@ def timed(fn):
     t = time.perf_counter()
     out = fn()
     return time.perf_counter() - t, out
-
-
-def lscpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    except OSError:
-        return platform.processor()
-    return next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "")
 
 
 def full_template(labels: list[str]) -> str:
@@ -151,7 +144,7 @@ def bench_full(args) -> int:
     diff = max(abs(a - b) for i in scores["score_cached"]
                for a, b in zip(scores["score_cached"][i], scores["score_one_pass"][i], strict=True))
     result = {
-        "environment": {"model": MODEL, "dtype": lm.dtype, "cpu": lscpu_model(), "threads": torch.get_num_threads(),
+        "environment": {"model": MODEL, "dtype": lm.dtype, "cpu": cpu_model(), "threads": torch.get_num_threads(),
                         "torch": torch.__version__, "load_average_end": os.getloadavg(),
                         "note": "2-core machine shared with other agents' work while measured: read the ratios, and "
                                 "the CPU-time ratios before the wall-time ones"},
@@ -220,7 +213,7 @@ def bench_scoring(args) -> int:
     path = RESULTS / "scoring.json"
     small = pd.read_json(DATA, lines=True)
     labels_full = [x.strip() for x in open(LABELS_FILE) if x.strip()]
-    run = {"model": args.scoring, "model_name": lm.name, "dtype": lm.dtype, "cpu": lscpu_model(),
+    run = {"model": args.scoring, "model_name": lm.name, "dtype": lm.dtype, "cpu": cpu_model(),
            "threads": torch.get_num_threads()}
     if args.scoring_data in ("both", "small"):
         run["small-eval"] = scoring_table(lm, small, TEMPLATE, sorted(set(small["output_text"])))

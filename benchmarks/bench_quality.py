@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import machine
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "mtsamples"
 if not DATA.is_dir():
@@ -96,7 +98,7 @@ def main() -> None:
                 "time_to_first_step_s": first_step_s, "median_tokens_per_second": float(tps.median()),
                 "final_train_loss": float(m["train_total_loss"].dropna().iloc[-1]),
                 "dtype": job.record["tuning"]["dtype"]},
-        "times": times,
+        "times": times, "machine": machine(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = ("quality_full" if a.full else "quality") + ("" if a.model == "default" else f"-{a.model}") + ".json"

@@ -13,6 +13,9 @@ this machine's bf16 matmul ceiling measured in the same run.
 
     python benchmarks/bench_train.py [--model default|gemma3] [--length short|long] [--steps N]
                                      [--repeats 2] [--batch-size 8] [--configs b1,ours,...]
+    python benchmarks/bench_train.py --processes 2 [--model ...] [--length ...]
+--processes N: ours as real jobs (jt.tune) on 1 and on N processes (torchrun data parallel, Gloo on CPU,
+NCCL on CUDA) with the same global batch and steps; reports the scaling (N-process tokens/s over 1-process).
 short: small-train.jsonl (descriptions); long: train.jsonl (full transcripts, max_seq_length 1024).
 """
 
@@ -27,6 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import cpu_model, matmul_ceiling
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "mtsamples"
@@ -217,29 +222,6 @@ def run_b0(steps: int, batch_size: int, model_id: str, length: str) -> dict:
             "eval_loss": eval_loss(model, tok, model.device, length), "peak_memory_bytes": peak_memory()}
 
 
-def matmul_ceiling() -> dict:
-    """bf16 and fp32 matmul FLOP/s on this machine, for the utilisation figure."""
-    import torch
-
-    out = {}
-    for name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
-        dev = "cuda" if torch.cuda.is_available() else "cpu"
-        n = 8192 if dev == "cuda" else 1024
-        a, b = torch.randn(n, n, dtype=dtype, device=dev), torch.randn(n, n, dtype=dtype, device=dev)
-        for _ in range(3):
-            a @ b
-        reps = 50 if dev == "cuda" else 10
-        if dev == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            a @ b
-        if dev == "cuda":
-            torch.cuda.synchronize()
-        out[name] = 2 * n**3 * reps / (time.perf_counter() - t0)
-    return out
-
-
 def worker(which: str, steps: int, batch_size: int, model: str, length: str, out: str) -> None:
     import torch
 
@@ -255,12 +237,48 @@ def worker(which: str, steps: int, batch_size: int, model: str, length: str, out
     Path(out).write_text(json.dumps(res))
 
 
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        return "unknown"
+def run_processes(a, steps: int) -> None:
+    """ours as jobs on 1 and on a.processes processes, same global batch; results in train-processes.json."""
+    os.environ.setdefault("JUPYTER_TUNE_HOME", tempfile.mkdtemp(prefix="jt-bench-"))
+    os.environ["JUPYTER_TUNE_SLOTS"] = "1"  # one job at a time: they must not share the cores
+    import jupyter_tune as jt
+
+    train_file, _, template, max_len, _ = task(a.length)
+    runs: dict[int, list[dict]] = {1: [], a.processes: []}
+    for r in range(a.repeats):
+        for n in ((1, a.processes) if r % 2 == 0 else (a.processes, 1)):
+            job = jt.tune(base_model=MODELS[a.model], train_dataset=str(train_file), prompt_template=template,
+                          max_steps=steps, batch_size=max(1, a.batch_size // n), num_processes=n, seed=0,
+                          max_seq_length=max_len, save_steps=10**6, tuned_model_display_name=f"bench-{n}proc")
+            t0 = time.perf_counter()
+            state = job.wait()
+            wall = time.perf_counter() - t0
+            if state is not jt.JobState.SUCCEEDED:
+                raise SystemExit(f"job {job.id} on {n} processes ended {state.value}: {job.error}")
+            m = job.metrics
+            tps = m["tokens_per_second"].dropna().iloc[1:]  # the first step pays the start-up
+            res = {"processes": n, "per_process_batch": max(1, a.batch_size // n), "job_seconds": wall,
+                   "tokens_per_second": float(statistics.median(tps)),
+                   "final_train_loss": float(m["train_total_loss"].dropna().iloc[-1])}
+            runs[n].append(res)
+            print(f"  repeat {r + 1} {n} process(es): {res['tokens_per_second']:7.1f} real tokens/s, "
+                  f"job {wall:6.1f} s, final loss {res['final_train_loss']:.3f}", flush=True)
+    med = {n: {k: statistics.median(x[k] for x in v) for k in ("tokens_per_second", "job_seconds",
+                                                               "final_train_loss")} for n, v in runs.items()}
+    ceiling = matmul_ceiling()
+    scaling = med[a.processes]["tokens_per_second"] / med[1]["tokens_per_second"]
+    result = {"name": "train-processes", "model": MODELS[a.model], "length": a.length, "steps": steps,
+              "global_batch": a.batch_size, "processes": a.processes, "cpu": cpu_model(),
+              "cpu_count": os.cpu_count(), "matmul_ceiling_flops": ceiling, "median": med,
+              "scaling": scaling, "runs": runs}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "train-processes.json").write_text(json.dumps(result, indent=2))
+    print(f"\n{MODELS[a.model]}, {a.length}, {steps} steps, global batch {a.batch_size} ({result['cpu']}, "
+          f"{os.cpu_count()} cores; bf16 {ceiling['bf16'] / 1e9:.0f}, fp32 {ceiling['fp32'] / 1e9:.0f} GFLOP/s)")
+    for n, m in med.items():
+        print(f"  {n} process(es): {m['tokens_per_second']:7.1f} real tokens/s, job {m['job_seconds']:.0f} s, "
+              f"final loss {m['final_train_loss']:.3f}")
+    print(f"  scaling {a.processes} vs 1: {scaling:.2f}x")
 
 
 def main() -> None:
@@ -274,10 +292,14 @@ def main() -> None:
     ap.add_argument("--configs", default=None,
                     help="comma-separated from b0, b1, ours, " + ", ".join(ABLATIONS) + " (default: b0 on the default "
                          "model's short inputs, b1, ours and every ablation)")
+    ap.add_argument("--processes", type=int, default=None,
+                    help="compare ours on 1 and on N processes (torchrun data parallel), as jobs")
     ap.add_argument("--worker")
     ap.add_argument("--out")
     a = ap.parse_args()
     steps = a.steps or (12 if a.length == "short" else 6)
+    if a.processes:
+        return run_processes(a, steps)
     if a.worker:
         return worker(a.worker, steps, a.batch_size, a.model, a.length, a.out)
     if a.configs:
