@@ -20,6 +20,8 @@ QUANTIZATIONS = (None, "8bit", "4bit")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SELECT_BEST = (None, "eval_macro_f1", "eval_total_loss")
 SHARDINGS = (None, "fsdp")
+# Experiment trackers report_to= sends each job's metrics to (through the Trainer's own integrations).
+TRACKERS = ("tensorboard", "mlflow", "trackio")
 # The fast-path pieces (training/fastpath.py): each one a TuningParams switch.
 FAST_PATH_SWITCHES = ("packed_attention", "answer_only_logits", "fused_lora", "master_weights")
 # The rate that learning_rate_multiplier scales: a good LoRA rate for small instruct models.
@@ -106,6 +108,11 @@ class TuningParams:
     early_stopping_patience: int | None = _f(None, "End the job after this many evaluations without "
                                                    "improvement of the select_best metric.", minimum=1,
                                              maximum=1000)
+    # -- experiment trackers (training/trackers.py) --
+    report_to: list[str] | None = _f(None, "Also send the metrics, parameters and the adapter's location to "
+                                           "these trackers: tensorboard, mlflow, trackio (each writes under "
+                                           "the job folder unless its own environment variable points "
+                                           "elsewhere).", group="experiments")
     # -- more than one device (training/distributed.py: torchrun, data parallel) --
     num_processes: int = _f(1, "Training processes, one per device (torchrun data parallel; Gloo on CPU, NCCL "
                                "on CUDA); 0 or 'auto': one per visible GPU, 1 on CPU.", group="distributed",
@@ -237,6 +244,10 @@ def validate_params(p: TuningParams) -> list[str]:
         problems.append(f"sharding: 'fsdp' cannot shard a {p.quantization} (QLoRA) base: bitsandbytes' quantized "
                         "weights do not shard with FSDP here. Use quantization=None with FSDP, or QLoRA "
                         "without sharding.")
+    unknown_trackers = [t for t in (p.report_to or []) if t not in TRACKERS]
+    if isinstance(p.report_to, (list, tuple)) and unknown_trackers:
+        problems.append(f"report_to: {', '.join(map(repr, unknown_trackers))} not among "
+                        f"{', '.join(map(repr, TRACKERS))}")
     if p.select_best == "eval_macro_f1" and p.eval_task_metric is False:
         problems.append("select_best: 'eval_macro_f1' needs eval_task_metric left on (None or True)")
     return problems

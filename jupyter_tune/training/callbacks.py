@@ -23,6 +23,7 @@ class MetricsCallback(TrainerCallback):
         self.last_time = time.perf_counter()
         self.start_time = time.perf_counter()
         self.start_step = None
+        self.listeners = []  # called with each row written (the experiment trackers)
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.last_time = time.perf_counter()
@@ -60,6 +61,8 @@ class MetricsCallback(TrainerCallback):
         if not self.write:
             return
         self.store.append_metrics(self.job_id, row)
+        for listener in self.listeners:
+            listener(row, args, state, control)
         done = state.global_step - (self.start_step or 0)
         per_step = (now - self.start_time) / max(1, done)
         self.store.update(self.job_id, progress={

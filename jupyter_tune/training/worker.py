@@ -63,6 +63,7 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, f
     is_main = rank == 0
     watch.start_polling()
     trainer = None
+    trackers = None  # report_to's trackers (training/trackers.py), rank 0 only
     try:
         with watch.interruptible():  # loading: a cancel abandons it at once, nothing to keep
             _pause(pauses, "load")
@@ -93,7 +94,12 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, f
         # Transformers logs a NaN/inf step loss as the running mean by default: the guard must see it.
         trainer.args.logging_nan_inf_filter = False
         guard = NonFiniteGuard(trainer.model)
-        trainer.add_callback(MetricsCallback(store, job_id, trainer, write=is_main))
+        metrics_callback = MetricsCallback(store, job_id, trainer, write=is_main)
+        trainer.add_callback(metrics_callback)
+        if is_main and params.report_to:
+            from .trackers import add_trackers
+
+            trackers = add_trackers(trainer, metrics_callback, params.report_to, job_dir, job_id, record["params"])
         if pauses:
             _add_test_pauses(trainer, pauses, watch)
         trainer.add_callback(CancelCallback(watch))
@@ -136,6 +142,7 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, f
         _finish_selection(store, job_id, trainer, final)
         _save_adapter(trainer, tokenizer, job_dir / "adapter")
         log(f"Adapter saved to {job_dir / 'adapter'}; {final.value}")
+        _close_trackers(trackers, job_dir / "adapter", final.value)
         store.update(job_id, state=final.value, end_time=now_iso(), error=None)
         return 0
     except JobCancelled:
@@ -146,11 +153,13 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, f
             log(f"Cancelled at step {trainer.state.global_step}; adapter saved")
         else:
             log("Cancelled before training started")
+        _close_trackers(trackers, store.job_dir(job_id) / "adapter", JobState.CANCELLED.value)
         store.update(job_id, state=JobState.CANCELLED.value, end_time=now_iso(), error=None)
         return 0
     except BaseException as e:  # noqa: BLE001 - the job must always end in a final state
         traceback.print_exc()
         message = f"{type(e).__name__}: {e}"
+        _close_trackers(trackers, None, JobState.FAILED.value)
         if world_size > 1:
             # A rank's error may only echo another rank's death: the supervisor, which sees how every
             # rank ended, writes the final state.
@@ -160,7 +169,17 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, f
             store.update(job_id, state=JobState.FAILED.value, end_time=now_iso(), error={"message": message})
         return 1
     finally:
+        _close_trackers(trackers, None, "ended")  # no-op once closed above
         watch.stop()
+
+
+def _close_trackers(trackers, adapter: Path | None, final_state: str) -> None:
+    """End the trackers' runs with the adapter's location; never changes how the job ends."""
+    if trackers is not None:
+        try:
+            trackers.close(adapter, final_state)
+        except Exception as e:  # noqa: BLE001
+            log(f"Warning: the trackers did not close cleanly: {e}")
 
 
 def _share_cores(params: TuningParams) -> TuningParams:
