@@ -66,6 +66,8 @@ def main() -> None:
     t = time.perf_counter()
     base = jt.evaluate(jt.load_model(model_id), evald, prompt_template=template, labels=labels, progress=False)
     times["base_evaluation_s"] = time.perf_counter() - t
+    print(f"base {model_id}: macro F1 {float(base.metrics.loc['macro avg', 'f1_score']):.3f} on {len(evald)} rows "
+          f"({times['base_evaluation_s']:.0f} s); tuning...", flush=True)
 
     t = time.perf_counter()
     job = jt.tune(base_model=model_id, train_dataset=train, validation_dataset=val, prompt_template=template,
@@ -77,6 +79,7 @@ def main() -> None:
     m = job.metrics
     first_step_s = float(m["time"].iloc[0]) - job.record.get("create_unix", m["time"].iloc[0])
 
+    print(f"job {job.id}: {time.perf_counter() - t:.0f} s; tuned evaluation...", flush=True)
     t = time.perf_counter()
     tuned = jt.evaluate(jt.load_model(job), evald, prompt_template=template, labels=labels, progress=False)
     times["tuned_evaluation_s"] = time.perf_counter() - t
