@@ -31,6 +31,11 @@ _LAZY = {
     "evaluate": "jupyter_tune.evaluation",
     "compare": "jupyter_tune.evaluation",
     "export": "jupyter_tune.export",
+    "compare_jobs": "jupyter_tune.widgets.compare",
+    "sweep": "jupyter_tune.experiments.sweep",
+    "get_sweep": "jupyter_tune.experiments.sweep",
+    "list_sweeps": "jupyter_tune.experiments.sweep",
+    "Sweep": "jupyter_tune.experiments.sweep",
 }
 
 __all__ = sorted(_LAZY)

@@ -1,0 +1,477 @@
+"""Sweeps: one job per point of a grid, or an Optuna search over it, recorded in the store.
+
+``$JUPYTER_TUNE_HOME/sweeps/<id>/sweep.json`` holds the sweep: its base parameters, grid, objective,
+trials (parameters, job id, status, value) and state. Data given as lists or DataFrames is written next to
+it once, so every job, and a driver in another process, reads the same rows.
+
+- A grid sweep submits every point as a job at once; the job queue (``$JUPYTER_TUNE_SLOTS``) runs them in
+  turn. Its state follows its jobs'.
+- ``search="optuna"`` is driven by a driver process (``experiments/driver.py``), started like a job
+  process in its own session: a search must outlive the kernel as its jobs do, and must not depend on
+  a notebook staying open. It asks Optuna for points, submits them, reports each evaluation of the
+  objective to Optuna, cancels the trials the pruner stops (recorded ``pruned``), and keeps Optuna's own
+  study in a journal file beside sweep.json, so ``sweep.resume()`` continues a sweep whose driver died.
+
+Torch-free at import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import itertools
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..jobs.states import JobState
+from ..jobs.store import JobStore, atomic_write_json, loads, now_iso, process_alive, slugify
+from .compare import Run, best_run, greater_is_better
+
+SEARCHES = (None, "grid", "optuna")
+PRUNERS = ("median", "percentile", "hyperband", "successive_halving")
+DEFAULT_PRUNER = {"type": "median", "n_startup_trials": 2, "n_warmup_steps": 0}
+_ACTIVE = frozenset({JobState.QUEUED.value, JobState.PENDING.value, JobState.RUNNING.value,
+                     JobState.CANCELLING.value})
+
+
+class SweepError(ValueError):
+    """The sweep cannot be made as asked; the message says why."""
+
+
+# -- the record --
+class SweepStore:
+    """sweeps/<id>/sweep.json beside the job store's jobs/."""
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = JobStore(root).root
+        self.dir = self.root / "sweeps"
+
+    def path(self, sweep_id: str) -> Path:
+        from ..jobs.store import validate_job_id
+
+        try:
+            validate_job_id(sweep_id)
+        except ValueError:
+            raise SweepError(f"Invalid sweep id {sweep_id!r}: 1 to 64 characters of a-z, 0-9 and '-'.") from None
+        return self.dir / sweep_id
+
+    def new_id(self, name: str | None) -> str:
+        return f"{slugify(name or 'sweep', 30)}-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+    def read(self, sweep_id: str) -> dict[str, Any]:
+        try:
+            return loads((self.path(sweep_id) / "sweep.json").read_bytes())
+        except FileNotFoundError:
+            raise KeyError(f"No sweep {sweep_id!r} in {self.dir}") from None
+
+    def write(self, sweep_id: str, record: dict[str, Any]) -> None:
+        atomic_write_json(self.path(sweep_id) / "sweep.json", record)
+
+    @contextlib.contextmanager
+    def lock(self, sweep_id: str) -> Iterator[None]:
+        with open(self.path(sweep_id) / ".lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def update(self, sweep_id: str, **changes: Any) -> dict[str, Any]:
+        with self.lock(sweep_id):
+            record = {**self.read(sweep_id), **changes, "update_time": now_iso()}
+            self.write(sweep_id, record)
+            return record
+
+    def update_trial(self, sweep_id: str, number: int, **changes: Any) -> None:
+        with self.lock(sweep_id):
+            record = self.read(sweep_id)
+            for t in record["trials"]:
+                if t["number"] == number:
+                    t.update(changes)
+            record["update_time"] = now_iso()
+            self.write(sweep_id, record)
+
+    def add_trial(self, sweep_id: str, trial: dict[str, Any]) -> None:
+        with self.lock(sweep_id):
+            record = self.read(sweep_id)
+            record["trials"].append(trial)
+            self.write(sweep_id, record)
+
+    def ids(self) -> list[str]:
+        if not self.dir.is_dir():
+            return []
+        return [p.name for p in self.dir.iterdir() if (p / "sweep.json").is_file()]
+
+
+# -- building a sweep --
+def _points(grid: dict[str, list]) -> list[dict[str, Any]]:
+    names = list(grid)
+    return [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
+
+
+def _check_grid(grid: Any, search: str | None) -> None:
+    if not isinstance(grid, dict) or not grid:
+        raise SweepError("grid: a dict of parameter name -> list of values, e.g. {'adapter_size': [4, 8]}")
+    for name, values in grid.items():
+        if search == "optuna" and isinstance(values, tuple) and len(values) == 2:
+            continue  # (low, high): a range for Optuna
+        if not isinstance(values, list) or not values:
+            raise SweepError(f"grid[{name!r}]: a non-empty list of values"
+                             + (" (or a (low, high) range for Optuna)" if search == "optuna" else ""))
+
+
+def _check_point(base: dict[str, Any], point: dict[str, Any]) -> None:
+    from ..params import ParameterError, TuningParams
+
+    values = {**base, **point}
+    for key in ("train_dataset", "validation_dataset"):
+        if not isinstance(values.get(key), (str, type(None))):
+            values[key] = "<data>"
+    try:
+        TuningParams.from_dict(values)
+    except ParameterError as e:
+        raise SweepError(f"The point {point} is not a valid job: {e}") from None
+
+
+def _data_file(data: Any, dest: Path) -> str:
+    """A path every job reads: a path as given, rows written once as JSONL."""
+    if data is None or isinstance(data, (str, os.PathLike)):
+        return data if data is None else str(data)
+    rows = data.to_dict("records") if type(data).__name__ == "DataFrame" else list(data)
+    dest.write_text("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows), encoding="utf-8")
+    return str(dest)
+
+
+def _objective(base: dict[str, Any], objective: str | None, validation: Any) -> dict[str, Any]:
+    if objective is None and base.get("select_best"):
+        objective = base["select_best"]
+    if objective is None and validation is not None:
+        objective = "eval_total_loss"
+        if base.get("eval_task_metric") is not False:
+            from ..data.loader import load_dataset
+            from ..training.selection import looks_like_classification
+
+            with contextlib.suppress(Exception):  # the first job reports a bad set in full
+                answers = [ex.answer for ex in load_dataset(validation, base.get("prompt_template")).examples]
+                if base.get("eval_task_metric") or looks_like_classification(answers):
+                    objective = "eval_macro_f1"
+    objective = objective or "train_total_loss"
+    return {"metric": objective, "direction": "maximize" if greater_is_better(objective) else "minimize"}
+
+
+def sweep(base: dict[str, Any], grid: dict[str, Any], search: str | None = None, n_trials: int | None = None,
+          objective: str | None = None, pruner: str | dict | None = "median", parallel: int | None = None,
+          enqueue: list[dict[str, Any]] | None = None, seed: int = 0, name: str | None = None) -> Sweep:
+    """Tune one job per point of ``grid`` (every combination), or let Optuna choose ``n_trials`` points.
+
+    ``base``: the jt.tune(...) arguments every job shares (train_dataset required). ``grid``: parameter ->
+    list of values; with ``search="optuna"`` a list is a categorical choice and a ``(low, high)`` tuple a
+    range (log scale for rates). ``objective``: the metric that ranks the jobs (default: select_best,
+    else eval_macro_f1 for a classification validation set, else eval_total_loss, else train_total_loss);
+    each job counts with its best evaluation. Optuna only: ``pruner`` ("median" (default), "percentile",
+    "hyperband", "successive_halving", a dict with "type" and the pruner's arguments, or None) stops
+    trials that fall behind, from the job's logged evaluations; ``parallel`` trials at once (default: the
+    machine's job slots); ``enqueue``: points to try first; ``seed``: the sampler's.
+
+    Returns at once. Grid jobs wait their turn in the job queue; a search runs in a driver process.
+    """
+    from ..jobs.queue import machine_slots
+
+    if search not in SEARCHES:
+        raise SweepError(f"search: {search!r} is not None (grid) or 'optuna'")
+    search = search or "grid"
+    if not isinstance(base, dict) or base.get("train_dataset") is None:
+        raise SweepError("base: a dict of jt.tune(...) arguments, with train_dataset")
+    _check_grid(grid, search)
+    if search == "optuna":
+        if not isinstance(n_trials, int) or n_trials < 1:
+            raise SweepError("n_trials: how many points Optuna tries (a positive int)")
+        if pruner is not None and not (pruner in PRUNERS or (isinstance(pruner, dict) and pruner.get("type") in PRUNERS)):
+            raise SweepError(f"pruner: None, one of {', '.join(PRUNERS)}, or a dict with 'type'")
+    elif n_trials is not None:
+        raise SweepError("n_trials is for search='optuna'; a grid sweep runs every point")
+    points = _points(grid) if search == "grid" else []
+    for point in points or [dict.fromkeys(grid)]:
+        _check_point(base, {k: v for k, v in point.items() if v is not None})
+    for point in enqueue or []:
+        _check_point(base, point)
+
+    store = SweepStore()
+    sweep_id = store.new_id(name)
+    folder = store.path(sweep_id)
+    folder.mkdir(parents=True)
+    try:
+        base = dict(base)
+        base["train_dataset"] = _data_file(base["train_dataset"], folder / "train.jsonl")
+        base["validation_dataset"] = _data_file(base.get("validation_dataset"), folder / "validation.jsonl")
+        from ..data.loader import validate_dataset
+        from ..params import MIN_TRAIN_EXAMPLES
+
+        if base.get("method") != "dpo":  # every problem listed before any job starts
+            validate_dataset(base["train_dataset"], base["validation_dataset"], base.get("prompt_template"),
+                             base.get("min_train_examples", MIN_TRAIN_EXAMPLES))
+        pruner_spec = None
+        if search == "optuna" and pruner is not None:
+            pruner_spec = dict(pruner) if isinstance(pruner, dict) else (
+                dict(DEFAULT_PRUNER) if pruner == "median" else {"type": pruner})
+        record = {
+            "id": sweep_id, "name": name or sweep_id, "search": search, "state": JobState.RUNNING.value,
+            "create_time": now_iso(), "create_unix": time.time(), "end_time": None, "error": None,
+            "base": base, "grid": {k: list(v) for k, v in grid.items()},
+            "ranges": [k for k, v in grid.items() if isinstance(v, tuple)],
+            "objective": _objective(base, objective, base["validation_dataset"]),
+            "n_trials": n_trials if search == "optuna" else len(points),
+            "parallel": max(1, parallel or machine_slots()), "pruner": pruner_spec, "seed": seed,
+            "enqueue": list(enqueue or []), "trials": [], "driver": None,
+        }
+        store.write(sweep_id, record)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    s = Sweep(sweep_id, store)
+    if search == "grid":
+        s._submit_grid(points)
+    else:
+        s._start_driver()
+    return s
+
+
+def submit(record: dict[str, Any], params: dict[str, Any], number: int):
+    """One trial's job: the base parameters with the point's, named after the sweep and the trial."""
+    from ..jobs.launch import tune
+
+    values = {**record["base"], **params}
+    values["tuned_model_display_name"] = f"{record['name']}-{number}"[:60]
+    return tune(**values)
+
+
+# -- the handle --
+class Sweep:
+    """A sweep in the store. Cheap to create; every property reads sweep.json afresh."""
+
+    def __init__(self, sweep_id: str, store: SweepStore | None = None):
+        self.store = store or SweepStore()
+        self.store.read(sweep_id)
+        self.id = sweep_id
+
+    def __repr__(self) -> str:
+        return f"<Sweep {self.id} {self.state.value} {len(self.trials)} jobs>"
+
+    @property
+    def record(self) -> dict[str, Any]:
+        return self.store.read(self.id)
+
+    @property
+    def trials(self) -> list[dict[str, Any]]:
+        return self.record["trials"]
+
+    @property
+    def job_ids(self) -> list[str]:
+        return [t["job_id"] for t in self.trials if t.get("job_id")]
+
+    @property
+    def jobs(self) -> list:
+        from ..jobs.job import TuningJob
+
+        out = []
+        for job_id in self.job_ids:
+            with contextlib.suppress(KeyError):
+                out.append(TuningJob(job_id))
+        return out
+
+    @property
+    def objective(self) -> dict[str, Any]:
+        return self.record["objective"]
+
+    @property
+    def state(self) -> JobState:
+        """RUNNING while jobs run (or the search goes on), then SUCCEEDED (some job succeeded), FAILED or
+        CANCELLED. A search whose driver process died reads FAILED, with the reason; resume() continues it."""
+        record = self.record
+        state = record["state"]
+        if state in (JobState.SUCCEEDED.value, JobState.FAILED.value, JobState.CANCELLED.value):
+            return JobState(state)
+        if record["search"] == "optuna":
+            driver = record.get("driver") or {}
+            if not process_alive(driver.get("pid"), driver.get("create_time")):
+                if time.time() - (driver.get("start_unix") or 0) > 60:
+                    return JobState.FAILED
+            return JobState(state)
+        job_states = [self._job_state(j) for j in self.job_ids]
+        if any(s in _ACTIVE for s in job_states) or len(job_states) < record["n_trials"]:
+            return JobState(state)
+        final = JobState.CANCELLED if state == JobState.CANCELLING.value else (
+            JobState.SUCCEEDED if JobState.SUCCEEDED.value in job_states else JobState.FAILED)
+        self.store.update(self.id, state=final.value, end_time=now_iso())
+        return final
+
+    @property
+    def error(self) -> str | None:
+        record = self.record
+        if record.get("error"):
+            return record["error"]
+        if record["search"] == "optuna" and self.state is JobState.FAILED:
+            return "The sweep's driver process ended before the search did; sweep.resume() continues it."
+        return None
+
+    @staticmethod
+    def _job_state(job_id: str) -> str:
+        try:
+            return JobStore().read(job_id)["state"]
+        except KeyError:
+            return JobState.CANCELLED.value  # deleted
+
+    def _runs(self) -> list[Run]:
+        store, runs = JobStore(), []
+        for t in self.trials:
+            if not t.get("job_id"):
+                continue
+            try:
+                r = store.read(t["job_id"])
+            except KeyError:
+                continue
+            runs.append(Run(t["job_id"], r.get("display_name") or t["job_id"], r.get("state"),
+                            r.get("params") or {}, store.read_metrics(t["job_id"])))
+        return runs
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        """The best point so far: {"job_id", "params", "value", "metric"} (each job at its best evaluation)."""
+        metric = self.objective["metric"]
+        pruned = {t["job_id"] for t in self.trials if t.get("status") == "pruned"}
+        run = best_run([r for r in self._runs() if r.id not in pruned], metric, greater_is_better(metric))
+        if run is None:
+            return None
+        trial = next(t for t in self.trials if t.get("job_id") == run.id)
+        return {"job_id": run.id, "params": trial["params"], "value": run.best(metric), "metric": metric,
+                "number": trial["number"]}
+
+    @property
+    def best_job(self):
+        from ..jobs.job import TuningJob
+
+        best = self.best
+        return TuningJob(best["job_id"]) if best else None
+
+    def notes(self) -> dict[str, str]:
+        out = {}
+        for t in self.trials:
+            if t.get("job_id") and t.get("status") == "pruned":
+                out[t["job_id"]] = f"pruned at step {t.get('pruned_step')}"
+            elif t.get("job_id") and t.get("value") is not None:
+                out[t["job_id"]] = f"trial {t['number']}"
+        return out
+
+    # -- control --
+    def wait(self, timeout: float | None = None, poll: float = 1.0) -> JobState:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            for job in self.jobs:  # a waiting kernel keeps the queue moving (as job.wait does)
+                job.record  # noqa: B018
+            state = self.state
+            if state.is_final:
+                return state
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"Sweep {self.id} still {state.value} after {timeout} s")
+            time.sleep(poll)
+
+    def cancel(self) -> JobState:
+        """Cancel the whole sweep: the search stops asking, and every queued or running job is cancelled."""
+        if self.state.is_final:
+            return self.state
+        self.store.update(self.id, state=JobState.CANCELLING.value)
+        for job in self.jobs:
+            if job.state.is_active:
+                job.cancel()
+        record = self.record
+        driver = record.get("driver") or {}
+        if record["search"] == "grid" or not process_alive(driver.get("pid"), driver.get("create_time")):
+            for t in record["trials"]:
+                if t.get("status") in (None, "running"):
+                    self.store.update_trial(self.id, t["number"], status="cancelled")
+            self.store.update(self.id, state=JobState.CANCELLED.value, end_time=now_iso())
+        return self.state
+
+    def resume(self) -> Sweep:
+        """Continue a search whose driver process died (or was cancelled) where Optuna's journal left it."""
+        record = self.record
+        if record["search"] != "optuna":
+            raise SweepError("resume() continues an Optuna search; a grid sweep's jobs run on their own "
+                             "(jt.resume(job_id) continues a job)")
+        driver = record.get("driver") or {}
+        if process_alive(driver.get("pid"), driver.get("create_time")):
+            return self
+        self.store.update(self.id, state=JobState.RUNNING.value, end_time=None, error=None)
+        self._start_driver()
+        return self
+
+    def view(self, **kwargs: Any):
+        """The comparison view of the sweep's jobs, live while it runs, the best point starred."""
+        from ..widgets.compare import CompareView
+
+        record = self.record
+        title = (f"Sweep {record['name']} ({record['search']}, objective {record['objective']['metric']}, "
+                 f"{record['objective']['direction']})")
+        return CompareView(lambda: self.job_ids, metric=record["objective"]["metric"], title=title,
+                           notes=self.notes, active=lambda: not self.state.is_final, **kwargs)
+
+    def _repr_html_(self) -> str:
+        best = self.best
+        return (f"<b>Sweep</b> <code>{self.id}</code> &mdash; {self.state.value}, {len(self.job_ids)} jobs"
+                + (f"; best <code>{best['job_id']}</code> {best['metric']} {best['value']:.4g}" if best else "")
+                + "; <code>sweep.view()</code> compares them.")
+
+    # -- running --
+    def _submit_grid(self, points: list[dict[str, Any]]) -> None:
+        record = self.record
+        for number, point in enumerate(points):
+            if self.record["state"] != JobState.RUNNING.value:
+                break  # cancelled while submitting
+            job = submit(record, point, number)
+            self.store.add_trial(self.id, {"number": number, "params": point, "job_id": job.id,
+                                           "status": "submitted"})
+
+    def _start_driver(self) -> None:
+        import psutil
+
+        folder = self.store.path(self.id)
+        env = {**os.environ, "JUPYTER_TUNE_HOME": str(self.store.root), "PYTHONUNBUFFERED": "1"}
+        with open(folder / "driver.log", "ab") as logf:
+            proc = subprocess.Popen([sys.executable, "-m", "jupyter_tune.experiments.driver", str(folder)],
+                                    stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                    start_new_session=True, cwd=str(folder))
+        try:
+            created = psutil.Process(proc.pid).create_time()
+        except psutil.NoSuchProcess:
+            created = None
+        self.store.update(self.id, driver={"pid": proc.pid, "create_time": created, "start_unix": time.time()})
+        import threading
+
+        threading.Thread(target=proc.wait, daemon=True, name=f"reap-{self.id}").start()
+
+
+def get_sweep(sweep_id: str) -> Sweep:
+    return Sweep(sweep_id)
+
+
+def list_sweeps() -> list[Sweep]:
+    """Every sweep in the store, newest first."""
+    store = SweepStore()
+    sweeps = []
+    for sweep_id in store.ids():
+        with contextlib.suppress(KeyError, ValueError):
+            sweeps.append(Sweep(sweep_id, store))
+    return sorted(sweeps, key=lambda s: s.record.get("create_unix") or 0, reverse=True)
+
+
+__all__ = ["sweep", "get_sweep", "list_sweeps", "Sweep", "SweepError"]
