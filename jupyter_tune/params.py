@@ -22,10 +22,15 @@ SELECT_BEST = (None, "eval_macro_f1", "eval_total_loss")
 SHARDINGS = (None, "fsdp")
 # Experiment trackers report_to= sends each job's metrics to (through the Trainer's own integrations).
 TRACKERS = ("tensorboard", "mlflow", "trackio")
+# Tuning methods (training/methods.py): LoRA adapters, LoRA on a 4/8-bit base, every weight, preference (DPO).
+METHODS = ("lora", "qlora", "full", "dpo")
 # The fast-path pieces (training/fastpath.py): each one a TuningParams switch.
 FAST_PATH_SWITCHES = ("packed_attention", "answer_only_logits", "fused_lora", "master_weights")
 # The rate that learning_rate_multiplier scales: a good LoRA rate for small instruct models.
 RECOMMENDED_LEARNING_RATE = 1e-3
+# Per method: every weight moving needs a far smaller step than an adapter; DPO on an adapter sits between.
+RECOMMENDED_LEARNING_RATES = {"lora": RECOMMENDED_LEARNING_RATE, "qlora": RECOMMENDED_LEARNING_RATE,
+                              "full": 2e-5, "dpo": 2e-4}
 # Vertex refuses fewer than 16 training examples; so do we unless told otherwise.
 MIN_TRAIN_EXAMPLES = 16
 
@@ -48,6 +53,9 @@ class TuningParams:
     # -- the main parameters (the panel's form) --
     base_model: str = _f(DEFAULT_BASE_MODEL, "Hugging Face model id, local model folder, or .gguf file.",
                          group="basic", kind="model")
+    method: str = _f("lora", "lora: LoRA adapters; qlora: LoRA on a 4-bit base (CUDA); full: every weight "
+                             "trains, saved as a plain model folder; dpo: preference tuning (prompt, chosen, "
+                             "rejected rows) with LoRA, the base as reference.", group="basic", choices=METHODS)
     train_dataset: str | None = _f(None, "Training data: JSONL, JSON, CSV or Parquet file (in Python also a "
                                          "list of dicts or a pandas DataFrame).", group="basic",
                                    kind="dataset")
@@ -58,7 +66,9 @@ class TuningParams:
                             group="basic", minimum=1, maximum=100)
     adapter_size: int = _f(8, "LoRA rank.", group="basic", choices=ADAPTER_SIZES)
     learning_rate_multiplier: float = _f(1.0, f"Scales the recommended learning rate "
-                                              f"({RECOMMENDED_LEARNING_RATE:g}).", group="basic",
+                                              f"({RECOMMENDED_LEARNING_RATE:g}; full: "
+                                              f"{RECOMMENDED_LEARNING_RATES['full']:g}, dpo: "
+                                              f"{RECOMMENDED_LEARNING_RATES['dpo']:g}).", group="basic",
                                          minimum=1e-3, maximum=100.0)
     prompt_template: str | None = _f(None, "Turns each row into a prompt; {field} placeholders take the "
                                            "row's fields, e.g. 'Assign a label ... {input_text}'.",
@@ -98,6 +108,8 @@ class TuningParams:
                                  minimum=1, maximum=1024)
     min_train_examples: int = _f(MIN_TRAIN_EXAMPLES, "Refuse training sets smaller than this.", minimum=1,
                                  maximum=10**7)
+    dpo_beta: float = _f(0.1, "DPO's beta: how far the tuned model may move from the reference (higher: "
+                              "closer to it).", minimum=1e-4, maximum=100.0)
     # -- the task metric during training, the best checkpoint --
     eval_task_metric: bool | None = _f(None, "Score the validation rows' labels at every evaluation and log "
                                              "eval_macro_f1 / eval_accuracy; empty: on when the validation "
@@ -151,7 +163,17 @@ class TuningParams:
     def effective_learning_rate(self) -> float:
         if self.learning_rate is not None:
             return self.learning_rate
-        return RECOMMENDED_LEARNING_RATE * self.learning_rate_multiplier
+        return RECOMMENDED_LEARNING_RATES[self.method] * self.learning_rate_multiplier
+
+    @property
+    def effective_method(self) -> str:
+        """The method that runs: ``quantization=`` on a LoRA job keeps meaning QLoRA."""
+        return "qlora" if self.method == "lora" and self.quantization else self.method
+
+    @property
+    def effective_quantization(self) -> str | None:
+        """The base model's quantization: method="qlora" alone means 4 bits."""
+        return self.quantization or ("4bit" if self.method == "qlora" else None)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -244,6 +266,11 @@ def validate_params(p: TuningParams) -> list[str]:
         problems.append(f"sharding: 'fsdp' cannot shard a {p.quantization} (QLoRA) base: bitsandbytes' quantized "
                         "weights do not shard with FSDP here. Use quantization=None with FSDP, or QLoRA "
                         "without sharding.")
+    if p.method == "full" and p.quantization:
+        problems.append(f"method: 'full' trains every weight, which a {p.quantization} base cannot hold; use "
+                        "method='qlora' (adapters on a quantized base) or quantization=None")
+    if p.method == "dpo" and p.sharding:
+        problems.append("method: 'dpo' does not run with sharding='fsdp' here; leave sharding=None")
     unknown_trackers = [t for t in (p.report_to or []) if t not in TRACKERS]
     if isinstance(p.report_to, (list, tuple)) and unknown_trackers:
         problems.append(f"report_to: {', '.join(map(repr, unknown_trackers))} not among "
@@ -271,8 +298,9 @@ def schema() -> dict[str, Any]:
             "maximum": meta.get("maximum"),
             "kind": meta.get("kind"),
         })
-    return {"parameters": out, "recommended_learning_rate": RECOMMENDED_LEARNING_RATE}
+    return {"parameters": out, "recommended_learning_rate": RECOMMENDED_LEARNING_RATE,
+            "recommended_learning_rates": dict(RECOMMENDED_LEARNING_RATES)}
 
 
 __all__ = ["TuningParams", "ParameterError", "schema", "choose_epochs", "DEFAULT_BASE_MODEL",
-           "ADAPTER_SIZES"]
+           "ADAPTER_SIZES", "METHODS"]

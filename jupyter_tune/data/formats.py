@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .preference import PREFERENCE_FORMATS, convert_preference, detect_preference
 from .readers import RawRows
 
 GEMINI_ROLES = {"user": "user", "model": "assistant"}
@@ -18,6 +19,7 @@ FORMATS = {
     "text": "Vertex {'input_text', 'output_text'}",
     "prompt": "BigQuery {'prompt', 'label'}",
     "messages": "chat {'messages': [{'role', 'content'}]}",
+    **PREFERENCE_FORMATS,  # method="dpo" (data/preference.py)
 }
 _FORMAT_HINT = "Use one of: " + "; ".join(FORMATS.values()) + "."
 
@@ -29,6 +31,11 @@ class Example:
     line: int = 0
     index: int = 0          # 0-based position among the source's valid examples
     format: str = ""
+    rejected: str | None = None  # preference rows: the rejected answer (messages end with the chosen one)
+
+    @property
+    def is_preference(self) -> bool:
+        return self.rejected is not None
 
     @property
     def has_answer(self) -> bool:
@@ -46,6 +53,9 @@ class Example:
 def detect_format(row: Any) -> str | None:
     if not isinstance(row, dict):
         return None
+    pref = detect_preference(row)  # before "contents" / "prompt", which preference rows also carry
+    if pref:
+        return pref
     if "contents" in row:
         return "gemini"
     if "messages" in row:
@@ -77,6 +87,16 @@ def convert_row(raw: RawRows, line: int, row: dict, fmt: str, require_answer: bo
     before = len(raw.problems)
     flat = {k: v for k, v in row.items() if isinstance(v, str)}
     messages: list[dict[str, str]] = []
+    if fmt in PREFERENCE_FORMATS:
+        pref = convert_preference(raw, line, row, fmt)
+        if pref is None:
+            return None
+        prompt, chosen, rejected = pref
+        user_turns = [m["content"] for m in prompt if m["role"] == "user"]
+        flat.setdefault("input_text", user_turns[-1])
+        flat.setdefault("prompt", user_turns[-1])
+        return Example(messages=prompt + [{"role": "assistant", "content": chosen}], fields=flat, line=line,
+                       format=fmt, rejected=rejected)
     if fmt in ("text", "prompt"):
         in_key, out_key = ("input_text", "output_text") if fmt == "text" else ("prompt", "label")
         prompt = _check_text(raw, line, in_key, row.get(in_key), True)

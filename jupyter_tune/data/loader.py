@@ -8,9 +8,11 @@ from typing import Any
 
 from .errors import DatasetError, Problem
 from .formats import FORMATS, Example, convert_row, detect_format
+from .preference import PREFERENCE_FORMATS
 from .readers import RawRows, describe_source, read_rows
 
-_USABLE_COLUMNS = ("input_text", "output_text", "prompt", "label", "contents", "messages")
+_USABLE_COLUMNS = ("input_text", "output_text", "prompt", "label", "contents", "messages", "chosen", "rejected",
+                   "completions")
 
 
 @dataclass
@@ -25,12 +27,17 @@ class Dataset:
 
     def to_records(self) -> list[dict[str, Any]]:
         """The examples in the chat form, for the job's own copy of its data."""
-        return [{"messages": e.messages, "fields": e.fields, "line": e.line} for e in self.examples]
+        return [{"messages": e.messages, "fields": e.fields, "line": e.line}
+                | ({"rejected": e.rejected} if e.rejected is not None else {}) for e in self.examples]
 
     @classmethod
     def from_records(cls, source: str, records: list[dict[str, Any]]) -> Dataset:
-        return cls(source, [Example(r["messages"], r.get("fields", {}), r.get("line", 0), i)
-                            for i, r in enumerate(records)])
+        return cls(source, [Example(r["messages"], r.get("fields", {}), r.get("line", 0), i,
+                                    rejected=r.get("rejected")) for i, r in enumerate(records)])
+
+    @property
+    def is_preference(self) -> bool:
+        return bool(self.examples) and self.examples[0].is_preference
 
 
 class TemplateError(ValueError):
@@ -67,7 +74,8 @@ def _short(text: str, n: int = 60) -> str:
     return repr(text if len(text) <= n else text[:n] + "...")
 
 
-def _load(data: Any, prompt_template: str | None, require_answer: bool) -> tuple[RawRows, list[Example], str | None]:
+def _load(data: Any, prompt_template: str | None, require_answer: bool,
+          preference: bool | None = None) -> tuple[RawRows, list[Example], str | None]:
     placeholders = template_fields(prompt_template) if prompt_template else []  # before any data work
     raw = read_rows(data)
     examples: list[Example] = []
@@ -87,6 +95,9 @@ def _load(data: Any, prompt_template: str | None, require_answer: bool) -> tuple
             continue
         if first_fmt is None:
             first_fmt = fmt
+            if preference is not None and (fmt in PREFERENCE_FORMATS) != preference:
+                _wrong_kind(raw, line, fmt, preference)
+                return raw, examples, None
         elif fmt != first_fmt:
             raw.problem(line, None, f"Mixed formats: this row is {FORMATS[fmt]}, the first is {FORMATS[first_fmt]}.",
                         "Use one format per dataset.")
@@ -110,6 +121,16 @@ def _load(data: Any, prompt_template: str | None, require_answer: bool) -> tuple
     return raw, examples, first_fmt
 
 
+def _wrong_kind(raw: RawRows, line: int, fmt: str, preference: bool) -> None:
+    if preference:
+        raw.problem(line, None, f"method='dpo' needs preference rows; this row is {FORMATS[fmt]}.",
+                    "Give each row a prompt, a chosen and a rejected answer: "
+                    + "; ".join(PREFERENCE_FORMATS.values()) + ".")
+    else:
+        raw.problem(line, None, f"This row is {FORMATS[fmt]}: preference data trains with method='dpo'.",
+                    "Pass method='dpo', or give supervised rows (input_text/output_text, messages, contents).")
+
+
 def apply_template(ex: Example, prompt_template: str) -> None:
     """Replace the last user turn by the template filled with the row's fields."""
     text = prompt_template.format_map(ex.fields)
@@ -120,9 +141,12 @@ def apply_template(ex: Example, prompt_template: str) -> None:
 
 
 def load_dataset(data: Any, prompt_template: str | None = None, *, require_answer: bool = True,
-                 min_examples: int = 1, what: str = "dataset") -> Dataset:
-    """Read and validate `data` (path, list of dicts, DataFrame); raise DatasetError listing every problem."""
-    raw, examples, fmt = _load(data, prompt_template, require_answer)
+                 min_examples: int = 1, what: str = "dataset", preference: bool | None = None) -> Dataset:
+    """Read and validate `data` (path, list of dicts, DataFrame); raise DatasetError listing every problem.
+
+    preference: True to accept only preference rows (prompt, chosen, rejected: method="dpo"), False to
+    refuse them, None for either."""
+    raw, examples, fmt = _load(data, prompt_template, require_answer, preference)
     errors = [p for p in raw.problems if p.severity == "error"]
     if not errors and len(examples) < min_examples:
         raw.problem(None, None, f"{len(examples)} examples; at least {min_examples} are needed.",
@@ -138,17 +162,19 @@ def _key(ex: Example) -> tuple:
 
 
 def validate_dataset(train_dataset: Any, validation_dataset: Any = None, prompt_template: str | None = None,
-                     min_examples: int = 16) -> tuple[Dataset, Dataset | None]:
+                     min_examples: int = 16, preference: bool | None = None) -> tuple[Dataset, Dataset | None]:
     """Validate a training (and validation) dataset together; every problem of both is listed at once."""
     problems: list[Problem] = []
     train = val = None
     try:
-        train = load_dataset(train_dataset, prompt_template, min_examples=min_examples, what="training dataset")
+        train = load_dataset(train_dataset, prompt_template, min_examples=min_examples, what="training dataset",
+                             preference=preference)
     except DatasetError as e:
         problems += e.problems
     if validation_dataset is not None:
         try:
-            val = load_dataset(validation_dataset, prompt_template, what="validation dataset")
+            val = load_dataset(validation_dataset, prompt_template, what="validation dataset",
+                               preference=preference)
         except DatasetError as e:
             problems += e.problems
     if problems:

@@ -61,7 +61,11 @@ def tune(base_model: str = DEFAULT_BASE_MODEL, train_dataset: Any = None, valida
          tuned_model_display_name: str | None = None, epochs: int | None = None, adapter_size: int = 8,
          learning_rate_multiplier: float = 1.0, prompt_template: str | None = None,
          quantization: str | None = None, **advanced: Any) -> TuningJob:
-    """Start a supervised LoRA tuning job and return at once; the job runs in its own process.
+    """Start a tuning job and return at once; the job runs in its own process.
+
+    ``method`` (an advanced keyword): "lora" (default), "qlora", "full" (every weight; refused when weights,
+    gradients and optimizer state will not fit) or "dpo" (preference rows: prompt, chosen, rejected).
+    ``base_model`` may also be a succeeded job's id: its tuned model is the starting point.
 
     On a machine whose slots ($JUPYTER_TUNE_SLOTS, default one per GPU, one on CPU) are all taken, the
     job is JOB_STATE_QUEUED with its ``queue_position`` in job.json, and starts when its turn comes.
@@ -83,17 +87,26 @@ def tune(base_model: str = DEFAULT_BASE_MODEL, train_dataset: Any = None, valida
                              "on every machine)")
     if params.node_rank >= params.nnodes:
         raise ParameterError(f"node_rank: {params.node_rank} must be below nnodes ({params.nnodes})")
-    if params.quantization:
+    if params.effective_quantization:
         import torch
 
         if not torch.cuda.is_available():
-            raise RuntimeError(f"quantization={params.quantization!r} loads the model with bitsandbytes, which "
+            raise RuntimeError(f"quantization={params.effective_quantization!r} loads the model with bitsandbytes, which "
                                "needs a CUDA GPU; this machine has none. Use quantization=None (bf16/fp32 LoRA).")
     if params.prompt_template:
         template_fields(params.prompt_template)  # a bad template fails before the model is looked up
-    model_path = _model_path(params.base_model)  # an unknown model fails here, naming what was tried
+    from ..models.from_job import job_base
+
+    from_job = job_base(params.base_model)  # base_model=<job id>: start from a finished job's model
+    # an unknown model fails here, naming what was tried
+    model_path = from_job.base_path if from_job else _model_path(params.base_model)
     train, val = validate_dataset(train_dataset, validation_dataset, params.prompt_template,
-                                  params.min_train_examples)
+                                  params.min_train_examples, preference=params.method == "dpo")
+    memory = None
+    if params.method == "full":  # weights + gradients + optimizer state must fit, or nothing starts
+        from ..training.memory import check_full_tuning_fits
+
+        memory = check_full_tuning_fits(model_path, params).to_json()
     store = JobStore()
     job_id = store.new_job_id(params.tuned_model_display_name)
     files = {"train.jsonl": _jsonl(train)}
@@ -113,8 +126,11 @@ def tune(base_model: str = DEFAULT_BASE_MODEL, train_dataset: Any = None, valida
         "num_train_examples": len(train), "num_validation_examples": len(val) if val else 0,
         "progress": {"step": 0, "total_steps": None, "epoch": 0.0},
     }
+    if memory is not None:
+        record["memory_estimate"] = memory
     job_dir = store.create(job_id, record, files)
-    store.update(job_id, paths={"job_dir": str(job_dir), "adapter": str(job_dir / "adapter"),
+    result = "model" if params.method == "full" else "adapter"  # full: a plain model folder (models/from_job.py)
+    store.update(job_id, paths={"job_dir": str(job_dir), result: str(job_dir / result),
                                 "checkpoints": str(job_dir / "checkpoints"), "log": str(job_dir / "log.txt")})
     for w in warnings:
         print(f"Warning: {w}", file=sys.stderr)

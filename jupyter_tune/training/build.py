@@ -15,13 +15,31 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def training_base(base_model: str):
+    """(model folder, adapters to merge into it first): a base model, or a finished job's model."""
+    from ..models.from_job import job_base
+    from ..models.resolve import resolve_model
+
+    from_job = job_base(base_model)
+    if from_job is not None:
+        log(f"Base model: job {from_job.job_id} ({from_job.base_path}"
+            + (f" with {len(from_job.adapters)} adapter(s) merged)" if from_job.adapters else ")"))
+        return from_job.base_path, from_job.adapters
+    model_path = resolve_model(base_model)
+    log(f"Base model {base_model} from {model_path}")
+    return model_path, []
+
+
 def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, output_dir: Path):
     """Everything up to a ready Trainer: (trainer, tokenizer, info for job.json, dataset stats)."""
+    if params.method == "dpo":  # TRL's DPOTrainer on preference rows
+        from .dpo import build_dpo_trainer
+
+        return build_dpo_trainer(params, train, val, output_dir)
     import torch
     from transformers import AutoTokenizer, TrainingArguments, set_seed
 
     from ..data.stats import encode_dataset, split_stats
-    from ..models.resolve import resolve_model
     from .collator import PaddedCollator, PaddingFreeCollator
     from .setup import choose_hardware, load_for_training
     from .trainer import TuningTrainer
@@ -29,8 +47,7 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
     hw = choose_hardware(params)
     torch.set_num_threads(hw.num_threads)
     set_seed(params.seed)
-    model_path = resolve_model(params.base_model)
-    log(f"Base model {params.base_model} from {model_path}")
+    model_path, merge = training_base(params.base_model)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
 
     epochs = params.epochs or choose_epochs(len(train))
@@ -60,7 +77,7 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
     select = resolve_select_best(params, bool(val_enc), task_metric)
     best_metric, greater = SELECT_METRICS[select] if select else (None, True)
 
-    model, info = load_for_training(str(model_path), params, hw)
+    model, info = load_for_training(str(model_path), params, hw, merge)
     for name, piece in info["fast_path"].items():
         if not piece["on"]:
             log(f"Fast path: {name} off ({piece['why']})")

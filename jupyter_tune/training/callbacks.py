@@ -43,6 +43,7 @@ class MetricsCallback(TrainerCallback):
                 learning_rate=float(logs.get("learning_rate", 0.0)),
                 tokens_per_second=c.tokens / max(1e-9, now - self.last_time),
             )
+            row.update(dpo_metrics(logs, "train"))
             self.last_time = now
         elif "eval_loss" in logs:
             c = _summed(self.trainer.counts["eval"].take(), args)
@@ -54,6 +55,7 @@ class MetricsCallback(TrainerCallback):
             for k in ("eval_macro_f1", "eval_accuracy"):  # the task metric (selection.py), when on
                 if k in logs:
                     row[k] = float(logs[k])
+            row.update(dpo_metrics(logs, "eval"))
             # evaluation time is not training time
             self.last_time = now
         else:
@@ -68,6 +70,19 @@ class MetricsCallback(TrainerCallback):
         self.store.update(self.job_id, progress={
             "step": state.global_step, "total_steps": state.max_steps, "epoch": row["epoch"],
             "eta_seconds": round(per_step * max(0, state.max_steps - state.global_step), 1)})
+
+
+# TRL's DPO log names -> ours (train_ / eval_ prefixed): reward margin and accuracy, log-probabilities.
+DPO_METRICS = {"rewards/margins": "rewards_margin", "rewards/accuracies": "rewards_accuracy",
+               "rewards/chosen": "rewards_chosen", "rewards/rejected": "rewards_rejected",
+               "logps/chosen": "logps_chosen", "logps/rejected": "logps_rejected"}
+
+
+def dpo_metrics(logs: dict, split: str) -> dict[str, float]:
+    """The DPO metrics of one TRL log event (none for supervised jobs)."""
+    prefix = "eval_" if split == "eval" else ""
+    return {f"{split}_{ours}": float(logs[prefix + trl]) for trl, ours in DPO_METRICS.items()
+            if prefix + trl in logs}
 
 
 class CancelCallback(TrainerCallback):

@@ -65,7 +65,7 @@ def plan_master_weights(params, hw, fp: FastPath) -> bool:
     """True when the adapters train in the base's half precision with fp32 master weights."""
     import torch
 
-    if params.quantization:
+    if params.effective_quantization:
         fp.set("master_weights", False, "quantized base: peft's fp32 adapters")
     elif hw.dtype == torch.float32:
         fp.set("master_weights", False, "fp32 base: adapters train in fp32")

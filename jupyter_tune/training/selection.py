@@ -129,21 +129,31 @@ def load_best(trainer) -> dict[str, Any] | None:
     from ..jobs.checkpoints import checkpoint_problem
 
     path = Path(best["checkpoint"])
-    weights = path / "adapter_model.safetensors"
-    if not weights.is_file() or checkpoint_problem(path, best["step"]):
+    weights = [path / "adapter_model.safetensors", path / "model.safetensors"]  # LoRA / full fine-tuning
+    if not any(w.is_file() for w in weights) or checkpoint_problem(path, best["step"]):
         return None  # a torn best checkpoint: the job keeps its final weights
     load_adapter_weights(trainer, path)
     return best
 
 
 def load_adapter_weights(trainer, checkpoint) -> None:
-    """A checkpoint's adapter weights into the trainer's model, each kept in the dtype it trains in."""
+    """A checkpoint's adapter weights (or, for full fine-tuning, all its weights) into the trainer's model,
+    each kept in the dtype it trains in."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
     model = trainer.accelerator.unwrap_model(trainer.model)
-    state = load_file(str(checkpoint / "adapter_model.safetensors"), device=str(next(model.parameters()).device))
+    device = str(next(model.parameters()).device)
     dtypes = {n: p.dtype for n, p in model.named_parameters()}
+    if not (checkpoint / "adapter_model.safetensors").is_file():  # a full model's checkpoint
+        missing, unexpected = model.load_state_dict(load_file(str(checkpoint / "model.safetensors"), device=device),
+                                                    strict=False)
+        tied = {n for n in missing if n.endswith("lm_head.weight")}  # tied to the embeddings, saved once
+        if set(missing) - tied or unexpected:
+            raise RuntimeError(f"{checkpoint.name} does not match the model: missing {sorted(set(missing) - tied)[:5]}, "
+                               f"unexpected {sorted(unexpected)[:5]}")
+        return
+    state = load_file(str(checkpoint / "adapter_model.safetensors"), device=device)
     set_peft_model_state_dict(model, state)
     for n, p in model.named_parameters():
         if p.dtype != dtypes[n]:

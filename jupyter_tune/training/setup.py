@@ -31,8 +31,8 @@ def choose_hardware(params: TuningParams) -> Hardware:
     import psutil
 
     cuda = torch.cuda.is_available()
-    if params.quantization and not cuda:
-        raise RuntimeError(f"quantization={params.quantization!r} needs a CUDA GPU (bitsandbytes); "
+    if params.effective_quantization and not cuda:
+        raise RuntimeError(f"quantization={params.effective_quantization!r} needs a CUDA GPU (bitsandbytes); "
                            "this machine has none. Leave quantization=None to train in bf16/fp32.")
     if params.precision == "auto":
         if cuda:
@@ -45,36 +45,45 @@ def choose_hardware(params: TuningParams) -> Hardware:
     return Hardware("cuda" if cuda else "cpu", dtype, threads)
 
 
-def load_for_training(model_path: str, params: TuningParams, hw: Hardware) -> tuple[Any, dict[str, Any]]:
-    """The base model with LoRA adapters on it, and a description of what was built for job.json
-    (``fast_path``: which fast-path pieces run, and why the others do not)."""
+def load_for_training(model_path: str, params: TuningParams, hw: Hardware,
+                      merge_adapters: tuple = ()) -> tuple[Any, dict[str, Any]]:
+    """The base model with LoRA adapters on it (every weight trainable for method="full"), and a
+    description of what was built for job.json (``fast_path``: which fast-path pieces run, and why the
+    others do not). ``merge_adapters``: a finished job's adapters, merged into the base first."""
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoConfig
 
     from .fastpath import FastPath, plan_attention, plan_fused_lora, plan_logits, plan_master_weights
 
     fp = FastPath()
     attn = plan_attention(params, AutoConfig.from_pretrained(model_path), fp)
     kwargs: dict[str, Any] = {"dtype": hw.dtype, "attn_implementation": attn}
-    if params.quantization:
+    quantization = params.effective_quantization
+    if quantization:
         from transformers import BitsAndBytesConfig
 
-        if params.quantization == "4bit":
+        if quantization == "4bit":
             kwargs["quantization_config"] = BitsAndBytesConfig(
                 load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                 bnb_4bit_compute_dtype=hw.dtype)
         else:
             kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
         kwargs["device_map"] = {"": torch.cuda.current_device()}  # a distributed rank: its own GPU
+    from ..models.from_job import JobBase, load_merged
+
     try:
-        model = AutoModelForCausalLM.from_pretrained(model_path, **kwargs)
+        model = load_merged(JobBase("", model_path, list(merge_adapters)), **kwargs)
     except ValueError as e:
         if attn != "sdpa" or "scaled_dot_product_attention" not in str(e):
             raise
         kwargs["attn_implementation"] = "eager"  # an architecture without SDPA support
-        model = AutoModelForCausalLM.from_pretrained(model_path, **kwargs)
+        model = load_merged(JobBase("", model_path, list(merge_adapters)), **kwargs)
     model.config.use_cache = False  # packed rows must not share a KV cache (environment.md)
-    if params.quantization:
+    if params.method == "full":
+        from .methods import prepare_full
+
+        return prepare_full(model, params, hw, fp)
+    if quantization:
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
@@ -87,7 +96,7 @@ def load_for_training(model_path: str, params: TuningParams, hw: Hardware) -> tu
     # master copies (optim.py). Otherwise peft's fp32 adapters.
     half_adapters = plan_master_weights(params, hw, fp)
     model = get_peft_model(model, lora, autocast_adapter_dtype=not half_adapters)
-    if params.fused_lora and not half_adapters and hw.dtype != torch.float32 and not params.quantization:
+    if params.fused_lora and not half_adapters and hw.dtype != torch.float32 and not quantization:
         fp.set("fused_lora", False, "fp32 adapters on a half-precision base: peft's forward casts activations")
     else:
         plan_fused_lora(params, model, fp)
@@ -96,7 +105,7 @@ def load_for_training(model_path: str, params: TuningParams, hw: Hardware) -> tu
     targets = sorted({name.split(".")[-1] for name, mod in model.named_modules()
                       if hasattr(mod, "lora_A") and hasattr(mod, "base_layer")})
     info = {
-        "method": "QLoRA" if params.quantization else "LoRA",
+        "method": "QLoRA" if quantization else "LoRA",
         "adapter_size": params.adapter_size,
         "lora_alpha": params.effective_lora_alpha,
         "lora_dropout": params.lora_dropout,
@@ -104,7 +113,7 @@ def load_for_training(model_path: str, params: TuningParams, hw: Hardware) -> tu
         "trainable_params": int(trainable),
         "total_params": int(total),
         "trainable_percent": round(100.0 * trainable / max(1, total), 4),
-        "quantization": params.quantization,
+        "quantization": quantization,
         "device": hw.device,
         "dtype": hw.dtype_name,
         "num_threads": hw.num_threads,

@@ -113,7 +113,9 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, f
         info.update(num_processes=world_size)
         if is_main:
             store.update(job_id, tuning=info, progress={"step": 0, "total_steps": info["total_steps"], "epoch": 0.0})
-            log(f"{info['method']} r={info['adapter_size']} on {', '.join(info['target_modules'])}: "
+            log(f"{info['method']}"
+                + (f" r={info['adapter_size']} on {', '.join(info['target_modules'])}" if info['target_modules'] else "")
+                + ": "
                 f"{info['trainable_params']:,} trainable of {info['total_params']:,} parameters; "
                 f"{info['device']} {info['dtype']}, {info['total_steps']} steps"
                 + (f", {world_size} processes" if world_size > 1 else ""))
@@ -141,7 +143,8 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, f
         final = JobState.CANCELLED if watch.requested.is_set() else JobState.SUCCEEDED
         _finish_selection(store, job_id, trainer, final)
         _save_adapter(trainer, tokenizer, job_dir / "adapter")
-        log(f"Adapter saved to {job_dir / 'adapter'}; {final.value}")
+        log(f"{'Model' if params.method == 'full' else 'Adapter'} saved to "
+            f"{job_dir / ('model' if params.method == 'full' else 'adapter')}; {final.value}")
         _close_trackers(trackers, job_dir / "adapter", final.value)
         store.update(job_id, state=final.value, end_time=now_iso(), error=None)
         return 0
@@ -254,13 +257,28 @@ def _create_time() -> float | None:
 
 
 def _save_adapter(trainer, tokenizer, adapter: Path) -> None:
-    """Save into a new folder and swap it in: a kill mid-save never leaves a torn adapter."""
-    for stale in adapter.parent.glob(".adapter-*"):  # left by a process killed while saving
+    """Save into a new folder and swap it in: a kill mid-save never leaves a torn adapter.
+
+    A full fine-tuning job (no adapter) saves its whole model as a plain Hugging Face folder, model/."""
+    from peft import PeftModel
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    full = not isinstance(model, PeftModel)
+    if full:
+        from ..models.from_job import FULL_MODEL_DIR
+
+        adapter = adapter.with_name(FULL_MODEL_DIR)
+    for stale in adapter.parent.glob(f".{adapter.name}-*"):  # left by a process killed while saving
         shutil.rmtree(stale, ignore_errors=True)
-    tmp = adapter.with_name(f".adapter-{os.getpid()}.partial")
-    trainer.model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    old = adapter.with_name(f".adapter-{os.getpid()}.old")
+    tmp = adapter.with_name(f".{adapter.name}-{os.getpid()}.partial")
+    if full:
+        from .methods import save_full_model
+
+        save_full_model(model, tokenizer, tmp)
+    else:
+        trainer.model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    old = adapter.with_name(f".{adapter.name}-{os.getpid()}.old")
     if adapter.exists():
         os.rename(adapter, old)
     os.rename(tmp, adapter)

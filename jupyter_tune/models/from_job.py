@@ -1,0 +1,76 @@
+"""A finished job as the base of another: ``jt.tune(base_model=<job id>, ...)`` (e.g. DPO after SFT).
+
+A full fine-tuning job's ``model/`` folder is a plain model; a LoRA job is its own base plus its adapter,
+which the next job merges into the weights before it adds its own. Jobs on jobs chain: the adapters are
+merged in order. Torch-free (the launch checks it before any model loads).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# The folder a full fine-tuning job saves its model to (a plain Hugging Face folder), beside adapter/.
+FULL_MODEL_DIR = "model"
+
+
+@dataclass
+class JobBase:
+    job_id: str
+    base_path: Path                                        # a plain model folder
+    adapters: list[Path] = field(default_factory=list)     # merged into it, in order
+
+
+class JobBaseError(ValueError):
+    """base_model names a job that has no finished model to start from."""
+
+
+def job_base(name: str, store=None) -> JobBase | None:
+    """The model a job id stands for, or None when ``name`` is not a job id in the store."""
+    from ..jobs.store import JOB_ID_RE, JobStore
+
+    if not isinstance(name, str) or not JOB_ID_RE.fullmatch(name) or Path(name).exists():
+        return None
+    store = store or JobStore()
+    if not store.exists(name):
+        return None
+    record = store.read(name)
+    job_dir = store.job_dir(name)
+    if record.get("state") != "JOB_STATE_SUCCEEDED":
+        raise JobBaseError(f"base_model={name!r} is a tuning job in {record.get('state')}, not "
+                           "JOB_STATE_SUCCEEDED: start from a job once it has succeeded.")
+    full = job_dir / FULL_MODEL_DIR
+    if (full / "config.json").is_file():
+        return JobBase(name, full)
+    adapter = job_dir / "adapter"
+    if not (adapter / "adapter_config.json").is_file():
+        raise JobBaseError(f"base_model={name!r}: the job has neither model/ nor adapter/ in {job_dir}.")
+    base = (record.get("params") or {}).get("base_model")
+    inner = job_base(base, store)
+    if inner is not None:
+        return JobBase(name, inner.base_path, inner.adapters + [adapter])
+    from .resolve import resolve_model
+
+    return JobBase(name, resolve_model(base), [adapter])
+
+
+def job_is_full(job_dir: Path) -> bool:
+    """A full fine-tuning job (its model is model/, not adapter/)."""
+    try:
+        record = json.loads((Path(job_dir) / "job.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return (Path(job_dir) / FULL_MODEL_DIR / "config.json").is_file()
+    return (record.get("params") or {}).get("method") == "full"
+
+
+def load_merged(base: JobBase, **kwargs):
+    """The job's model with its adapters merged in (a plain transformers model)."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(base.base_path), **kwargs)
+    for adapter in base.adapters:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter), autocast_adapter_dtype=False).merge_and_unload()
+    return model

@@ -1,0 +1,227 @@
+"""Preference tuning (method="dpo"): TRL's DPOTrainer with LoRA on the policy.
+
+The loss is TRL's; the reference model is the base itself (TRL runs it with the adapter disabled), so no
+second copy of the weights is held. The job around it is the same as a supervised one: the job process,
+metrics.jsonl (TRL's rewards and log-probabilities under clear names, see callbacks.py), checkpoints,
+cancel, resume and the best checkpoint. TRL is imported here only, never by ``import jupyter_tune``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from ..data.loader import Dataset
+from ..params import TuningParams, choose_epochs
+from .build import log, training_base
+from .trainer import TokenCounts
+
+
+def preference_rows(dataset: Dataset, tokenizer) -> list[dict]:
+    """The examples in TRL's form: conversational (message lists) for a tokenizer with a chat template,
+    else the prompt rendered as plain text turns (the same rendering as supervised tuning)."""
+    from ..data.tokenize import has_chat_template, render_prompt
+
+    rows = []
+    for ex in dataset.examples:
+        if has_chat_template(tokenizer):
+            rows.append({"prompt": ex.prompt_messages,
+                         "chosen": [{"role": "assistant", "content": ex.answer}],
+                         "rejected": [{"role": "assistant", "content": ex.rejected}]})
+        else:
+            rows.append({"prompt": render_prompt(tokenizer, ex.prompt_messages), "chosen": ex.answer,
+                         "rejected": ex.rejected})
+    return rows
+
+
+def dpo_stats(tokenizer, dataset: Dataset, params: TuningParams, epochs: int) -> dict:
+    """The Vertex-shaped statistics (prompt as input, chosen as output) plus prompt / chosen / rejected
+    token distributions."""
+    from ..data.preference import preference_stats
+    from ..data.stats import split_stats
+
+    out = split_stats(tokenizer, dataset, params.max_seq_length, epochs, params.batch_size)
+    out.update(preference_stats(tokenizer, dataset.examples, params.max_seq_length))
+    # DPO reads each prompt twice, with the chosen and with the rejected answer
+    rejected = out["rejected_token_distribution"]["sum"]
+    out["total_token_count"] = out["total_token_count"] + out["user_input_token_distribution"]["sum"] + rejected
+    out["total_billable_token_count"] = out["total_token_count"] * epochs
+    return out
+
+
+def make_trainer_class():
+    from trl import DPOTrainer
+
+    class JobDPOTrainer(DPOTrainer):
+        """TRL's DPOTrainer plus the token counts the job's metrics read, and fp32 master weights for
+        half-precision adapters (as TuningTrainer)."""
+
+        task_metric = None
+
+        def __init__(self, *args, half_adapters: torch.dtype | None = None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.counts = {"train": TokenCounts(), "eval": TokenCounts()}
+            if half_adapters is not None:  # bf16 adapters: no cast of every activation to fp32
+                for p in self.model.parameters():
+                    if p.requires_grad:
+                        p.data = p.data.to(half_adapters)
+            self.adapter_dtype = next(p.dtype for p in self.model.parameters() if p.requires_grad)
+
+        def _load_from_checkpoint(self, *args, **kwargs):
+            super()._load_from_checkpoint(*args, **kwargs)
+            for p in self.model.parameters():  # peft loads adapters in fp32
+                if p.requires_grad and p.dtype != self.adapter_dtype:
+                    p.data = p.data.to(self.adapter_dtype)
+
+        def create_optimizer(self, *args, **kwargs):
+            if self.optimizer is None and self.adapter_dtype != torch.float32:
+                from .optim import MasterWeightAdamW
+
+                params = [p for p in self.model.parameters() if p.requires_grad]
+                self.optimizer = MasterWeightAdamW(
+                    [{"params": params, "weight_decay": self.args.weight_decay}], lr=self.args.learning_rate,
+                    betas=(self.args.adam_beta1, self.args.adam_beta2), eps=self.args.adam_epsilon)
+                return self.optimizer
+            return super().create_optimizer(*args, **kwargs)
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            mode = "train" if self.model.training else "eval"
+            # the chosen half of the batch: its answer tokens are the "predictions" (TRL's token accuracy)
+            chosen = inputs["completion_mask"].chunk(2, dim=0)[0][..., 1:]
+            predictions = int(chosen.sum())
+            accuracy = (self._metrics[mode].get("mean_token_accuracy") or [0.0])[-1]
+            self.counts[mode].add(round(accuracy * predictions), predictions, int(inputs["attention_mask"].sum()))
+            return out
+
+    return JobDPOTrainer
+
+
+def build_dpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None, output_dir: Path):
+    """(trainer, tokenizer, info for job.json, dataset stats), as build.build_trainer."""
+    from datasets import Dataset as HFDataset
+    from peft import LoraConfig
+    from transformers import AutoConfig, AutoTokenizer, set_seed
+    from trl import DPOConfig
+
+    from ..models.arch import library_attention
+    from ..models.from_job import JobBase, load_merged
+    from .distributed import trainer_arguments
+    from .fastpath import FastPath, plan_master_weights
+    from .methods import METHOD_NAMES
+    from .selection import SELECT_METRICS, EarlyStopping, EvaluateAtEnd, resolve_select_best
+    from .setup import choose_hardware
+
+    if not train.is_preference or (val is not None and len(val) and not val.is_preference):
+        raise ValueError("method='dpo' needs preference rows (prompt, chosen, rejected)")
+    hw = choose_hardware(params)
+    torch.set_num_threads(hw.num_threads)
+    set_seed(params.seed)
+    model_path, merge = training_base(params.base_model)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    epochs = params.epochs or choose_epochs(len(train))
+    stats = {"max_seq_length": params.max_seq_length, "epochs": epochs, "method": "dpo",
+             "train": dpo_stats(tokenizer, train, params, epochs),
+             "validation": dpo_stats(tokenizer, val, params, 1) if val is not None else None}
+    val_rows = preference_rows(val, tokenizer)[: params.max_eval_examples or None] if val is not None else None
+
+    fp = FastPath()
+    fp.set("packed_attention", False, "DPO: TRL pads each chosen/rejected pair (its padding-free path is "
+                                      "disabled in trl 1.16)")
+    fp.set("answer_only_logits", False, "DPO: TRL's own fused LM head computes only the log-probabilities")
+    fp.set("fused_lora", False, "DPO: the reference pass disables the adapter through peft's own forward")
+    half = plan_master_weights(params, hw, fp)
+    config = AutoConfig.from_pretrained(model_path)
+    kwargs = {"dtype": hw.dtype, "attn_implementation": library_attention(config)}
+    quantization = params.effective_quantization
+    if quantization:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = (BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                            bnb_4bit_compute_dtype=hw.dtype)
+                                         if quantization == "4bit" else BitsAndBytesConfig(load_in_8bit=True))
+        kwargs["device_map"] = {"": torch.cuda.current_device()}
+    model = load_merged(JobBase("", Path(model_path), list(merge)), **kwargs)
+    model.config.use_cache = False
+    if hw.device == "cuda" and not quantization:
+        model = model.to("cuda")
+    lora = LoraConfig(r=params.adapter_size, lora_alpha=params.effective_lora_alpha,
+                      lora_dropout=params.lora_dropout, target_modules=params.target_modules or "all-linear",
+                      task_type="CAUSAL_LM", bias="none")
+
+    steps_per_epoch = math.ceil(len(train) / (params.batch_size * params.gradient_accumulation_steps))
+    total_steps = params.max_steps or steps_per_epoch * epochs
+    eval_steps = params.eval_steps or max(1, total_steps // 10)
+    save_steps = params.save_steps or max(1, total_steps // 5)
+    select = resolve_select_best(params, bool(val_rows), None)
+    best_metric, greater = SELECT_METRICS[select] if select else (None, True)
+    if select:
+        save_steps = eval_steps
+    args = DPOConfig(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=params.batch_size,
+        per_device_eval_batch_size=params.batch_size,
+        gradient_accumulation_steps=params.gradient_accumulation_steps,
+        num_train_epochs=epochs,
+        max_steps=params.max_steps or -1,
+        learning_rate=params.effective_learning_rate,
+        lr_scheduler_type=params.lr_scheduler_type,
+        warmup_steps=math.ceil(params.warmup_ratio * total_steps),
+        weight_decay=params.weight_decay,
+        logging_steps=params.logging_steps,
+        eval_strategy="steps" if val_rows else "no",
+        eval_steps=eval_steps,
+        save_strategy="steps",
+        save_steps=save_steps,
+        save_total_limit=2,
+        metric_for_best_model=best_metric,
+        greater_is_better=greater,
+        load_best_model_at_end=False,
+        seed=params.seed,
+        data_seed=params.seed,
+        bf16=False,  # the weights are already in their training dtype: no autocast
+        fp16=False,
+        gradient_checkpointing=False,  # small models: recomputing activations costs more than it saves
+        use_cpu=hw.device == "cpu",
+        dataloader_num_workers=0,
+        report_to=[],
+        beta=params.dpo_beta,
+        max_length=params.max_seq_length,
+        truncation_mode="keep_end",  # keep the answers, cut the prompt's start (as supervised tuning keeps them)
+        disable_tqdm=True,
+        **trainer_arguments(params),
+    )
+    trainer_class = make_trainer_class()
+    trainer = trainer_class(model=model, args=args, processing_class=tokenizer, peft_config=lora,
+                            train_dataset=HFDataset.from_list(preference_rows(train, tokenizer)),
+                            eval_dataset=HFDataset.from_list(val_rows) if val_rows else None,
+                            half_adapters=hw.dtype if half else None)
+    if val_rows:
+        trainer.add_callback(EvaluateAtEnd())
+    if params.early_stopping_patience and best_metric:
+        trainer.add_callback(EarlyStopping(best_metric, greater, params.early_stopping_patience))
+    trainable, total = trainer.model.get_nb_trainable_parameters()
+    targets = sorted({name.split(".")[-1] for name, mod in trainer.model.named_modules()
+                      if hasattr(mod, "lora_A") and hasattr(mod, "base_layer")})
+    info = {
+        "method": METHOD_NAMES["dpo"], "adapter_size": params.adapter_size, "lora_alpha": params.effective_lora_alpha,
+        "lora_dropout": params.lora_dropout, "target_modules": targets, "trainable_params": int(trainable),
+        "total_params": int(total), "trainable_percent": round(100.0 * trainable / max(1, total), 4),
+        "quantization": quantization, "device": hw.device, "dtype": hw.dtype_name, "num_threads": hw.num_threads,
+        "attn_implementation": trainer.model.config._attn_implementation, "fast_path": fp.to_json(),
+        "dpo_beta": params.dpo_beta, "reference": "the base model (adapter disabled)",
+        "base_model": params.base_model, "resolved_model_path": str(model_path),
+        "learning_rate": params.effective_learning_rate, "epochs": epochs, "total_steps": total_steps,
+        "batch_size": params.batch_size, "gradient_accumulation_steps": params.gradient_accumulation_steps,
+        "max_seq_length": params.max_seq_length, "eval_steps": eval_steps if val_rows else None,
+        "save_steps": save_steps, "padding_free": False, "task_metric": None, "select_best": select,
+        "early_stopping_patience": params.early_stopping_patience,
+    }
+    for name, piece in info["fast_path"].items():
+        if not piece["on"]:
+            log(f"Fast path: {name} off ({piece['why']})")
+    return trainer, tokenizer, info, stats

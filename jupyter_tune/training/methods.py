@@ -1,0 +1,74 @@
+"""What differs between the tuning methods once the base model is loaded.
+
+- lora / qlora: peft adapters (training/setup.py)
+- full: every weight trains; the fast-path pieces that do not depend on adapters stay on (packed attention,
+  answer-only logits, and bf16 weights with fp32 master copies in AdamW); fused LoRA is off
+- dpo: TRL's DPOTrainer with LoRA on the policy and the base (adapter disabled) as reference (training/dpo.py)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+METHOD_NAMES = {"lora": "LoRA", "qlora": "QLoRA", "full": "Full fine-tuning",
+                "dpo": "DPO (LoRA, base as reference)"}
+
+
+def prepare_full(model, params, hw, fp) -> tuple[Any, dict[str, Any]]:
+    """Every weight of ``model`` trainable; the fast-path decisions for full fine-tuning; job.json's info."""
+    import torch
+
+    from .fastpath import plan_logits
+
+    for p in model.parameters():
+        p.requires_grad_(True)
+    fp.set("fused_lora", False, "full fine-tuning: no LoRA layers to fuse")
+    if hw.dtype == torch.float32:
+        fp.set("master_weights", False, "fp32 weights: AdamW updates them directly")
+    elif not params.master_weights:
+        fp.set("master_weights", False, f"switched off by master_weights=False: AdamW updates the "
+                                        f"{hw.dtype_name} weights directly (small updates round away)")
+    else:
+        # TuningTrainer.create_optimizer uses MasterWeightAdamW whenever the trainable weights are half precision
+        fp.set("master_weights", True, f"{hw.dtype_name} weights, fp32 master weights in AdamW")
+    if hw.device == "cuda":
+        model = model.to("cuda")
+    plan_logits(params, model, fp)
+    total = sum(p.numel() for p in model.parameters())
+    info = {
+        "method": METHOD_NAMES["full"],
+        "adapter_size": None,
+        "lora_alpha": None,
+        "lora_dropout": None,
+        "target_modules": [],
+        "trainable_params": int(total),
+        "total_params": int(total),
+        "trainable_percent": 100.0,
+        "quantization": None,
+        "device": hw.device,
+        "dtype": hw.dtype_name,
+        "num_threads": hw.num_threads,
+        "attn_implementation": model.config._attn_implementation,
+        "fast_path": fp.to_json(),
+    }
+    return model, info
+
+
+def save_full_model(model, tokenizer, folder) -> None:
+    """A plain Hugging Face folder (safetensors, config, generation config, tokenizer) that
+    ``AutoModelForCausalLM.from_pretrained`` loads alone."""
+    import json
+    from pathlib import Path
+
+    from .attention import NAME
+
+    model = getattr(model, "module", model)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    path = Path(folder) / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["use_cache"] = True  # off only while training packed rows
+    for key in ("attn_implementation", "_attn_implementation"):
+        if config.get(key) == NAME:  # the trainer's own kernel exists only in the job process
+            del config[key]
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")

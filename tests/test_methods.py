@@ -1,0 +1,195 @@
+"""The tuning methods through the same job: lora, full fine-tuning and DPO (qlora needs CUDA), on a tiny
+model; preference datasets; the full fine-tuning memory check; a job started from another job."""
+
+import json
+
+import pytest
+
+import jupyter_tune as jt
+from jupyter_tune.data.errors import DatasetError
+from jupyter_tune.params import ParameterError, TuningParams
+
+ROWS = [{"input_text": f"Example number {i} about {topic}.", "output_text": topic}
+        for i in range(12) for topic in ("Urology", "Neurology")]
+WORDS = ["apple", "river", "stone", "cloud", "green", "seven", "table", "light"]
+# The chosen answer is always the same word: DPO must learn to prefer it.
+PREFS = [{"prompt": f"Question {i}: say the word.", "chosen": "Urology", "rejected": WORDS[i % len(WORDS)]}
+         for i in range(24)]
+
+
+def _rows(job) -> list[dict]:
+    return [json.loads(line) for line in (job.dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_method_is_one_parameter_with_choices():
+    field = {p["name"]: p for p in __import__("jupyter_tune.params").params.schema()["parameters"]}["method"]
+    assert field["choices"] == ["lora", "qlora", "full", "dpo"] and field["group"] == "basic"
+    assert TuningParams(method="qlora").effective_quantization == "4bit"
+    assert TuningParams(quantization="8bit").effective_method == "qlora"  # quantization= keeps meaning QLoRA
+    assert TuningParams(method="full").effective_learning_rate < TuningParams().effective_learning_rate
+    with pytest.raises(ParameterError, match="method"):
+        TuningParams(method="full", quantization="4bit")
+    with pytest.raises(ParameterError, match="method"):
+        TuningParams(method="rlhf")
+
+
+@pytest.mark.parametrize("rows,line,field,message", [
+    ([{"prompt": "q", "chosen": "a"}], 1, "rejected", "Missing"),
+    ([{"prompt": "q", "chosen": "a", "rejected": " a "}], 1, "rejected", "same text"),
+    ([{"prompt": "q", "chosen": "", "rejected": "b"}], 1, "chosen", "Empty"),
+    ([{"prompt": [{"role": "user", "content": "q"}], "chosen": [{"role": "assistant", "content": "a"}],
+       "rejected": []}], 1, "rejected", "non-empty list"),
+    ([{"chosen": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+       "rejected": [{"role": "user", "content": "other"}, {"role": "assistant", "content": "b"}]}],
+     1, "rejected", "differ before"),
+    ([{"contents": [{"role": "user", "parts": [{"text": "q"}]}],
+       "completions": [{"score": 1, "completion": {"role": "model", "parts": [{"text": "a"}]}}]}],
+     1, "completions", "pair"),
+    ([{"contents": [{"role": "user", "parts": [{"text": "q"}]}],
+       "completions": [{"score": 1, "completion": {"role": "model", "parts": [{"text": "a"}]}},
+                       {"score": 1, "completion": {"role": "model", "parts": [{"text": "b"}]}}]}],
+     1, "completions[1].score", "Both"),
+])
+def test_bad_preference_rows_are_named_by_line_and_field(rows, line, field, message):
+    good = [{"prompt": "q0", "chosen": "a", "rejected": "b"}] if "prompt" in rows[0] and isinstance(
+        rows[0]["prompt"], str) else []
+    with pytest.raises(DatasetError) as e:
+        jt.load_dataset(good + rows, preference=True)
+    problems = [p for p in e.value.problems if p.severity == "error"]
+    assert len(problems) == 1, problems
+    assert problems[0].line == line + len(good) and problems[0].field == field and message in problems[0].message
+
+
+def test_preference_file_errors_name_file_and_line(tmp_path):
+    path = tmp_path / "prefs.jsonl"
+    lines = [json.dumps(r) for r in PREFS[:3]] + [json.dumps({"prompt": "q", "chosen": "x"}),
+                                                  json.dumps({"prompt": "q", "chosen": "x", "rejected": "x"})]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DatasetError) as e:
+        jt.validate_dataset(str(path), min_examples=1, preference=True)
+    text = str(e.value)
+    assert f"{path}, line 4, field 'rejected': Missing" in text
+    assert f"{path}, line 5, field 'rejected': The chosen and rejected answers are the same text" in text
+
+
+def test_three_preference_formats_read_alike():
+    plain = {"prompt": "Fruit?", "chosen": "Apple", "rejected": "Pear"}
+    chat = {"prompt": [{"role": "user", "content": "Fruit?"}], "chosen": [{"role": "assistant", "content": "Apple"}],
+            "rejected": [{"role": "assistant", "content": "Pear"}]}
+    implicit = {"chosen": [{"role": "user", "content": "Fruit?"}, {"role": "assistant", "content": "Apple"}],
+                "rejected": [{"role": "user", "content": "Fruit?"}, {"role": "assistant", "content": "Pear"}]}
+    vertex = {"contents": [{"role": "user", "parts": [{"text": "Fruit?"}]}],
+              "completions": [{"score": 0, "completion": {"role": "model", "parts": [{"text": "Pear"}]}},
+                              {"score": 1, "completion": {"role": "model", "parts": [{"text": "Apple"}]}}]}
+    for row in (plain, chat, implicit, vertex):
+        ex = jt.load_dataset([row]).examples[0]
+        assert ex.messages == [{"role": "user", "content": "Fruit?"}, {"role": "assistant", "content": "Apple"}]
+        assert ex.rejected == "Pear"
+
+
+def test_preference_rows_need_method_dpo_and_back(tune_home, tiny_model_dir):
+    with pytest.raises(DatasetError, match="method='dpo'"):
+        jt.tune(base_model=str(tiny_model_dir), train_dataset=PREFS)
+    with pytest.raises(DatasetError, match="needs preference rows"):
+        jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, method="dpo")
+    assert not (tune_home / "jobs").exists() or not any((tune_home / "jobs").iterdir())
+
+
+def test_full_fine_tuning_trains_every_weight_and_reloads(tune_home, tiny_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:6],
+                  method="full", max_steps=6, batch_size=4, eval_steps=3, learning_rate=1e-3)
+    assert job.wait(timeout=180) is jt.JobState.SUCCEEDED, job.log()
+    rec = job.record
+    assert rec["tuning"]["method"] == "Full fine-tuning" and rec["tuning"]["trainable_percent"] == 100.0
+    assert rec["memory_estimate"]["total_bytes"] > rec["memory_estimate"]["weights_bytes"] > 0
+    fast = rec["tuning"]["fast_path"]
+    assert not fast["fused_lora"]["on"] and "full fine-tuning" in fast["fused_lora"]["why"]
+    assert fast["packed_attention"]["on"]  # the pieces that do not depend on adapters stay on
+    train = [r for r in _rows(job) if "train_total_loss" in r]
+    assert len(train) == 6 and all(r["tokens_per_second"] > 0 for r in train)
+    assert any("eval_total_loss" in r for r in _rows(job))
+    folder = job.dir / "model"
+    assert (folder / "model.safetensors").is_file() and (folder / "generation_config.json").is_file()
+    assert (folder / "tokenizer_config.json").is_file() and not (job.dir / "adapter").exists()
+    # A plain Hugging Face folder: transformers loads it alone, and every layer's weights moved.
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    tuned = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    b, t = dict(base.named_parameters()), dict(tuned.named_parameters())
+    moved = [n for n in b if not torch.equal(b[n], t[n])]
+    assert len(moved) == len(b), set(b) - set(moved)
+    assert json.loads((folder / "config.json").read_text())["use_cache"] is True
+    # jt.load_model(job) loads it and generates.
+    model = jt.load_model(job, dtype="float32")
+    assert model.adapter_path is None
+    out = jt.generate_text(model, [{"prompt": "Example number 1 about"}], max_output_tokens=3)
+    assert out.loc[0, "ml_generate_text_status"] == ""
+
+
+def test_full_fine_tuning_refused_when_it_does_not_fit(tune_home, tiny_model_dir, monkeypatch):
+    from jupyter_tune.training import memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda device: 1000)
+    with pytest.raises(memory.InsufficientMemoryError) as e:
+        jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, method="full")
+    text = str(e.value)
+    assert "weights" in text and "gradients" in text and "optimizer state" in text and "0.00 GB available" in text
+    assert not (tune_home / "jobs").exists() or not any((tune_home / "jobs").iterdir())
+
+
+def test_full_fine_tuning_cancel_and_resume(tune_home, tiny_model_dir, monkeypatch):
+    from waiting import wait_for
+
+    monkeypatch.setenv("JUPYTER_TUNE_TEST_PAUSE", "step:60")  # held after step 1 (checkpointed) until cancelled
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, method="full", max_steps=6,
+                  batch_size=2, save_steps=1, num_threads=1, learning_rate=1e-4)
+    wait_for(lambda: job.store.latest_checkpoint(job.id) is not None, what="a checkpoint")
+    job.cancel()
+    assert job.wait(timeout=120) is jt.JobState.CANCELLED, job.log()
+    assert (job.dir / "model" / "model.safetensors").is_file()
+    stopped = int(job.metrics["step"].max())
+    monkeypatch.delenv("JUPYTER_TUNE_TEST_PAUSE")
+    job = jt.resume(job.id)
+    assert job.wait(timeout=300) is jt.JobState.SUCCEEDED, job.log()
+    assert int(job.metrics["step"].max()) == 6 and stopped < 6
+    assert "Resuming from" in job.log()
+
+
+def test_dpo_job_logs_rewards_and_the_margin_grows(tune_home, tiny_model_dir):
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=PREFS, validation_dataset=PREFS[:8],
+                  method="dpo", max_steps=12, batch_size=8, eval_steps=6, learning_rate=5e-3, adapter_size=8,
+                  dpo_beta=0.5)
+    assert job.wait(timeout=240) is jt.JobState.SUCCEEDED, job.log()
+    rows = _rows(job)
+    train = [r for r in rows if "train_total_loss" in r]
+    evals = [r for r in rows if "eval_total_loss" in r]
+    for key in ("train_rewards_margin", "train_rewards_accuracy", "train_logps_chosen", "train_logps_rejected",
+                "tokens_per_second", "train_num_predictions"):
+        assert key in train[0], key
+    assert evals and {"eval_rewards_margin", "eval_rewards_accuracy", "eval_logps_chosen"} <= set(evals[-1])
+    first = sum(r["train_rewards_margin"] for r in train[:3]) / 3
+    last = sum(r["train_rewards_margin"] for r in train[-3:]) / 3
+    assert last > first + 0.1, [r["train_rewards_margin"] for r in train]
+    assert evals[-1]["eval_rewards_accuracy"] >= 0.9
+    rec = job.record
+    assert rec["tuning"]["method"].startswith("DPO") and rec["tuning"]["trainable_percent"] < 100
+    stats = job.dataset_stats
+    assert stats["train"]["chosen_token_distribution"]["sum"] > 0
+    assert stats["train"]["rejected_token_distribution"]["sum"] > 0
+    assert stats["train"]["prompt_token_distribution"]["sum"] > 0
+    assert (job.adapter_path / "adapter_config.json").is_file()
+    assert jt.load_model(job, dtype="float32").adapter_path
+
+
+def test_dpo_from_a_finished_sft_job(tune_home, tiny_model_dir):
+    sft = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, max_steps=3, batch_size=4)
+    with pytest.raises(ValueError, match="not JOB_STATE_SUCCEEDED"):  # not finished yet
+        jt.tune(base_model=sft.id, train_dataset=PREFS, method="dpo")
+    assert sft.wait(timeout=180) is jt.JobState.SUCCEEDED, sft.log()
+    dpo = jt.tune(base_model=sft.id, train_dataset=PREFS, method="dpo", max_steps=2, batch_size=4)
+    assert dpo.wait(timeout=180) is jt.JobState.SUCCEEDED, dpo.log()
+    assert "adapter(s) merged" in dpo.log()
+    model = jt.load_model(dpo, dtype="float32")  # the SFT adapter merged, then the DPO adapter
+    assert model.adapter_path and model.job_id == dpo.id
