@@ -43,6 +43,7 @@ EXTRAS = {
     "max_output_tokens": "Most tokens generated per row.",
     "dest": "The new folder an export is written to.",
     "format": "Export format: 'merged' (plain transformers folder), 'adapter' (PEFT) or 'gguf' (llama.cpp, Ollama).",
+    "job_ids": "Tuning job ids to compare side by side.",
 }
 EXPORT_FORMATS = ("merged", "adapter", "gguf")
 
@@ -68,6 +69,8 @@ ACTIONS: dict[str, Action] = {a.id: a for a in (
            ("job_id", "dest", "format"), ("export.py.j2",), button=False, defaults=(("format", "merged"),)),
     Action("view", "View a job", "Insert a cell that shows a job's live view.", ("job_id",),
            ("view.py.j2",), button=False),
+    Action("compare", "Compare jobs", "Insert a cell that compares jobs side by side (curves, differing "
+           "parameters, best run).", ("job_ids",), ("compare.py.j2",), button=False),
 )}
 
 
@@ -148,6 +151,15 @@ def _checked_params(action: Action, params: dict[str, Any]) -> dict[str, Any]:
             validate_job_id(values["job_id"])
         except ValueError as e:
             raise CellsError(str(e)) from None
+    if action.id == "compare":
+        ids = values.get("job_ids")
+        if not isinstance(ids, list) or not ids:
+            raise CellsError("The 'compare' action needs job_ids: a list of one or more job ids")
+        for job_id in ids:
+            try:
+                validate_job_id(job_id)
+            except ValueError as e:
+                raise CellsError(str(e)) from None
     if values.get("task_type") not in (None, "classification", "text_generation"):
         raise CellsError(f"task_type: {values['task_type']!r} is not 'classification' or 'text_generation'")
     if values.get("format") not in (None, *EXPORT_FORMATS):

@@ -97,7 +97,8 @@ def table_html(rows: list[dict[str, Any]], params: list[str], best: str | None, 
         return "<i>No runs to compare.</i>"
     skip = {"job", "id", "state", "note"}
     columns = [k for k in rows[0] if k not in skip]
-    th = 'style="text-align:left;padding:3px 10px;border-bottom:1px solid #dadce0;font-weight:600"'
+    th = ('style="text-align:left;padding:3px 10px;border-bottom:1px solid #dadce0;font-weight:600;'
+          'white-space:nowrap;line-height:1.5"')
     head = "".join(f"<th {th}>{esc(c)}{' ▼' if c == f'best {objective}' else ''}</th>"
                    for c in ["", "job", "state", *columns])
     body = []
@@ -105,17 +106,18 @@ def table_html(rows: list[dict[str, Any]], params: list[str], best: str | None, 
         star = "★" if r["id"] == best else ""
         color = COLORS[i % len(COLORS)]
         bg = "background:rgba(26,115,232,0.10);font-weight:600;" if star else ""
-        note = f'<br><span style="color:#5f6368;font-size:11px">{esc(r["note"])}</span>' if r.get("note") else ""
+        note = f' <span style="color:#5f6368;font-size:11px">({esc(r["note"])})</span>' if r.get("note") else ""
         cells = [f'<span style="color:#f9ab00" title="best run">{star}</span>',
                  f'<span style="color:{color}">■</span> {esc(r["job"])}{note}', badge_html(r["state"])]
         cells += [esc(_fmt(r[c])) for c in columns]
-        tds = "".join(f'<td style="padding:3px 10px;{bg}">{c}</td>' for c in cells)
+        tds = "".join(f'<td style="padding:3px 10px;white-space:nowrap;line-height:1.5;{bg}">{c}</td>'
+                      for c in cells)
         body.append(f'<tr class="jt-compare-row" data-job-id="{esc(r["id"])}">{tds}</tr>')
     differ = (f"Parameters that differ: <b>{esc(', '.join(params))}</b>." if params
               else "The runs share every parameter.")
     return (f'<div style="font-size:12px;color:#5f6368;margin:4px 0">{differ}</div>'
-            f'<table class="jt-compare-table" style="border-collapse:collapse;font-size:12px">'
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+            f'<div style="overflow-x:auto"><table class="jt-compare-table" style="border-collapse:collapse;'
+            f'font-size:12px"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>')
 
 
 class CompareView(w.VBox):

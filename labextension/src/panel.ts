@@ -92,6 +92,13 @@ export class TuningPanel extends Widget {
 
     const jobsHeader = el('div', 'jp-TuningPanel-jobsHeader');
     jobsHeader.appendChild(el('h3', 'jp-TuningPanel-heading', 'Jobs'));
+    this.compareButton = button(
+      'Compare',
+      'Insert and run a cell that compares the checked jobs side by side',
+      () => void this.compareSelected(),
+      'jp-TuningPanel-compare'
+    );
+    jobsHeader.appendChild(this.compareButton);
     jobsHeader.appendChild(button('↻', 'Refresh the job list', () => void this.refreshJobs()));
     root.appendChild(jobsHeader);
     this.jobList = el('ul', 'jp-TuningPanel-jobs');
@@ -280,6 +287,9 @@ export class TuningPanel extends Widget {
     if (actionId === 'tune') {
       return params;
     }
+    if (actionId === 'compare') {
+      return { job_ids: this.jobs.filter(j => this.selected.has(j.id)).map(j => j.id) };
+    }
     const chosen = jobId ?? (this.modelChoice?.value || undefined);
     if (chosen) {
       params.job_id = chosen;
@@ -331,7 +341,28 @@ export class TuningPanel extends Widget {
     }
   }
 
+  /** Insert and run jt.compare_jobs([...]) for the checked jobs (in the list's order). */
+  private async compareSelected(): Promise<void> {
+    if (this.selected.size === 0) {
+      this.showError('Check the jobs to compare first (the box beside each job).');
+      return;
+    }
+    await this.runAction('compare', undefined, true);
+  }
+
+  private updateCompareButton(): void {
+    this.compareButton.disabled = this.selected.size === 0;
+    this.compareButton.textContent = this.selected.size > 1 ? `Compare (${this.selected.size})` : 'Compare';
+  }
+
   private renderJobs(): void {
+    const ids = new Set(this.jobs.map(j => j.id));
+    for (const id of [...this.selected]) {
+      if (!ids.has(id)) {
+        this.selected.delete(id); // deleted jobs leave the selection
+      }
+    }
+    this.updateCompareButton();
     if (this.jobs.length === 0) {
       this.jobList.replaceChildren(
         el('li', 'jp-TuningPanel-empty', 'No tuning jobs yet. Fill in the parameters and click Tune a model.')
@@ -348,6 +379,19 @@ export class TuningPanel extends Widget {
     item.dataset.state = job.state;
 
     const top = el('div', 'jp-TuningPanel-jobTop');
+    const check = el('input', 'jp-TuningPanel-jobSelect');
+    check.type = 'checkbox';
+    check.title = 'Select for Compare';
+    check.checked = this.selected.has(job.id);
+    check.addEventListener('change', () => {
+      if (check.checked) {
+        this.selected.add(job.id);
+      } else {
+        this.selected.delete(job.id);
+      }
+      this.updateCompareButton();
+    });
+    top.appendChild(check);
     const name = el('span', 'jp-TuningPanel-jobName', job.display_name || job.id);
     name.title = job.id;
     const queued = job.state === 'JOB_STATE_QUEUED' && typeof job.queue_position === 'number';
@@ -409,6 +453,8 @@ export class TuningPanel extends Widget {
   private fields = new Map<string, { param: IParameter; input: HTMLInputElement | HTMLSelectElement }>();
   private jobs: IJobSummary[] = [];
   private jobsError = false;
+  private selected = new Set<string>(); // job ids checked for Compare
+  private readonly compareButton: HTMLButtonElement;
   private pollTimer = 0;
   private modelChoice: HTMLSelectElement | null = null;
   private readonly errorBox: HTMLDivElement;

@@ -33,7 +33,7 @@ def test_three_jobs_three_curves_and_the_differing_parameters(store, views):
     assert "adapter_size" in table and "learning_rate_multiplier" in table and "best validation loss" in table
     assert v.objective == ("eval_total_loss", False)
     assert v.best.id == "lr-big"
-    assert 'data-job-id="lr-big"><td style="padding:3px 10px;background' in table  # the best row marked
+    assert 'data-job-id="lr-big"><td style="padding:3px 10px;white-space:nowrap;line-height:1.5;background' in table  # the best row marked
     assert "★ lr-big" in v.title.value
     assert v.live  # lr-run is running
     html = v._repr_html_()
@@ -81,3 +81,14 @@ def test_unknown_job_is_refused(store):
         compare_jobs(["nope"])
     with pytest.raises(ValueError):
         compare_jobs([])
+
+
+def test_the_panel_compare_cell():
+    from jupyter_tune.cells import CellsError, actions, render_cells
+
+    assert any(a["id"] == "compare" and a["params"] == ["job_ids"] and not a["button"] for a in actions())
+    (cell,) = render_cells("compare", {"job_ids": ["run-a", "run-b"]})
+    assert cell["source"].endswith("jt.compare_jobs(['run-a', 'run-b'])")
+    for bad in ({}, {"job_ids": []}, {"job_ids": ["../etc"]}, {"job_ids": "run-a"}):
+        with pytest.raises(CellsError):
+            render_cells("compare", bad)
