@@ -65,3 +65,12 @@ def _load_jupyter_server_extension(server_app: Any) -> None:
 
     setup_route_handlers(server_app.web_app)
     server_app.log.info("jupyter_tune server extension loaded")
+
+
+async def _start_jupyter_server_extension(server_app: Any) -> None:
+    # The event loop runs now: start recording dead jobs and moving the queue (server/routes.Reconciler).
+    from .server.routes import RECONCILER_SETTING
+
+    reconciler = server_app.web_app.settings.get(RECONCILER_SETTING)
+    if reconciler is not None:
+        reconciler.start()

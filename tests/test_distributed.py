@@ -40,7 +40,7 @@ def group(job) -> list:
 @pytest.fixture
 def cleanup(tune_home):
     yield
-    for record in JobStore().list(kick=False):
+    for record in JobStore().list():
         if process_alive(record.get("pid"), record.get("pid_create_time")):
             os.killpg(record["pid"], signal.SIGKILL)
 

@@ -391,14 +391,18 @@ def test_reading_never_writes_even_on_a_full_disk(tune_home, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full_disk)
-    record = store.read("dead")  # the reconcile cannot write: the reader still gets the truth
+    record = store.read("dead")  # reading has no side effect: the reader gets the truth, nothing is written
     assert record["state"] == JobState.FAILED.value and "ended without reporting" in record["error"]["message"]
+    assert store.reconcile("dead") == []  # the reconcile cannot write: it says so and leaves nothing
     assert jt.get_job("dead").state is JobState.FAILED
     assert [r["state"] for r in store.list()] == [JobState.FAILED.value]
     assert (store.job_dir("dead") / "job.json").read_bytes() == before
     assert not list(store.job_dir("dead").glob(".*.tmp"))
     monkeypatch.undo()
-    store.read("dead")  # with space again, the one explicit reconcile step records it
+    store.read("dead")
+    store.list()
+    assert (store.job_dir("dead") / "job.json").read_bytes() == before  # reads alone never write
+    assert store.reconcile() == ["dead"]  # with space again, the one explicit reconcile step records it
     assert store.read_raw("dead")["state"] == JobState.FAILED.value
 
 

@@ -24,7 +24,7 @@ FAST = dict(batch_size=4, num_threads=1, max_seq_length=256)
 def one_slot(tune_home, monkeypatch):
     monkeypatch.setenv(queue.SLOTS_ENV, "1")
     yield
-    for record in JobStore().list(kick=False):  # no job process outlives the test
+    for record in JobStore().list():  # no job process outlives the test
         if process_alive(record.get("pid"), record.get("pid_create_time")):
             os.kill(record["pid"], signal.SIGKILL)
 
@@ -110,10 +110,13 @@ def test_queued_jobs_are_not_failed_for_lack_of_a_process(one_slot, tiny_model_d
     assert deleted.queue_position == 2
     jt.delete_job(waiting.id)
     assert deleted.queue_position == 1  # deleting takes a job out of the queue
-    # The stuck PENDING one is found dead after its grace: its slot goes to the next (spawned, here).
+    # The stuck PENDING one is found dead after its grace: reading says so and changes nothing; the
+    # reconcile in jt.list_jobs records it, and its slot goes to the next (spawned, here).
     store.update(held.id, pending_since=time.time() - 3600)
-    assert deleted.state is JobState.PENDING and held.state is JobState.FAILED
+    assert held.state is JobState.FAILED and deleted.state is JobState.QUEUED
+    assert store.read_raw(held.id)["state"] == JobState.PENDING.value
     assert [j.state for j in jt.list_jobs()] == [JobState.PENDING, JobState.FAILED]
+    assert deleted.state is JobState.PENDING and store.read_raw(held.id)["state"] == JobState.FAILED.value
 
 
 def test_racing_dispatchers_start_each_job_once(one_slot, tiny_model_dir, monkeypatch):

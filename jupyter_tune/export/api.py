@@ -25,9 +25,9 @@ _HF_DTYPES = {"float32": "float32", "fp32": "float32", "f32": "float32", "bfloat
 
 
 def _job(job_or_id: Any):
-    from ..jobs.job import TuningJob
+    from ..jobs.handle import JobHandle
 
-    return job_or_id if isinstance(job_or_id, TuningJob) else TuningJob(str(job_or_id))
+    return job_or_id if isinstance(job_or_id, JobHandle) else JobHandle(str(job_or_id))
 
 
 def _check_args(fmt: str, dtype: str | None, quantization: str | None) -> tuple[str | None, str | None]:
@@ -68,9 +68,9 @@ def export(job_or_id: Any, dest: str | os.PathLike, format: str = "merged", dtyp
 
     job = _job(job_or_id)
     merged_dtype, gguf_type = _check_args(format, dtype, quantization)
-    from ..models.loading import _job_adapter
+    from ..models.loading import job_adapter
 
-    _job_adapter(job)  # JobNotReadyError (with the state and what to do) before any work
+    job_adapter(job)  # JobNotReadyError (with the state and what to do) before any work
     dest = Path(dest).expanduser().resolve()
     if dest.exists() and not overwrite:
         raise FileExistsError(f"{dest} exists: choose a new folder or pass overwrite=True.")

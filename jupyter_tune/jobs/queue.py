@@ -2,8 +2,8 @@
 
 The queue is nothing but the job.json files: QUEUED jobs in the order they were queued (``queued_unix``,
 then creation). Whoever may have freed a slot calls `dispatch`: ``jt.tune`` / ``jt.resume``, a job
-process as it exits, a cancel or delete, and a reader (list_jobs, the server's job list, a waiting
-kernel) that finds a dead job or a queued one. `dispatch` runs under a store-wide file lock and claims a
+process as it exits, a cancel or delete, and the store's reconcile step (jt.list_jobs, jt.get_job, a
+waiting kernel, the server's periodic task) when it finds a dead job or a queued one. `dispatch` runs under a store-wide file lock and claims a
 job (QUEUED -> PENDING under the job's own lock) before starting its process, so each queued job starts
 exactly once whoever races. Lock order: the store-wide lock, then a job's lock; never the reverse.
 
@@ -113,7 +113,8 @@ def dispatch(store: JobStore, spawn: Spawn | None = None) -> list[str]:
     spawn = spawn or spawn_worker
     started = []
     with queue_lock(store):
-        records = store.list(kick=False)  # reconciles dead jobs: their slots are free again
+        store.record_deaths()  # the dispatcher reconciles: a dead job's slots are free again
+        records = store.list()
         total = machine_slots()
         used = sum(slots_needed(r, total) for r in records if r.get("state") in _HOLDING)
         queued = sorted((r for r in records if r.get("state") == JobState.QUEUED.value), key=_order)
@@ -140,8 +141,6 @@ def spawn_worker(store: JobStore, job_id: str, resume: bool) -> None:
     """Start the job's process (a claimed, PENDING job) in a new session, its output into log.txt."""
     import psutil
 
-    from ..training.distributed import needs_torchrun  # stdlib only at import
-
     job_dir = store.job_dir(job_id)
     params = store.read_raw(job_id).get("params") or {}
     # Several processes: a supervising process runs torchrun and is the job's recorded process.
@@ -166,6 +165,16 @@ def spawn_worker(store: JobStore, job_id: str, resume: bool) -> None:
     store.update(job_id, pid=proc.pid, pid_create_time=created)
     # Reap the child when it ends so it does not linger as a zombie of whoever started it.
     threading.Thread(target=proc.wait, daemon=True, name=f"reap-{job_id}").start()
+
+
+def resolve_num_processes(n: int | None) -> int:
+    """0 / None ("auto"): one per visible GPU, 1 on CPU."""
+    return n if n else max(1, gpu_count())
+
+
+def needs_torchrun(params: dict) -> bool:
+    """Whether a job runs as several processes (torchrun, training/distributed.py) rather than one."""
+    return resolve_num_processes(params.get("num_processes")) > 1 or int(params.get("nnodes") or 1) > 1
 
 
 def kick(store: JobStore) -> None:

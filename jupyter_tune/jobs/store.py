@@ -9,15 +9,17 @@ Layout (``$JUPYTER_TUNE_HOME`` or ``<jupyter data dir>/tune``)::
     jobs/<job_id>/checkpoints/       Trainer checkpoints (adapter + optimizer state)
     jobs/<job_id>/adapter/           the final PEFT adapter
 
-Torch-free: the server imports it. Writers take a per-job file lock, so several processes can update
-a job without losing each other's changes. Readers never fail because of one bad job folder, and JSON
+Torch-free: the server imports it. Writers take a per-job file lock (``filelock``: POSIX and Windows),
+so several processes can update a job without losing each other's changes. Reading has no side effect:
+`read` and `list` report a job whose process died as FAILED without writing anything; `reconcile` is
+the one explicit step that records it and lets the queue move (called by the kernel API, the queue
+dispatcher and the server's periodic task). Readers never fail because of one bad job folder, and JSON
 the store writes never holds NaN or Infinity (a browser's JSON.parse rejects them).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import math
@@ -173,15 +175,21 @@ class JobStore:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         return f"{slugify(display_name or 'tuning')}-{stamp}-{secrets.token_hex(2)}"
 
+    def _lock_path(self, job_id: str) -> Path:
+        # Beside the job folders, not in them: taking the lock must never re-create a deleted job's folder.
+        return self.root / ".locks" / f"{validate_job_id(job_id)}.lock"
+
     @contextlib.contextmanager
     def lock(self, job_id: str) -> Iterator[None]:
-        path = self.job_dir(job_id) / ".lock"
-        with open(path, "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        """The job's exclusive lock, across processes. JobNotFoundError for a job that does not exist."""
+        from filelock import FileLock
+
+        if not self.job_dir(job_id).is_dir():
+            raise JobNotFoundError(f"No tuning job {job_id!r} in {self.jobs_dir}")
+        path = self._lock_path(job_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path)):
+            yield
 
     # -- creating --
     def create(self, job_id: str, record: dict[str, Any], files: dict[str, bytes | str] | None = None) -> Path:
@@ -239,26 +247,15 @@ class JobStore:
             raise CorruptJobError(job_id, f"job.json has no valid state (found {record.get('state')!r})")
         return record
 
-    def read(self, job_id: str, kick: bool = True) -> dict[str, Any]:
-        """job.json for display: a job whose process died reads FAILED; an unreadable one reads as a
-        FAILED stub (``"unreadable": true``) whose error says why, so one bad folder breaks nothing.
-
-        A queued job, or one just found dead, makes the reader start what the free slots allow
-        (queue.dispatch): there is no daemon, so readers keep the queue moving.
-        """
+    def read(self, job_id: str) -> dict[str, Any]:
+        """job.json for display, with no side effect: a job whose process died reads FAILED (with the
+        reason) but nothing is written; an unreadable one reads as a FAILED stub (``"unreadable": true``)
+        whose error says why, so one bad folder breaks nothing. `reconcile` records the death."""
         try:
             record = self.read_raw(job_id)
         except CorruptJobError as e:
             return self.unreadable_record(job_id, e.reason)
-        reconciled = self.reconcile(record)
-        if kick and (reconciled.get("state") == JobState.QUEUED.value or reconciled is not record):
-            from .queue import kick as start_queued
-
-            start_queued(self)
-            if reconciled.get("state") == JobState.QUEUED.value:
-                with contextlib.suppress(CorruptJobError):
-                    return self.reconcile(self.read_raw(job_id))
-        return reconciled
+        return self.assess(record)
 
     def unreadable_record(self, job_id: str, reason: str) -> dict[str, Any]:
         try:
@@ -271,28 +268,57 @@ class JobStore:
                 "params": {}, "progress": {}, "create_unix": created, "create_time": None,
                 "start_time": None, "end_time": None, "warnings": []}
 
-    def reconcile(self, record: dict[str, Any]) -> dict[str, Any]:
-        """The one place where a reader writes: a job whose process died is recorded FAILED.
-
-        If that write fails (full disk, read-only store) the reader still gets the FAILED record and
-        nothing is left behind.
-        """
+    def assess(self, record: dict[str, Any]) -> dict[str, Any]:
+        """`record` as readers see it: FAILED, with the reason, if its process died (nothing is written)."""
         if not self._died(record):
             return record
-        failed = {**record, "state": JobState.FAILED.value, "error": {"message": self._death_reason(record)},
-                  "end_time": now_iso(), "update_time": now_iso()}
-        job_id = record["id"]
-        try:
-            with self.lock(job_id):
-                current = self.read_raw(job_id)
-                if not self._died(current):
-                    return current
-                failed = {**current, "state": JobState.FAILED.value, "end_time": now_iso(),
-                          "error": {"message": self._death_reason(current)}, "update_time": now_iso()}
-                atomic_write_json(self.job_dir(job_id) / "job.json", failed)
-        except (OSError, CorruptJobError, JobNotFoundError) as e:
-            logger.debug("could not record job %s as FAILED: %s", job_id, e)
-        return failed
+        return {**record, "state": JobState.FAILED.value, "error": {"message": self._death_reason(record)},
+                "end_time": now_iso(), "update_time": now_iso()}
+
+    def record_deaths(self, job_id: str | None = None) -> list[str]:
+        """Record as FAILED every job (or `job_id` alone) whose process died; returns their ids."""
+        return self._record_deaths(job_id)[0]
+
+    def reconcile(self, job_id: str | None = None) -> list[str]:
+        """The one step where reading the store leads to writing it: record the jobs (all, or `job_id`)
+        whose process died as FAILED, then, if that freed a slot or a job waits in the queue, start what
+        the slots allow (queue.dispatch). Never raises for a write or a start that fails; returns the
+        ids recorded FAILED.
+
+        Called at defined points, never by `read`: jt.list_jobs / jt.get_job / job.wait, the job view's
+        poller, the queue dispatcher, and the server's periodic task (off its event loop).
+        """
+        if job_id is not None:
+            validate_job_id(job_id)
+        recorded, queued = self._record_deaths(job_id)
+        if recorded or queued:
+            from .queue import kick
+
+            kick(self)
+        return recorded
+
+    def _record_deaths(self, job_id: str | None) -> tuple[list[str], bool]:
+        """(ids recorded FAILED, whether a QUEUED job was seen). If a write fails (full disk, read-only
+        store) readers still see FAILED through `assess`, nothing is left behind, and the next
+        reconcile tries again."""
+        recorded, queued = [], False
+        for jid in [job_id] if job_id is not None else self._job_ids():
+            try:
+                raw = self.read_raw(jid)
+                queued |= raw["state"] == JobState.QUEUED.value
+                if not self._died(raw):
+                    continue
+                with self.lock(jid):
+                    current = self.read_raw(jid)
+                    if not self._died(current):
+                        continue
+                    current.update(state=JobState.FAILED.value, end_time=now_iso(), update_time=now_iso(),
+                                   error={"message": self._death_reason(current)})
+                    atomic_write_json(self.job_dir(jid) / "job.json", current)
+                    recorded.append(jid)
+            except (OSError, CorruptJobError, JobNotFoundError) as e:
+                logger.debug("could not record job %s as FAILED: %s", jid, e)
+        return recorded, queued
 
     @staticmethod
     def _died(record: dict[str, Any]) -> bool:
@@ -359,53 +385,42 @@ class JobStore:
             atomic_write_json(self.job_dir(job_id) / "job.json", record)
             return record
 
-    def request_cancel(self, job_id: str) -> tuple[JobState, int | None]:
-        """Mark a job for cancelling; returns its new state and the pid to signal (None: no signal).
+    def request_cancel(self, job_id: str) -> JobState:
+        """Mark a job for cancelling; returns its new state. No signal is sent: the job process polls
+        job.json (jobs/cancel.py), so this works the same on every platform.
 
-        A job with no live process is CANCELLED at once. A live process that is not yet RUNNING may not
-        have its signal handlers yet: it finds CANCELLING when it starts, so it is not signalled.
+        A job with no live process (a queued one among them: it never starts) is CANCELLED at once.
         """
         with self.lock(job_id):
             record = self.read_raw(job_id)
             state = JobState(record["state"])
             if state.is_final or state is JobState.CANCELLING:
-                return state, None
-            alive = process_alive(record.get("pid"), record.get("pid_create_time"))
-            if alive:
+                return state
+            if process_alive(record.get("pid"), record.get("pid_create_time")):
                 record.update(state=JobState.CANCELLING.value, cancel_requested_time=now_iso())
-            else:  # a queued job among them: it never starts
+            else:
                 record.update(state=JobState.CANCELLED.value, end_time=now_iso(), queue_position=None)
             record["update_time"] = now_iso()
             atomic_write_json(self.job_dir(job_id) / "job.json", record)
-            signal_pid = record["pid"] if alive and state is JobState.RUNNING else None
-            return JobState(record["state"]), signal_pid
+            return JobState(record["state"])
 
-    def list(self, kick: bool = True) -> list[dict[str, Any]]:
-        """Every job, newest first; an unreadable one appears as a FAILED stub saying why. With `kick`,
-        queued jobs start if a slot is free (one found dead frees its slot)."""
+    def _job_ids(self) -> list[str]:
         if not self.jobs_dir.is_dir():
             return []
-        out, moved = [], False
-        for d in self.jobs_dir.iterdir():
-            if d.name.startswith(".") or not JOB_ID_RE.fullmatch(d.name) or not d.is_dir():
-                continue
+        return [d.name for d in self.jobs_dir.iterdir()
+                if not d.name.startswith(".") and JOB_ID_RE.fullmatch(d.name) and d.is_dir()]
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every job, newest first, as `read` gives it (no side effect); an unreadable one appears as a
+        FAILED stub saying why."""
+        out = []
+        for job_id in self._job_ids():
             try:
-                raw = self.read_raw(d.name)
+                out.append(self.assess(self.read_raw(job_id)))
             except CorruptJobError as e:
-                out.append(self.unreadable_record(d.name, e.reason))
-                continue
+                out.append(self.unreadable_record(job_id, e.reason))
             except JobNotFoundError:
                 continue  # deleted while we listed
-            record = self.reconcile(raw)
-            moved |= record is not raw or record.get("state") == JobState.QUEUED.value
-            out.append(record)
-        if kick and moved:
-            from .queue import dispatching
-            from .queue import kick as start_queued
-
-            if not dispatching():
-                start_queued(self)
-                return self.list(kick=False)
         out.sort(key=lambda r: _number(r.get("create_unix")), reverse=True)
         return out
 
@@ -439,6 +454,8 @@ class JobStore:
         trash = self.jobs_dir / f".deleting-{job_id}-{secrets.token_hex(3)}"
         os.rename(d, trash)
         shutil.rmtree(trash, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self._lock_path(job_id).unlink()
 
     # -- metrics, stats, logs --
     def append_metrics(self, job_id: str, row: dict[str, Any]) -> None:

@@ -99,16 +99,16 @@ def _as_dtype(dtype: Any, device: str):
 
 
 def _job_for(x: Any):
-    """The TuningJob that `x` names, or None when it names something else."""
-    from ..jobs.job import TuningJob
+    """The job (a JobHandle: a TuningJob or its id) that `x` names, or None when it names something else."""
+    from ..jobs.handle import JobHandle
     from ..jobs.store import JOB_ID_RE, JobStore
 
-    if isinstance(x, TuningJob):
+    if isinstance(x, JobHandle):
         return x
     if isinstance(x, str) and JOB_ID_RE.match(x) and not Path(x).exists():
         store = JobStore()
         if store.exists(x):
-            return TuningJob(x, store)
+            return JobHandle(x, store)
     return None
 
 
@@ -128,28 +128,30 @@ def _is_adapter(path: Path) -> bool:
     return path.is_dir() and (path / "adapter_config.json").is_file()
 
 
-def _job_adapter(job) -> tuple[Path, list[str]]:
-    """The adapter folder to load for a job, with notes; JobNotReadyError when there is none."""
+def job_adapter(job) -> tuple[Path, list[str]]:
+    """The adapter folder to load for a job, with notes; JobNotReadyError (saying the state and what to do)
+    when there is none. The one rule for load_model, export and the view's Test tab: a succeeded job's
+    final adapter; a cancelled or failed one's adapter saved when it stopped, else its latest checkpoint."""
     state = job.state
     if state is JobState.SUCCEEDED:
         if _is_adapter(job.adapter_path):
             return job.adapter_path, []
         raise JobNotReadyError(f"Job {job.id} is {state.value} but has no adapter in {job.adapter_path}; "
                                "the job folder is incomplete. Re-run the tuning job.")
-    if state is JobState.CANCELLED:
+    if state in (JobState.CANCELLED, JobState.FAILED):
+        how = "was cancelled" if state is JobState.CANCELLED else "failed"
         if _is_adapter(job.adapter_path):
-            return job.adapter_path, [f"Job {job.id} was cancelled: loading the adapter it saved when it stopped."]
+            return job.adapter_path, [f"Job {job.id} {how}: loading the adapter it saved when it stopped."]
         ckpt = job.store.latest_checkpoint(job.id)
         if ckpt is not None and _is_adapter(ckpt):
-            return ckpt, [f"Job {job.id} was cancelled: loading its latest checkpoint, {ckpt.name}."]
-        raise JobNotReadyError(f"Job {job.id} is {state.value} and saved no adapter or checkpoint: there is no "
-                               f"tuned model to load. Tune again (jt.tune) or resume it (jt.resume({job.id!r})).")
-    hint = {
-        JobState.FAILED: f"It failed{': ' + job.error.splitlines()[0] if job.error else ''}. "
-                         f"Resume it with jt.resume({job.id!r}) or tune again.",
-    }.get(state, f"Wait for it to finish: jt.get_job({job.id!r}).wait(), then load it again.")
+            return ckpt, [f"Job {job.id} {how}: loading its latest checkpoint, {ckpt.name}."]
+        why = f" ({job.error.splitlines()[0]})" if state is JobState.FAILED and job.error else ""
+        raise JobNotReadyError(f"Job {job.id} is {state.value}{why} and saved no adapter or checkpoint: there "
+                               f"is no tuned model to load. Tune again (jt.tune) or resume it "
+                               f"(jt.resume({job.id!r})).")
     raise JobNotReadyError(f"Job {job.id} is {state.value}, not JOB_STATE_SUCCEEDED: it has no tuned model "
-                           f"to load yet. {hint}")
+                           f"to load yet. Wait for it to finish: jt.get_job({job.id!r}).wait(), then load it "
+                           "again.")
 
 
 def _describe(x: Any) -> dict[str, Any]:
@@ -158,7 +160,7 @@ def _describe(x: Any) -> dict[str, Any]:
 
     job = _job_for(x)
     if job is not None:
-        adapter, notes = _job_adapter(job)
+        adapter, notes = job_adapter(job)
         params = job.params
         base = params.get("base_model") or _adapter_base(adapter)
         return {"base_model": base, "base_path": resolve_model(base), "adapter": adapter, "job_id": job.id,

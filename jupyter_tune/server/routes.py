@@ -2,20 +2,62 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from typing import Any
 
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
-from tornado.ioloop import IOLoop
+from tornado.ioloop import PeriodicCallback
 
 from ..cells import CellsError, actions, render_cells
-from ..jobs.job import TuningJob, delete_job
+from ..jobs.handle import cancel_job, delete_job
 from ..jobs.store import InvalidJobIdError, JobNotFoundError, JobStore, validate_job_id
 from ..params import ParameterError, schema
 
 NAMESPACE = "jupyter-tune"
+# web_app.settings keys: the server's one JobStore and its reconciler.
+STORE_SETTING = "jupyter_tune_store"
+RECONCILER_SETTING = "jupyter_tune_reconciler"
+# How often the server records dead jobs FAILED and starts queued ones (JobStore.reconcile).
+RECONCILE_INTERVAL_S = 5.0
+
+log = logging.getLogger(__name__)
+
+
+class Reconciler:
+    """The server's defined reconcile point: every RECONCILE_INTERVAL_S, ``store.reconcile()`` in a worker
+    thread (it reads job folders, asks psutil about pids and may start a job: never on the event loop).
+    GET handlers only read, so a page refresh never writes the store."""
+
+    def __init__(self, store: JobStore, interval_s: float = RECONCILE_INTERVAL_S):
+        self.store, self.interval_s = store, interval_s
+        self._callback: PeriodicCallback | None = None
+        self._busy = False
+
+    def start(self) -> None:
+        """Start ticking on the running event loop (idempotent)."""
+        if self._callback is None:
+            self._callback = PeriodicCallback(self.tick, self.interval_s * 1000)
+            self._callback.start()
+
+    def stop(self) -> None:
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+
+    async def tick(self) -> None:
+        if self._busy:  # a slow disk: never two at once
+            return
+        self._busy = True
+        try:
+            await asyncio.to_thread(self.store.reconcile)
+        except Exception as e:  # noqa: BLE001 - the next tick tries again; the server stays up
+            log.warning("jupyter_tune: reconciling the job store failed: %s", e)
+        finally:
+            self._busy = False
 
 class BadRequest(ValueError):
     """The request body is not what the route takes (answers 400)."""
@@ -65,7 +107,8 @@ def _reject_constant(name: str) -> None:
 
 @tornado.web.stream_request_body
 class TuneHandler(APIHandler):
-    """Base handler: a fresh JobStore per request and domain errors as JSON ``{"message": ...}``.
+    """Base handler: the server's JobStore (``web_app.settings``) and domain errors as JSON
+    ``{"message": ...}``. Store work (disk, psutil) runs in a worker thread, never on the event loop.
 
     Bodies are streamed in and counted, so an oversized one is answered 413 after being read in chunks
     and dropped, never held whole or parsed on the event loop.
@@ -76,7 +119,15 @@ class TuneHandler(APIHandler):
 
     @property
     def store(self) -> JobStore:
-        return JobStore()  # root from $JUPYTER_TUNE_HOME, read on each request
+        return self.settings[STORE_SETTING]
+
+    def prepare(self) -> Any:
+        # The reconciler starts with the server (_start_jupyter_server_extension); servers that never
+        # run that hook (embedded, tests) start it here, on their first call.
+        reconciler = self.settings.get(RECONCILER_SETTING)
+        if reconciler is not None:
+            reconciler.start()
+        return super().prepare()
 
     def data_received(self, chunk: bytes) -> None:
         if not hasattr(self, "_body"):
@@ -123,37 +174,46 @@ class TuneHandler(APIHandler):
         self.finish(json.dumps({"message": str(exc) or type(exc).__name__, "reason": type(exc).__name__}))
 
 
+def _job_summaries(store: JobStore) -> dict[str, Any]:
+    return {"jobs": [store.summary(r) for r in store.list()]}
+
+
+def _job_detail(store: JobStore, job_id: str) -> dict[str, Any]:
+    record = store.read(job_id)
+    return {**record, "latest_metrics": _latest_metrics(store.read_metrics(job_id))}
+
+
+def _cancel(store: JobStore, job_id: str) -> dict[str, Any]:
+    store.read(job_id)  # 404 for an unknown job
+    cancel_job(store, job_id)
+    return store.summary(store.read(job_id))
+
+
 class JobsHandler(TuneHandler):
     @tornado.web.authenticated
-    def get(self) -> None:
-        store = self.store
-        self.finish({"jobs": [store.summary(r) for r in store.list()]})
+    async def get(self) -> None:
+        self.finish(await asyncio.to_thread(_job_summaries, self.store))
 
 
 class JobHandler(TuneHandler):
     @tornado.web.authenticated
-    def get(self, job_id: str) -> None:
-        store = self.store
-        record = store.read(validate_job_id(job_id))
-        self.finish({**record, "latest_metrics": _latest_metrics(store.read_metrics(job_id))})
+    async def get(self, job_id: str) -> None:
+        self.finish(await asyncio.to_thread(_job_detail, self.store, validate_job_id(job_id)))
 
     @tornado.web.authenticated
     async def delete(self, job_id: str) -> None:
         store = self.store
-        store.read(validate_job_id(job_id))  # 400 / 404 before any work
-        # A running job is cancelled and waited for (up to 30 s): off the event loop.
-        await IOLoop.current().run_in_executor(None, delete_job, job_id)
+        await asyncio.to_thread(store.read, validate_job_id(job_id))  # 400 / 404 before any work
+        # A running job is cancelled and waited for (up to 30 s).
+        await asyncio.to_thread(delete_job, store, job_id)
         self.set_status(204)
         self.finish()
 
 
 class CancelJobHandler(TuneHandler):
     @tornado.web.authenticated
-    def post(self, job_id: str) -> None:
-        store = self.store
-        job = TuningJob(validate_job_id(job_id), store)
-        job.cancel()
-        self.finish(store.summary(store.read(job_id)))
+    async def post(self, job_id: str) -> None:
+        self.finish(await asyncio.to_thread(_cancel, self.store, validate_job_id(job_id)))
 
 
 class TemplatesHandler(TuneHandler):
@@ -210,8 +270,12 @@ ROUTES = [
 ]
 
 
-def setup_route_handlers(web_app: Any) -> None:
-    """Add the ``/jupyter-tune/`` routes to the server's tornado application."""
+def setup_route_handlers(web_app: Any, store: JobStore | None = None) -> None:
+    """Add the ``/jupyter-tune/`` routes to the server's tornado application, with the server's one
+    JobStore (root: $JUPYTER_TUNE_HOME when the server starts) and its Reconciler in ``web_app.settings``."""
+    store = store or JobStore()
+    web_app.settings[STORE_SETTING] = store
+    web_app.settings[RECONCILER_SETTING] = Reconciler(store)
     base_url = web_app.settings["base_url"]
     handlers = [(url_path_join(base_url, NAMESPACE, pattern) + "/?$", handler) for pattern, handler in ROUTES]
     web_app.add_handlers(".*$", handlers)

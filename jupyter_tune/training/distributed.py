@@ -21,6 +21,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+# Whether a job runs as several processes is the queue's decision (it counts their slots).
+from ..jobs.queue import needs_torchrun, resolve_num_processes  # noqa: F401
+
 # Set for the workers: the supervising process (the job's recorded pid) and the job's store.
 SUPERVISOR_ENV = "JUPYTER_TUNE_SUPERVISOR_PID"
 # Debug/tests: each rank logs a checksum of its adapter weights before rank 0 saves them.
@@ -34,19 +37,6 @@ def world() -> tuple[int, int]:
 
 def is_distributed() -> bool:
     return world()[1] > 1 or SUPERVISOR_ENV in os.environ
-
-
-def resolve_num_processes(n: int | None) -> int:
-    """0 / None ("auto"): one per visible GPU, 1 on CPU."""
-    if n:
-        return n
-    from ..jobs.queue import gpu_count
-
-    return max(1, gpu_count())
-
-
-def needs_torchrun(params: dict) -> bool:
-    return resolve_num_processes(params.get("num_processes")) > 1 or int(params.get("nnodes") or 1) > 1
 
 
 def torchrun_command(params: dict, job_dir: Path, resume: bool) -> list[str]:

@@ -11,25 +11,27 @@ from typing import Any
 
 import ipywidgets as w
 
+from .. import theme
 from .format import esc
 
-_ANSWER_STYLE = ("white-space:pre-wrap;background:#f8f9fa;border:1px solid #dadce0;border-radius:4px;"
-                 "padding:8px;min-height:40px;font-size:13px;margin:2px 0")
+_ANSWER_STYLE = f"white-space:pre-wrap;{theme.BOX_STYLE};padding:8px;min-height:40px;font-size:13px;margin:2px 0"
 
 
-def model_source(job) -> tuple[Any, str] | None:
-    """What to load for the tuned model and a line saying what it is, or None while there is none."""
-    state = job.state.value
-    if state == "JOB_STATE_SUCCEEDED":
-        return job, "the tuned model (final adapter)"
-    if state in ("JOB_STATE_CANCELLED", "JOB_STATE_FAILED"):
-        adapter = Path(job.adapter_path)
-        if (adapter / "adapter_config.json").is_file():
-            return str(adapter), f"the adapter saved when the job stopped ({adapter})"
-        ckpt = job.store.latest_checkpoint(job.id)
-        if ckpt is not None:
-            return str(ckpt), f"the latest checkpoint, {ckpt.name}"
-    return None
+def model_source(job) -> tuple[str, str] | None:
+    """The adapter the tuned model loads from and a line saying what it is, or None while there is none.
+    The same rule as jt.load_model (models/loading.job_adapter), so the tab opens exactly when loading works."""
+    from ..models.loading import JobNotReadyError, job_adapter
+
+    try:
+        adapter, _ = job_adapter(job)
+    except JobNotReadyError:
+        return None
+    adapter = Path(adapter)
+    if adapter.parent.name == "checkpoints":
+        return str(adapter), f"the latest checkpoint, {adapter.name}"
+    if job.state.value == "JOB_STATE_SUCCEEDED":
+        return str(adapter), "the tuned model" + (" (final adapter)" if adapter == Path(job.adapter_path) else "")
+    return str(adapter), f"the model saved when the job stopped ({adapter})"
 
 
 @contextlib.contextmanager
@@ -102,29 +104,29 @@ class TestTab(w.VBox):
         found = model_source(self.job)
         if found is None:
             self.source = None
-            self.status.value = ('<span style="color:#5f6368">Testing opens when the job has succeeded (or '
+            self.status.value = (f'<span style="{theme.MUTED_STYLE}">Testing opens when the job has succeeded (or '
                                  "from the latest checkpoint of a cancelled job).</span>")
         else:
             self.source, what = found
-            self.status.value = f'<span style="color:#188038">Testing {esc(what)}.</span>'
+            self.status.value = f'<span style="{theme.SUCCESS_STYLE}">Testing {esc(what)}.</span>'
         for c in self.controls:
             c.disabled = self.source is None
 
     def _model(self, source: Any):
-        import jupyter_tune
+        from ..models import loading
 
-        key = str(getattr(source, "id", source))
+        key = str(source)
         if key not in self._models:
             with _no_progress_bars():
-                self._models[key] = jupyter_tune.load_model(source)
+                self._models[key] = loading.load_model(source)
         return self._models[key]
 
     def _answer(self, model, prompt: str) -> str:
         import inspect
 
-        import jupyter_tune
+        from .. import generation
 
-        generate = jupyter_tune.generate_text
+        generate = generation.generate_text
         extra = {}
         if "progress" in inspect.signature(generate).parameters:
             extra["progress"] = False  # a progress bar from this thread would land in whatever cell runs
@@ -141,13 +143,13 @@ class TestTab(w.VBox):
             return
         prompt = self.prompt.value
         if not prompt.strip():
-            self.status.value = '<span style="color:#d93025">Type a prompt first.</span>'
+            self.status.value = f'<span style="{theme.ERROR_STYLE}">Type a prompt first.</span>'
             return
         with self._lock:
             self.generate_button.disabled = True
             try:
-                self.status.value = "Loading the tuned model…" if str(
-                    getattr(self.source, "id", self.source)) not in self._models else "Generating…"
+                self.status.value = ("Loading the tuned model…" if str(self.source) not in self._models
+                                     else "Generating…")
                 tuned = self._model(self.source)
                 self.status.value = "Generating…"
                 self.tuned_answer.value = _answer_html("Tuned model", self._answer(tuned, prompt))
@@ -159,9 +161,9 @@ class TestTab(w.VBox):
                     self.base_answer.layout.display = None
                 else:
                     self.base_answer.layout.display = "none"
-                self.status.value = '<span style="color:#188038">Done.</span>'
+                self.status.value = f'<span style="{theme.SUCCESS_STYLE}">Done.</span>'
             except Exception as e:  # shown in the tab: a failing generation must not kill the view
-                self.status.value = (f'<span style="color:#d93025">Generation failed: '
+                self.status.value = (f'<span style="{theme.ERROR_STYLE}">Generation failed: '
                                      f"{esc(type(e).__name__)}: {esc(e)}</span>")
             finally:
                 self.generate_button.disabled = False

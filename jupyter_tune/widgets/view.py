@@ -13,7 +13,8 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..jobs.job import TuningJob
+from .. import theme
+from ..jobs.handle import JobHandle
 from ..jobs.states import JobState
 from ..jobs.store import JobNotFoundError
 from .dataset import DatasetTab
@@ -29,8 +30,8 @@ TAB_TITLES = ("Supervise", "Dataset", "Details", "Test")
 class JobView(w.VBox):
     """``JobView(job_or_id, poll_interval=1.5, live=True)``; ``job.view()`` builds one."""
 
-    def __init__(self, job: TuningJob | str, poll_interval: float = 1.5, live: bool = True):
-        self.job = job if isinstance(job, TuningJob) else TuningJob(job)
+    def __init__(self, job: JobHandle | str, poll_interval: float = 1.5, live: bool = True):
+        self.job = job if isinstance(job, JobHandle) else JobHandle(job)
         self.store = self.job.store
         self.poll_interval = poll_interval
         self.header = JobHeader(on_cancel=self.cancel)
@@ -108,17 +109,20 @@ class JobView(w.VBox):
         errors = 0
         while not self._stop.wait(self.poll_interval):
             try:
+                # The kernel watching a job is a defined reconcile point: its death is recorded and the
+                # queue moves even when nothing else runs.
+                self.store.reconcile(self.job.id)
                 if self.refresh():
                     return
                 errors = 0
             except JobNotFoundError:
-                self.message.value = '<span style="color:#d93025">This job was deleted.</span>'
+                self.message.value = f'<span style="{theme.ERROR_STYLE}">This job was deleted.</span>'
                 return
             except Exception as e:  # a half-written file or a busy disk: try again, give up after a while
                 self.last_error = e
                 errors += 1
                 if errors >= 10:
-                    self.message.value = (f'<span style="color:#d93025">Live updates stopped: '
+                    self.message.value = (f'<span style="{theme.ERROR_STYLE}">Live updates stopped: '
                                           f"{esc(type(e).__name__)}: {esc(e)}</span>")
                     return
 

@@ -103,7 +103,16 @@ def make_job(store: JobStore, job_id: str, state: str = "JOB_STATE_RUNNING", ste
         store.append_metrics(job_id, row)
     if stats:
         (d / "dataset_stats.json").write_text(json.dumps(dataset_stats(validation)))
+    if state == "JOB_STATE_SUCCEEDED":
+        add_adapter(d)  # a succeeded job always has its final adapter
     return d
+
+
+def add_adapter(job_dir: Path) -> Path:
+    adapter = job_dir / "adapter"
+    adapter.mkdir(exist_ok=True)
+    (adapter / "adapter_config.json").write_text("{}")
+    return adapter
 
 
 def add_checkpoint(job_dir: Path, step: int) -> Path:

@@ -10,7 +10,7 @@ from jupyter_tune.jobs.job import TuningJob
 from jupyter_tune.widgets import JobView
 from jupyter_tune.widgets.view import TAB_TITLES
 
-from .fixtures import add_checkpoint, make_job
+from .fixtures import add_adapter, add_checkpoint, make_job
 
 
 def open_view(store, job_id, views, **kw) -> JobView:
@@ -161,6 +161,7 @@ def test_live_updates_then_poller_stops(store, views):
     assert bytes(v.supervise.chart.value) != bytes(first_png)
     assert "step 6 / 10" in v.header.progress_text.value
 
+    add_adapter(store.job_dir("live-1"))
     store.update("live-1", state="JOB_STATE_SUCCEEDED", progress={"step": 10, "total_steps": 10, "epoch": 2})
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and v.live:
