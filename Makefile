@@ -56,7 +56,7 @@ bench-train: install
 
 # The seed's real task at full length: base evaluation -> tuning -> tuned evaluation -> compare.
 bench-quality-full: install
-	$(PY) benchmarks/bench_quality.py --full --val-rows 64
+	$(PY) benchmarks/bench_quality.py --full --val-rows 38 --eval-steps 45
 
 lint: install
 	$(VENV)/bin/ruff check jupyter_tune tests benchmarks scripts

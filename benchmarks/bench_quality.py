@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--adapter-size", type=int, default=None)
     ap.add_argument("--lr-mult", type=float, default=None)
     ap.add_argument("--max-seq-length", type=int, default=None)
+    ap.add_argument("--eval-steps", type=int, default=None, help="evaluate every N steps (default: ~10 times)")
     ap.add_argument("--val-rows", type=int, default=0, help="training rows held out as the validation set")
     ap.add_argument("--eval-rows", type=int, default=None, help="evaluate on the first N rows only")
     a = ap.parse_args()
@@ -53,13 +54,15 @@ def main() -> None:
         evald = evald.head(a.eval_rows)
     val = None
     if a.val_rows:  # a stratified hold-out from train, the same every run
-        val = train.groupby("output_text", group_keys=False).apply(
-            lambda g: g.head(max(1, round(a.val_rows * len(g) / len(train))))).head(a.val_rows)
+        per_label = [g.index[:max(1, round(a.val_rows * len(g) / len(train)))]
+                     for _, g in train.groupby("output_text")]
+        val = train.loc[[i for idx in per_label for i in idx]].head(a.val_rows)
         train = train.drop(val.index)
     template = ("Assign a label to the given medical transcript from among these labels: ["
                 + ", ".join(labels) + "]. TRANSCRIPT: {input_text}")
     tune_kw = {k: v for k, v in (("epochs", a.epochs), ("adapter_size", a.adapter_size),
-                                 ("learning_rate_multiplier", a.lr_mult), ("max_seq_length", a.max_seq_length))
+                                 ("learning_rate_multiplier", a.lr_mult), ("max_seq_length", a.max_seq_length),
+                                 ("eval_steps", a.eval_steps))
                if v is not None}
     times = {}
 
