@@ -16,6 +16,8 @@ SAMPLES = {
     "str": ("x", 3),
     "list[str]": (["q_proj", "v_proj"], "q_proj"),
 }
+# Fields whose valid values are narrower than their type's sample.
+GOOD = {"report_to": ["tensorboard", "mlflow"]}
 
 
 def _fields():
@@ -30,7 +32,9 @@ def test_every_field_type_is_checked(name):
     if name in ("train_dataset", "validation_dataset"):
         return  # the Python API also takes lists of dicts and DataFrames
     good, bad = SAMPLES[spec["type"]]
-    if spec["choices"]:
+    if name in GOOD:
+        good = GOOD[name]
+    elif spec["choices"]:
         good = next(c for c in spec["choices"] if c is not None)
     elif isinstance(good, (int, float)) and not isinstance(good, bool):
         lo, hi = spec["minimum"], spec["maximum"]
@@ -67,3 +71,9 @@ def test_ranges(kw):
 def test_select_best_needs_task_metric():
     with pytest.raises(ParameterError, match="select_best"):
         TuningParams(select_best="eval_macro_f1", eval_task_metric=False)
+
+
+def test_report_to_names_known_trackers():
+    assert TuningParams(report_to=["trackio"]).report_to == ["trackio"]
+    with pytest.raises(ParameterError, match="report_to: 'wandb' not among"):
+        TuningParams(report_to=["wandb"])
