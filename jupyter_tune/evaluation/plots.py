@@ -1,10 +1,13 @@
-"""Matplotlib figures for reports, built without pyplot (no global state, any backend)."""
+"""Matplotlib figures for reports, built without pyplot (no global state, any backend), in colours that
+read on JupyterLab's light and dark themes (theme.py)."""
 
 from __future__ import annotations
 
 import base64
 import io
 from collections.abc import Sequence
+
+from .. import theme
 
 
 def _figure(width: float, height: float):
@@ -24,14 +27,14 @@ def f1_bars(labels: Sequence[str], f1: Sequence[float], title: str = "F1 per lab
         fig = _figure(5.5, 0.35 * len(labels) + 1.2)
         ax = fig.add_subplot()
     y = range(len(labels))
-    ax.barh(list(y), list(f1), color="#1a73e8")
+    ax.barh(list(y), list(f1), color=theme.PLOT_BLUE)
     ax.set_yticks(list(y), [_short(lab) for lab in labels])
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("F1 score")
     ax.set_title(title)
     for i, v in enumerate(f1):
-        ax.text(min(v + 0.01, 0.9), i, f"{v:.2f}", va="center", fontsize=8)
+        ax.text(min(v + 0.01, 0.9), i, f"{v:.2f}", va="center", fontsize=8, color=theme.PLOT_TEXT)
     return fig or ax.figure
 
 
@@ -43,7 +46,7 @@ def confusion_heatmap(cm, title: str = "Confusion matrix", ax=None):
         fig = _figure(0.5 * n_cols + 2.8, 0.45 * n_rows + 2.0)
         ax = fig.add_subplot()
     values = cm.to_numpy()
-    im = ax.imshow(values, cmap="Blues", aspect="auto")
+    im = ax.imshow(values, cmap=theme.PLOT_CMAP, aspect="auto")
     ax.set_xticks(range(n_cols), [_short(str(c), 18) for c in cm.columns], rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(n_rows), [_short(str(r), 22) for r in cm.index], fontsize=8)
     ax.set_xlabel("predicted")
@@ -54,7 +57,7 @@ def confusion_heatmap(cm, title: str = "Confusion matrix", ax=None):
         for i in range(n_rows):
             for j in range(n_cols):
                 ax.text(j, i, str(values[i, j]), ha="center", va="center", fontsize=7,
-                        color="white" if values[i, j] > top / 2 else "black")
+                        color="black" if values[i, j] > top / 2 else "white")  # viridis: dark low, light high
     ax.figure.colorbar(im, ax=ax, shrink=0.8)
     return fig or ax.figure
 
@@ -66,8 +69,8 @@ def f1_base_vs_tuned(labels: Sequence[str], base: Sequence[float], tuned: Sequen
     fig = _figure(6.0, 0.45 * len(labels) + 1.4)
     ax = fig.add_subplot()
     y = np.arange(len(labels))
-    ax.barh(y - 0.2, base, height=0.4, color="#9aa0a6", label="base")
-    ax.barh(y + 0.2, tuned, height=0.4, color="#1a73e8", label="tuned")
+    ax.barh(y - 0.2, base, height=0.4, color=theme.PLOT_GREY, label="base")
+    ax.barh(y + 0.2, tuned, height=0.4, color=theme.PLOT_BLUE, label="tuned")
     ax.set_yticks(y, [_short(lab) for lab in labels])
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
@@ -78,8 +81,9 @@ def f1_base_vs_tuned(labels: Sequence[str], base: Sequence[float], tuned: Sequen
 
 
 def figure_html(fig) -> str:
-    """An inline <img> of the figure (PNG, base64), for _repr_html_."""
+    """An inline <img> of the figure (PNG, base64, transparent), for _repr_html_."""
+    theme.style_figure(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
+    fig.savefig(buf, format="png", dpi=90, transparent=True)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return f'<img src="data:image/png;base64,{data}" style="max-width:100%"/>'

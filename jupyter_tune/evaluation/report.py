@@ -6,6 +6,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import theme
 from . import plots
 
 
@@ -72,7 +73,7 @@ class EvaluationReport:
         f = plots._figure(5.5, 2.6)
         ax = f.add_subplot()
         row = self.metrics.iloc[0]
-        ax.barh(list(row.index), list(row.values), color="#1a73e8")
+        ax.barh(list(row.index), list(row.values), color=theme.PLOT_BLUE)
         ax.invert_yaxis()
         ax.set_xlim(0, 1)
         ax.set_title("Text generation metrics")
@@ -84,11 +85,11 @@ class EvaluationReport:
         if s["num_successful_rows"] < s["num_total_rows"]:
             failed = self.predictions[self.predictions["status"] != ""]
             first = html.escape(str(failed["status"].iloc[0]))[:300]
-            warn = (f'<div style="color:#d93025">{s["num_total_rows"] - s["num_successful_rows"]} rows failed and '
+            warn = (f'<div style="{theme.ERROR_STYLE}">{s["num_total_rows"] - s["num_successful_rows"]} rows failed and '
                     f"are left out of the metrics (see <code>report.predictions.status</code>); first: {first}</div>")
         table = self.metrics.to_html(float_format=lambda v: f"{v:.3f}", border=0)
         body = f'<div style="flex:0 0 auto">{table}</div>'
         if self.task_type == "classification":
             body += f'<div style="flex:1 1 400px">{plots.figure_html(self.plot())}</div>'
-        return (f"<div><b>EvaluationReport</b> &mdash; {html.escape(self.summary())}{warn}"
+        return (f'<div class="jt-report"><b>EvaluationReport</b> &mdash; {html.escape(self.summary())}{warn}'
                 f'<div style="display:flex;gap:16px;flex-wrap:wrap;align-items:flex-start">{body}</div></div>')

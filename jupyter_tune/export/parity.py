@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import theme
+
 
 @dataclass
 class ParityReport:
@@ -83,13 +85,14 @@ class ParityReport:
 
     def _repr_html_(self) -> str:
         e = html.escape
-        color = "#188038" if self.ok else ("#d93025" if self.mismatches or self.error else "#e37400")
+        color = theme.SUCCESS if self.ok else (theme.ERROR if self.mismatches or self.error else theme.WARN)
         out = [f"<div><b>Export</b> <code>{e(self.format)}</code> &rarr; <code>{e(self.dest)}</code><br>",
                f'<span style="color:{color};font-weight:600">{e(self._headline())}</span>'
                f" <small>(on {self.num_prompts} {e(self.prompts_source)}, {e(self.dtype)}, "
                f"{self.seconds:.0f} s)</small>"]
         if self.mismatches:
-            out.append("<ul>" + "".join(f'<li style="color:#d93025">{e(m)}</li>' for m in self.mismatches) + "</ul>")
+            out.append("<ul>" + "".join(f'<li style="{theme.ERROR_STYLE}">{e(m)}</li>' for m in self.mismatches)
+                       + "</ul>")
         if self.notes:
             out.append("<ul>" + "".join(f"<li>{e(m)}</li>" for m in self.notes) + "</ul>")
         rows = [x for x in self.examples if not x["identical"]][:5] or self.examples[:3]

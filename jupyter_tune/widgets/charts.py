@@ -1,12 +1,15 @@
-"""Charts rendered to PNG bytes with matplotlib's Agg canvas (no pyplot: safe from a background thread)."""
+"""Charts rendered to PNG bytes with matplotlib's Agg canvas (no pyplot: safe from a background thread).
+Transparent, with colours that read on JupyterLab's light and dark themes (theme.py)."""
 
 from __future__ import annotations
 
 import io
 from typing import Any
 
-TRAIN_COLOR = "#1a73e8"
-EVAL_COLOR = "#e8710a"
+from .. import theme
+
+TRAIN_COLOR = theme.PLOT_BLUE
+EVAL_COLOR = theme.PLOT_ORANGE
 
 # (title, train key, eval key or None)
 METRIC_PANELS = [
@@ -32,8 +35,9 @@ def _to_png(fig) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
+    theme.style_figure(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", transparent=True)
     return buf.getvalue()
 
 
@@ -46,7 +50,7 @@ def has_task_metric(rows: list[dict[str, Any]]) -> bool:
 
 
 # The classification task metric on the validation rows (training/selection.py): (key, label, colour).
-TASK_SERIES = [("eval_macro_f1", "macro F1", EVAL_COLOR), ("eval_accuracy", "accuracy", "#188038")]
+TASK_SERIES = [("eval_macro_f1", "macro F1", EVAL_COLOR), ("eval_accuracy", "accuracy", theme.PLOT_GREEN)]
 
 
 def metrics_png(rows: list[dict[str, Any]], total_steps: int | None = None) -> bytes:
@@ -79,7 +83,7 @@ def metrics_png(rows: list[dict[str, Any]], total_steps: int | None = None) -> b
             ax.set_xlim(0, max(total_steps, 1))
         if not rows:
             ax.text(0.5, 0.5, "waiting for the first step…", ha="center", va="center",
-                    transform=ax.transAxes, color="#80868b")
+                    transform=ax.transAxes, color=theme.PLOT_TEXT)
         elif ax.lines and (with_eval and eval_key):
             ax.legend(fontsize=8, loc="best")
     return _to_png(fig)
@@ -115,10 +119,10 @@ def histogram_png(distribution: dict[str, Any] | None, title: str, color: str = 
     lefts = [b["left"] for b in buckets]
     widths = [max(b["right"] - b["left"], 1e-9) for b in buckets]
     ax.bar(lefts, [b["count"] for b in buckets], width=widths, align="edge", color=color, alpha=0.85,
-           edgecolor="white")
+           edgecolor="none")
     for key, style in (("mean", "--"), ("median", ":")):
         if distribution.get(key) is not None:
-            ax.axvline(distribution[key], color="#202124", linestyle=style, linewidth=1,
+            ax.axvline(distribution[key], color=theme.PLOT_TEXT, linestyle=style, linewidth=1.2,
                        label=f"{key} {distribution[key]:.0f}")
     ax.set_title(title, fontsize=10, loc="left")
     ax.set_xlabel("tokens", fontsize=9)

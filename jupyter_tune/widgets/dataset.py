@@ -9,11 +9,12 @@ from typing import Any
 
 import ipywidgets as w
 
+from .. import theme
 from .charts import EVAL_COLOR, TRAIN_COLOR, histogram_png
 from .format import count, esc, table_html
 
-TRAINED_STYLE = "background:#ceead6;border-bottom:2px solid #188038"
-PROMPT_STYLE = "color:#5f6368"
+TRAINED_STYLE = f"background:{theme.TRAINED_SURFACE};border-bottom:2px solid {theme.SUCCESS}"
+PROMPT_STYLE = theme.MUTED_STYLE
 _MAX_LISTED = 20
 
 
@@ -38,8 +39,8 @@ def example_html(example: dict[str, Any]) -> str:
         f'style="{TRAINED_STYLE if s.get("trained") else PROMPT_STYLE}">{esc(s.get("text"))}</span>'
         for s in example.get("segments", []))
     where = f"example {example.get('index')}" + (f", line {example['line']}" if example.get("line") else "")
-    return (f'<div style="margin:6px 0"><div style="font-size:12px;color:#5f6368">{esc(where)}</div>'
-            f'<pre style="white-space:pre-wrap;background:#f8f9fa;padding:6px 8px;margin:2px 0;'
+    return (f'<div style="margin:6px 0"><div style="font-size:12px;color:{theme.MUTED}">{esc(where)}</div>'
+            f'<pre style="white-space:pre-wrap;{theme.BOX_STYLE};padding:6px 8px;margin:2px 0;'
             f'font-size:12px;max-height:260px;overflow:auto">{spans}</pre></div>')
 
 
@@ -92,7 +93,7 @@ def split_html(title: str, s: dict[str, Any], epochs: Any, max_seq_length: Any, 
 
 def dataset_html(stats: dict[str, Any] | None) -> str:
     if not stats:
-        return ('<div style="color:#5f6368">The dataset statistics appear once the job has read its '
+        return (f'<div style="{theme.MUTED_STYLE}">The dataset statistics appear once the job has read its '
                 "dataset.</div>")
     epochs, msl = stats.get("epochs"), stats.get("max_seq_length")
     parts = []
@@ -101,7 +102,7 @@ def dataset_html(stats: dict[str, Any] | None) -> str:
     if stats.get("validation"):
         parts.append(split_html("Validation dataset", stats["validation"], None, msl, EVAL_COLOR))
     else:
-        parts.append('<div style="color:#5f6368;margin-top:8px">No validation dataset.</div>')
+        parts.append(f'<div style="{theme.MUTED_STYLE};margin-top:8px">No validation dataset.</div>')
     return f'<div class="jt-dataset" style="line-height:1.4">{"".join(parts)}</div>'
 
 

@@ -6,15 +6,17 @@ import html
 from datetime import datetime, timezone
 from typing import Any
 
-# Badge colours by state, close to the Vertex console's.
+from .. import theme
+
+# Badge colours by state, close to the Vertex console's, from JupyterLab's theme (theme.py).
 STATE_COLORS = {
-    "JOB_STATE_QUEUED": "#5f6368",
-    "JOB_STATE_PENDING": "#5f6368",
-    "JOB_STATE_RUNNING": "#1a73e8",
-    "JOB_STATE_SUCCEEDED": "#188038",
-    "JOB_STATE_FAILED": "#d93025",
-    "JOB_STATE_CANCELLING": "#e37400",
-    "JOB_STATE_CANCELLED": "#e37400",
+    "JOB_STATE_QUEUED": theme.NEUTRAL,
+    "JOB_STATE_PENDING": theme.NEUTRAL,
+    "JOB_STATE_RUNNING": theme.BRAND,
+    "JOB_STATE_SUCCEEDED": theme.SUCCESS,
+    "JOB_STATE_FAILED": theme.ERROR,
+    "JOB_STATE_CANCELLING": theme.WARN,
+    "JOB_STATE_CANCELLED": theme.WARN,
 }
 
 
@@ -28,8 +30,8 @@ def state_label(state: str | None) -> str:
 
 
 def badge_html(state: str | None) -> str:
-    color = STATE_COLORS.get(state or "", "#5f6368")
-    return (f'<span class="jt-badge" title="{esc(state)}" style="background:{color};color:white;'
+    color = STATE_COLORS.get(state or "", theme.NEUTRAL)
+    return (f'<span class="jt-badge" title="{esc(state)}" style="background:{color};color:{theme.ON_COLOR};'
             f'border-radius:10px;padding:2px 10px;font-size:12px;font-weight:600">'
             f"{esc(state_label(state))}</span>")
 
@@ -94,7 +96,7 @@ def nbytes(n: Any) -> str:
 def table_html(rows: list[tuple[str, Any]], cls: str = "jt-table") -> str:
     """A two-column key/value table; values are escaped unless they are already Markup (str subclass)."""
     body = "".join(
-        f'<tr><th style="text-align:left;padding:3px 16px 3px 0;font-weight:500;color:#5f6368;'
+        f'<tr><th style="text-align:left;padding:3px 16px 3px 0;font-weight:500;color:{theme.MUTED};'
         f'vertical-align:top">{esc(k)}</th><td style="padding:3px 0">'
         f"{v if isinstance(v, Markup) else esc(v)}</td></tr>"
         for k, v in rows)
@@ -105,8 +107,8 @@ def table_html(rows: list[tuple[str, Any]], cls: str = "jt-table") -> str:
 def cards_html(items: list[tuple[str, str]]) -> str:
     """A row of small label/value cards (the latest metrics)."""
     cards = "".join(
-        f'<div style="border:1px solid #dadce0;border-radius:6px;padding:4px 10px;min-width:96px">'
-        f'<div style="font-size:11px;color:#5f6368">{esc(k)}</div>'
+        f'<div style="border:1px solid {theme.BORDER};border-radius:6px;padding:4px 10px;min-width:96px">'
+        f'<div style="font-size:11px;color:{theme.MUTED}">{esc(k)}</div>'
         f'<div style="font-size:16px;font-weight:600">{esc(v)}</div></div>' for k, v in items)
     return f'<div class="jt-cards" style="display:flex;flex-wrap:wrap;gap:8px;line-height:1.4">{cards}</div>'
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from .. import theme
 from .format import badge_html, duration, esc, parse_time
 
 _BAR_STYLES = {"JOB_STATE_SUCCEEDED": "success", "JOB_STATE_FAILED": "danger",
@@ -63,7 +64,7 @@ class JobHeader(w.VBox):
         self.title.value = (
             f'<div style="display:flex;align-items:center;gap:10px;flex-wrap:wrap">'
             f'<span style="font-size:17px;font-weight:600">{esc(name)}</span>{badge_html(state)}'
-            f'<span style="color:#5f6368;font-size:13px">base model <code>{esc(base)}</code> · '
+            f'<span style="color:{theme.MUTED};font-size:13px">base model <code>{esc(base)}</code> · '
             f'job <code>{esc(record.get("id"))}</code></span></div>')
 
         progress = record.get("progress") or {}
@@ -92,11 +93,12 @@ class JobHeader(w.VBox):
         err = record.get("error")
         message = err.get("message") if isinstance(err, dict) else err
         if state == "JOB_STATE_FAILED" or message:
-            log = (f'<div style="margin-top:6px;color:#5f6368">Last lines of <code>log.txt</code>:</div>'
-                   f'<pre style="max-height:220px;overflow:auto;background:#f8f9fa;padding:6px;'
+            log = (f'<div style="margin-top:6px;color:{theme.MUTED}">Last lines of <code>log.txt</code>:</div>'
+                   f'<pre style="max-height:220px;overflow:auto;{theme.BOX_STYLE};padding:6px;'
                    f'font-size:12px;white-space:pre-wrap">{esc(log_tail)}</pre>') if log_tail else ""
             self.error.value = (
-                f'<div style="border-left:4px solid #d93025;padding:6px 10px;background:#fce8e6">'
+                f'<div class="jt-error" style="border-left:4px solid {theme.ERROR};padding:6px 10px;'
+                f'background:{theme.ERROR_SURFACE};color:{theme.TEXT}">'
                 f'<b>Error</b><pre style="white-space:pre-wrap;margin:4px 0">{esc(message or "unknown error")}'
                 f"</pre></div>{log}")
             self.error.layout.display = None

@@ -8,6 +8,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from .. import theme
 from ..params import TuningParams
 from .dataset import DatasetTab
 from .format import Markup, count, duration, esc, nbytes, table_html
@@ -16,7 +17,7 @@ from .format import Markup, count, duration, esc, nbytes, table_html
 def estimate_html(estimate: dict[str, Any] | None, error: str | None = None) -> str:
     if estimate is None:
         why = f": {esc(error)}" if error else ""
-        return f'<div style="color:#5f6368">No time and memory estimate{why}.</div>'
+        return f'<div style="{theme.MUTED_STYLE}">No time and memory estimate{why}.</div>'
     measured = estimate.get("measured_steps")
     rows = [
         ("Estimated time", Markup(f"<b>{esc(duration(estimate.get('estimated_seconds')))}</b>")),
@@ -37,7 +38,7 @@ class DatasetPreview(w.VBox):
                  estimate_error: str | None = None):
         self.stats, self.params, self.estimate = stats, params, estimate
         self.title = w.HTML(f'<div style="font-size:16px;font-weight:600">Dataset preview</div>'
-                            f'<div style="color:#5f6368;font-size:13px">base model '
+                            f'<div style="{theme.MUTED_STYLE};font-size:13px">base model '
                             f"<code>{esc(params.base_model)}</code> · max sequence length "
                             f"{params.max_seq_length} · batch size {params.batch_size}</div>")
         self.estimate_box = w.HTML(estimate_html(estimate, estimate_error))

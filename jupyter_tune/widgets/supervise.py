@@ -6,6 +6,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from .. import theme
 from .charts import has_eval, has_task_metric, metrics_png
 from .format import cards_html, count, number
 
@@ -47,7 +48,7 @@ class SuperviseTab(w.VBox):
         self.summary.value = cards_html(cells)
         self.chart.value = metrics_png(rows, total_steps)
         self.note.value = ("" if with_eval or not rows else
-                           '<span style="color:#5f6368;font-size:12px">No validation set: training curves '
+                           f'<span style="{theme.MUTED_STYLE};font-size:12px">No validation set: training curves '
                            "only.</span>")
         self.rendered_rows = len(rows)  # last: readers waiting on it see the new chart
         return True
