@@ -14,7 +14,8 @@ section describes it:
 - ``models`` loads a job's adapter through the store, beneath the data that tokenises with a model's
   tokenizer (data/stats); hardware choice (models/hardware) is here, beneath training.
 - ``training`` ranks validation labels with evaluation's scorer during training, so it sits above it.
-- ``experiments``: what compares runs (experiments/compare), read by widgets/compare.
+- ``experiments``: what compares runs (experiments/compare), read by widgets/compare. Sweeps and their
+  driver (experiments/sweep, driver) launch jobs and show views: they are API, like jobs/launch.
 - ``api`` is the public job handle and launcher (jobs/job: TuningJob with view() and export();
   jobs/launch: jt.tune / jt.resume; any other jobs/ module, e.g. sweeps). Nothing beneath imports it:
   widgets, export and models take a store-level JobHandle.
@@ -45,7 +46,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("export", ("export",)),
     ("experiments", ("experiments",)),
     ("widgets", ("widgets",)),
-    ("api", ("jobs",)),
+    ("api", ("jobs", "experiments.sweep", "experiments.driver")),
     ("cells", ("cells",)),
     ("server", ("server",)),
     ("jupyter_tune", ("",)),
