@@ -121,3 +121,21 @@ def test_bad_sweeps_are_refused_before_any_job(home, tiny_model_dir):
     with pytest.raises(SweepError, match="grid"):
         jt.sweep(base=base, grid={})
     assert jt.list_jobs() == [] and jt.list_sweeps() == []
+
+
+def test_a_search_whose_driver_died_resumes_from_its_record(home, tiny_model_dir):
+    s = jt.sweep(base=dict(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=VAL,
+                           max_steps=4, eval_steps=2, **FAST),
+                 grid={"adapter_size": [4, 8]}, search="optuna", n_trials=2, parallel=1, pruner=None)
+    wait_for(lambda: any(t.get("job_id") for t in s.trials), what="the first trial's job")
+    driver = s.record["driver"]
+    os.kill(driver["pid"], signal.SIGKILL)
+    wait_for(lambda: not process_alive(driver["pid"], driver["create_time"]), what="the driver to die")
+    assert s.state is JobState.FAILED and "resume()" in s.error
+    first_job = s.trials[0]["job_id"]
+    again = jt.get_sweep(s.id).resume()  # as from a new kernel
+    assert again.wait(timeout=900) is JobState.SUCCEEDED, (home / "sweeps" / s.id / "driver.log").read_text()
+    trials = sorted(again.trials, key=lambda t: t["number"])
+    assert [t["status"] for t in trials] == ["complete", "complete"]
+    assert trials[0]["job_id"] == first_job  # the running trial was picked up, not started again
+    assert len(jt.list_jobs()) == 2

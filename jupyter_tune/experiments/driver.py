@@ -158,6 +158,8 @@ def run(folder: Path) -> int:
                 running += 1
         asked = len(record["trials"])
         while running < record["parallel"] and asked < record["n_trials"]:
+            if sweeps.read(sweep_id)["state"] != JobState.RUNNING.value:
+                break  # cancelled meanwhile: no new job
             trial = study.ask(distributions)
             entry = {"number": trial.number, "trial_id": trial._trial_id, "params": trial.params,
                      "status": "running", "job_id": None}

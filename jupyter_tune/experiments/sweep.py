@@ -304,8 +304,7 @@ class Sweep:
         if record["search"] == "optuna":
             driver = record.get("driver") or {}
             if not process_alive(driver.get("pid"), driver.get("create_time")):
-                if time.time() - (driver.get("start_unix") or 0) > 60:
-                    return JobState.FAILED
+                return JobState.FAILED  # its pid is recorded as it starts: a dead driver, not a slow one
             return JobState(state)
         job_states = [self._job_state(j) for j in self.job_ids]
         if any(s in _ACTIVE for s in job_states) or len(job_states) < record["n_trials"]:
@@ -377,7 +376,7 @@ class Sweep:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             for job in self.jobs:  # a waiting kernel keeps the queue moving (as job.wait does)
-                job.record  # noqa: B018
+                job.store.reconcile(job.id)  # reads have no side effect: this records deaths, starts queued jobs
             state = self.state
             if state.is_final:
                 return state

@@ -124,7 +124,9 @@ class TrackerRelay(TrainerCallback):
         if self._last is None:
             return
         args, state, control = self._last
-        where = str(adapter) if adapter is not None and adapter.exists() else ""
+        # A full fine-tuning job saves model/ where a LoRA job saves adapter/.
+        found = [p for p in (adapter, adapter and adapter.with_name("model")) if p is not None and p.exists()]
+        where = str(found[0]) if found else ""
 
         def finish(name, cb):
             if name == "tensorboard" and cb.tb_writer is not None:
