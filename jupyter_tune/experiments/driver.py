@@ -99,7 +99,11 @@ def run(folder: Path) -> int:
     log(f"Sweep {sweep_id}: {record['n_trials']} trials, objective {metric} ({record['objective']['direction']}), "
         f"{record['parallel']} at once, pruner {record.get('pruner')}")
 
+    polls = 0
     while True:
+        if polls % 10 == 0:
+            jobs.reconcile()  # dead jobs recorded, the queue moved: the driver may be the only one watching
+        polls += 1
         record = sweeps.read(sweep_id)
         if record["state"] == JobState.CANCELLING.value:
             for t in record["trials"]:

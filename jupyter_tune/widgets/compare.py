@@ -246,6 +246,10 @@ class CompareView(w.VBox):
         errors = 0
         while not self._stop.wait(self.poll_interval):
             try:
+                # As the job view's poller: a watching kernel records dead jobs and keeps the queue moving.
+                for run in self.runs:
+                    if not JobState(run.state).is_final:
+                        self.store.reconcile(run.id)
                 if self.refresh():
                     return
                 errors = 0
