@@ -50,6 +50,7 @@ bench: install
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_eval.py
 	$(PY) benchmarks/bench_quality.py
+	$(PY) benchmarks/bench_methods.py
 
 bench-train: install
 	$(PY) benchmarks/bench_train.py

@@ -95,7 +95,7 @@ def test_preference_rows_need_method_dpo_and_back(tune_home, tiny_model_dir):
     assert not (tune_home / "jobs").exists() or not any((tune_home / "jobs").iterdir())
 
 
-def test_full_fine_tuning_trains_every_weight_and_reloads(tune_home, tiny_model_dir):
+def test_full_fine_tuning_trains_every_weight_and_reloads(tune_home, tiny_model_dir, tmp_path):
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -126,6 +126,11 @@ def test_full_fine_tuning_trains_every_weight_and_reloads(tune_home, tiny_model_
     assert model.adapter_path is None
     out = jt.generate_text(model, [{"prompt": "Example number 1 about"}], max_output_tokens=3)
     assert out.loc[0, "ml_generate_text_status"] == ""
+    # Export "merged" writes the model as it is (nothing to merge); "adapter" says why there is none.
+    job.export(tmp_path / "merged", format="merged", parity=False)
+    assert (tmp_path / "merged" / "model.safetensors").is_file()
+    with pytest.raises(ValueError, match="no adapter"):
+        job.export(tmp_path / "adapter", format="adapter", parity=False)
 
 
 def test_full_fine_tuning_refused_when_it_does_not_fit(tune_home, tiny_model_dir, monkeypatch):
@@ -193,3 +198,86 @@ def test_dpo_from_a_finished_sft_job(tune_home, tiny_model_dir):
     assert "adapter(s) merged" in dpo.log()
     model = jt.load_model(dpo, dtype="float32")  # the SFT adapter merged, then the DPO adapter
     assert model.adapter_path and model.job_id == dpo.id
+
+
+@pytest.mark.parametrize("method", ["full", "dpo"])
+def test_the_panels_tune_cells_run_each_method(tune_home, tiny_model_dir, tmp_path, method):
+    """The cells that "Tune a model" inserts, run as a user would (here in one namespace, not a kernel)."""
+    from jupyter_tune.cells.render import render_cells
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in (PREFS if method == "dpo" else ROWS)))
+    cells = render_cells("tune", {"base_model": str(tiny_model_dir), "method": method, "train_dataset": str(data),
+                                  "max_steps": 2, "batch_size": 4})
+    params_cell, run_cell = (c["source"] for c in cells)
+    assert f"method = {method!r}" in params_cell
+    if method == "dpo":
+        assert "jt.load_dataset(train_dataset, preference=True)" in run_cell and 'method="dpo"' in run_cell
+    else:
+        assert "method=method" in run_cell
+    namespace: dict = {}
+    exec(compile(params_cell, "params", "exec"), namespace)
+    exec(compile(run_cell, "run", "exec"), namespace)
+    job = namespace["job"]
+    assert job.wait(timeout=180) is jt.JobState.SUCCEEDED, job.log()
+    assert job.params["method"] == method and job.params["max_steps"] == 2
+
+
+@pytest.mark.slow
+def test_dpo_on_the_default_model_learns_the_right_specialty(tune_home, shared_data):
+    """mtsamples as preference pairs (chosen: the right specialty, rejected: a wrong one): after a short DPO
+    job the tuned model ranks the right specialty first on held-out pairs (reward accuracy above 0.9)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_methods import preference_pairs
+
+    train = preference_pairs(shared_data / "small-train.jsonl")[::2]  # 120 pairs, every label
+    val = preference_pairs(shared_data / "small-eval.jsonl", 32)
+    job = jt.tune(train_dataset=train, validation_dataset=val, method="dpo", max_steps=15, batch_size=8,
+                  eval_steps=5, seed=0)
+    assert job.wait(timeout=900) is jt.JobState.SUCCEEDED, job.log()
+    evals = [r for r in _rows(job) if "eval_rewards_accuracy" in r]
+    train_rows = [r for r in _rows(job) if "train_rewards_margin" in r]
+    assert evals[-1]["eval_rewards_accuracy"] > 0.9, evals
+    assert evals[-1]["eval_rewards_margin"] > evals[0]["eval_rewards_margin"] > 0, evals
+    assert train_rows[-1]["train_rewards_margin"] > train_rows[0]["train_rewards_margin"]
+
+
+def test_view_shows_method_trainable_share_rewards_and_preference_tokens():
+    from jupyter_tune.widgets.charts import DPO_PANELS, is_dpo, metrics_png
+    from jupyter_tune.widgets.dataset import dataset_html
+    from jupyter_tune.widgets.details import details_rows
+    from jupyter_tune.widgets.supervise import SuperviseTab
+
+    rows = [{"step": s, "train_total_loss": 0.7 - 0.1 * s, "train_rewards_margin": 0.2 * s,
+             "train_rewards_accuracy": 0.5 + 0.1 * s, "train_logps_chosen": -3.0, "train_logps_rejected": -4.0 - s,
+             "tokens_per_second": 100.0} for s in range(1, 4)]
+    rows.append({"step": 3, "eval_total_loss": 0.4, "eval_rewards_margin": 0.5, "eval_rewards_accuracy": 1.0})
+    assert is_dpo(rows) and not is_dpo([{"step": 1, "train_total_loss": 1.0}])
+    assert metrics_png(rows, 3)[:4] == b"\x89PNG" and len(DPO_PANELS) == 6
+    tab = SuperviseTab()
+    tab.update(rows, 3)
+    assert "Reward margin" in tab.summary.value and "Validation reward accuracy" in tab.summary.value
+
+    dist = {"sum": 30, "min": 1, "max": 9, "mean": 3.0, "median": 3.0, "p5": 1.0, "p95": 8.0,
+            "buckets": [{"count": 3, "left": 1.0, "right": 9.0}]}
+    split = {"tuning_dataset_example_count": 10, "user_input_token_distribution": dist,
+             "user_output_token_distribution": dist, "prompt_token_distribution": dist,
+             "chosen_token_distribution": dist, "rejected_token_distribution": dist}
+    html = dataset_html({"epochs": 1, "max_seq_length": 64, "train": split, "validation": None})
+    for label in ("Prompt tokens per example", "Chosen tokens per example", "Rejected tokens per example"):
+        assert label in html
+    assert "rejected token histogram" in html
+
+    full = dict(details_rows({"params": {"method": "full", "adapter_size": 8},
+                              "tuning": {"method": "Full fine-tuning", "trainable_params": 100, "total_params": 100,
+                                         "trainable_percent": 100.0},
+                              "memory_estimate": {"total_bytes": 1.6e9, "weights_bytes": 2e8, "gradients_bytes": 2e8,
+                                                  "optimizer_bytes": 1.2e9},
+                              "paths": {"model": "/x/model"}}))
+    assert full["Tuning method"] == "Full fine-tuning" and "100.000 %" in full["Trainable parameters"]
+    assert full["Model"] == "/x/model" and "1.60 GB" in full["Memory estimate"]
+    dpo = dict(details_rows({"params": {"method": "dpo"}, "tuning": {"dpo_beta": 0.1}}))
+    assert dpo["Tuning method"].startswith("DPO") and dpo["DPO beta"].startswith("0.1")

@@ -14,7 +14,7 @@ from ..jobs.store import validate_job_id
 from ..params import ParameterError, TuningParams
 
 # The main parameters: the panel's form and the parameters cell of "Tune a model".
-MAIN_PARAMS = ("base_model", "train_dataset", "validation_dataset", "tuned_model_display_name", "epochs",
+MAIN_PARAMS = ("base_model", "method", "train_dataset", "validation_dataset", "tuned_model_display_name", "epochs",
                "adapter_size", "learning_rate_multiplier", "prompt_template")
 TUNING_FIELDS = frozenset(f.name for f in dataclasses.fields(TuningParams))
 
@@ -182,8 +182,11 @@ def render_cells(action: str, params: dict[str, Any] | None = None) -> list[dict
     values = _checked_params(spec, params or {})
     if "job_id" in spec.params and action in ("test", "view", "export") and not values.get("job_id"):
         raise CellsError(f"The {action!r} action needs a job_id")
+    templates = spec.templates
+    if action == "tune" and values.get("method") == "dpo":  # preference tuning: a cell that reads the pairs
+        templates = ("tune_params.py.j2", "tune_dpo.py.j2")
     cells = []
-    for name in spec.templates:
+    for name in templates:
         source = _env().get_template(name).render(**values).strip()
         cells.append({"cell_type": "markdown" if name.endswith(".md.j2") else "code", "source": source})
     return cells

@@ -20,6 +20,9 @@ def write_adapter(job, out: Path) -> dict[str, Any]:
 
     what = _describe(job)
     src: Path = what["adapter"]
+    if src is None:
+        raise ValueError("A full fine-tuning job has no adapter: export it with format='merged' (its model "
+                         "folder as it is) or 'gguf'.")
     for f in src.iterdir():
         if f.is_file() and f.name not in _SKIP:
             shutil.copy2(f, out / f.name)

@@ -30,9 +30,13 @@ def load_tuned(job, dtype: str):
 
     what = _describe(job)
     adapter = what["adapter"]
-    tok_dir = adapter if (adapter / "tokenizer_config.json").is_file() else what["base_path"]
+    tok_dir = adapter if adapter is not None and (adapter / "tokenizer_config.json").is_file() else what["base_path"]
     tokenizer = AutoTokenizer.from_pretrained(tok_dir)
     base = AutoModelForCausalLM.from_pretrained(what["base_path"], dtype=getattr(torch, dtype))
+    for earlier in what.get("merge") or []:  # tuned from another job: that job's adapters first
+        base = PeftModel.from_pretrained(base, str(earlier)).merge_and_unload()
+    if adapter is None:  # full fine-tuning: the job's model folder is the whole model
+        return base, tokenizer, what
     model = PeftModel.from_pretrained(base, str(adapter))
     return model, tokenizer, what
 
@@ -48,7 +52,8 @@ def write_merged(job, out: Path, dtype: str | None = None, progress: bool = True
     with tqdm(total=3, desc="Merging the adapter", unit="step", disable=not progress, leave=False) as bar:
         model, tokenizer, what = load_tuned(job, dtype)
         bar.update(1)
-        model = model.merge_and_unload()
+        if hasattr(model, "merge_and_unload"):  # a full fine-tuning job's model has nothing to merge
+            model = model.merge_and_unload()
         bar.update(1)
         fmt = read_turn_format(tokenizer)
         eos = end_of_turn_ids(tokenizer, fmt)

@@ -131,8 +131,16 @@ def _is_adapter(path: Path) -> bool:
 def job_adapter(job) -> tuple[Path, list[str]]:
     """The adapter folder to load for a job, with notes; JobNotReadyError (saying the state and what to do)
     when there is none. The one rule for load_model, export and the view's Test tab: a succeeded job's
-    final adapter; a cancelled or failed one's adapter saved when it stopped, else its latest checkpoint."""
+    final adapter; a cancelled or failed one's adapter saved when it stopped, else its latest checkpoint.
+    A full fine-tuning job's "adapter" is its model folder (a whole model)."""
+    from .from_job import FULL_MODEL_DIR, job_is_full
+
     state = job.state
+    if job_is_full(job.dir) and (job.dir / FULL_MODEL_DIR / "config.json").is_file():
+        how = {JobState.SUCCEEDED: [], JobState.CANCELLED: [f"Job {job.id} was cancelled: loading the model it "
+                                                            "saved when it stopped."]}
+        if state in how:
+            return job.dir / FULL_MODEL_DIR, how[state]
     if state is JobState.SUCCEEDED:
         if _is_adapter(job.adapter_path):
             return job.adapter_path, []
@@ -160,10 +168,18 @@ def _describe(x: Any) -> dict[str, Any]:
 
     job = _job_for(x)
     if job is not None:
+        from .from_job import job_base
+
         adapter, notes = job_adapter(job)
         params = job.params
+        if not _is_adapter(adapter):  # full fine-tuning: the job's model folder is the whole model
+            return {"base_model": params.get("base_model"), "base_path": adapter, "adapter": None,
+                    "job_id": job.id, "prompt_template": params.get("prompt_template"), "name": job.name,
+                    "notes": notes}
         base = params.get("base_model") or _adapter_base(adapter)
-        return {"base_model": base, "base_path": resolve_model(base), "adapter": adapter, "job_id": job.id,
+        from_job = job_base(base)  # tuned from another job: that job's model, adapters merged, is the base
+        return {"base_model": base, "base_path": from_job.base_path if from_job else resolve_model(base),
+                "merge": list(from_job.adapters) if from_job else [], "adapter": adapter, "job_id": job.id,
                 "prompt_template": params.get("prompt_template"), "name": job.name, "notes": notes}
     if isinstance(x, (str, os.PathLike)):
         path = Path(x).expanduser()
@@ -250,6 +266,10 @@ def _load(what: dict[str, Any], device: str, dtype, merge: bool) -> LoadedModel:
 
     attn = library_attention(AutoConfig.from_pretrained(what["base_path"]))
     model = AutoModelForCausalLM.from_pretrained(what["base_path"], dtype=dtype, attn_implementation=attn)
+    for earlier in what.get("merge") or []:  # a job tuned from another job: that job's adapters first
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(earlier), autocast_adapter_dtype=False).merge_and_unload()
     if adapter is not None:
         from peft import PeftModel
 

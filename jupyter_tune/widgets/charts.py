@@ -21,6 +21,21 @@ METRIC_PANELS = [
 ]
 
 
+# Preference tuning (method="dpo"): TRL's rewards and log-probabilities (training/callbacks.py names them).
+DPO_PANELS = [
+    ("Loss", "train_total_loss", "eval_total_loss"),
+    ("Reward margin (chosen - rejected)", "train_rewards_margin", "eval_rewards_margin"),
+    ("Reward accuracy (chosen ranked first)", "train_rewards_accuracy", "eval_rewards_accuracy"),
+    ("Log-prob of the chosen answer", "train_logps_chosen", "eval_logps_chosen"),
+    ("Log-prob of the rejected answer", "train_logps_rejected", "eval_logps_rejected"),
+    ("Tokens per second", "tokens_per_second", None),
+]
+
+
+def is_dpo(rows: list[dict[str, Any]]) -> bool:
+    return any(r.get("train_rewards_margin") is not None or r.get("eval_rewards_margin") is not None for r in rows)
+
+
 def _series(rows: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
     xs, ys = [], []
     for r in rows:
@@ -59,13 +74,15 @@ def metrics_png(rows: list[dict[str, Any]], total_steps: int | None = None) -> b
     from matplotlib.ticker import MaxNLocator
 
     with_task = has_task_metric(rows)
-    fig = Figure(figsize=(10, 8.4 if with_task else 5.6), dpi=80, layout="constrained")
-    axes = fig.subplots(3 if with_task else 2, 2).ravel()
+    dpo = is_dpo(rows)
+    panels = DPO_PANELS if dpo else METRIC_PANELS
+    fig = Figure(figsize=(10, 8.4 if with_task or dpo else 5.6), dpi=80, layout="constrained")
+    axes = fig.subplots(3 if with_task or dpo else 2, 2).ravel()
     with_eval = has_eval(rows)
     if with_task:
         _task_panel(axes[4], rows, total_steps)
         axes[5].set_visible(False)
-    for ax, (title, train_key, eval_key) in zip(axes, METRIC_PANELS):
+    for ax, (title, train_key, eval_key) in zip(axes, panels):
         ax.set_title(title, fontsize=11, loc="left")
         ax.grid(True, alpha=0.3)
         ax.set_xlabel("step", fontsize=9)

@@ -57,6 +57,10 @@ def split_html(title: str, s: dict[str, Any], epochs: Any, max_seq_length: Any, 
          count(s.get("truncated_example_count") or 0)),
         ("Dropped", count(s.get("dropped_example_count") or 0)),
     ]
+    preference = bool(s.get("chosen_token_distribution"))  # preference rows (method="dpo")
+    if preference:
+        rows[4:6] = [(f"{side.capitalize()} tokens per example", _dist_row(s.get(f"{side}_token_distribution")))
+                     for side in ("prompt", "chosen", "rejected")]
     if s.get("source"):
         rows.insert(0, ("Source", s["source"]))
     parts = [f'<h4 style="margin:10px 0 4px">{esc(title)}</h4>', table_html(rows)]
@@ -64,6 +68,9 @@ def split_html(title: str, s: dict[str, Any], epochs: Any, max_seq_length: Any, 
                   "input token histogram"),
              _img(histogram_png(s.get("user_output_token_distribution"), "Output tokens per example", color),
                   "output token histogram")]
+    if preference:
+        hists = [_img(histogram_png(s.get(f"{side}_token_distribution"), f"{side.capitalize()} tokens per example",
+                                    color), f"{side} token histogram") for side in ("prompt", "chosen", "rejected")]
     parts.append(f'<div style="display:flex;gap:12px;flex-wrap:wrap;margin:6px 0">{"".join(hists)}</div>')
 
     truncated = s.get("truncated_example_indices") or []

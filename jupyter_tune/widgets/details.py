@@ -27,7 +27,9 @@ def details_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
         v = t.get(tk)
         return v if v is not None else p.get(pk or tk)
 
-    method = t.get("method") or ("QLoRA" if p.get("quantization") else "LoRA")
+    method = t.get("method") or {"full": "Full fine-tuning", "dpo": "DPO (LoRA, base as reference)",
+                                 "qlora": "QLoRA"}.get(p.get("method"), "QLoRA" if p.get("quantization") else "LoRA")
+    full = p.get("method") == "full"
     alpha = pick("lora_alpha")
     if alpha is None and p.get("adapter_size"):
         alpha = 2 * p["adapter_size"]
@@ -40,9 +42,10 @@ def details_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
     rows: list[tuple[str, Any]] = [
         ("Tuning method", method),
         ("Base model", base if not resolved or resolved == base else f"{base} ({resolved})"),
-        ("Adapter size (rank)", pick("adapter_size")),
-        ("LoRA alpha", alpha),
-        ("Target modules", ", ".join(targets) if targets else "all attention and MLP projections"),
+        ("Adapter size (rank)", "— (every weight trains)" if full else pick("adapter_size")),
+        ("LoRA alpha", "—" if full else alpha),
+        ("Target modules", "all weights" if full else ", ".join(targets) if targets
+         else "all attention and MLP projections"),
         ("Learning rate", f"{lr:.3g}" + (f" (multiplier {p['learning_rate_multiplier']:g})"
                                          if p.get("learning_rate_multiplier") not in (None, 1, 1.0) else "")),
         ("Epochs", pick("epochs") or "chosen from the dataset size"),
@@ -57,6 +60,13 @@ def details_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
         ("Device", t.get("device") or "—"),
         ("Dtype", t.get("dtype") or p.get("precision") or "—"),
     ]
+    if t.get("dpo_beta") is not None:
+        rows.append(("DPO beta", f"{t['dpo_beta']:g}; reference: {t.get('reference') or 'the base model'}"))
+    if record.get("memory_estimate"):
+        m = record["memory_estimate"]
+        rows.append(("Memory estimate", f"{m['total_bytes'] / 1e9:.2f} GB (weights {m['weights_bytes'] / 1e9:.2f}, "
+                                        f"gradients {m['gradients_bytes'] / 1e9:.2f}, optimizer state "
+                                        f"{m['optimizer_bytes'] / 1e9:.2f} GB; activations on top)"))
     if t.get("num_threads"):
         rows.append(("CPU threads", t["num_threads"]))
     fast = t.get("fast_path") or {}
@@ -82,7 +92,7 @@ def details_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
         ("Ended", local_time(record.get("end_time"))),
         ("Job id", record.get("id")),
         ("Job folder", paths.get("job_dir") or "—"),
-        ("Adapter", paths.get("adapter") or "—"),
+        ("Model" if full else "Adapter", (paths.get("model") if full else paths.get("adapter")) or "—"),
         ("Checkpoints", paths.get("checkpoints") or "—"),
         ("Log", paths.get("log") or "—"),
     ]

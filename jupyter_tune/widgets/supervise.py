@@ -43,6 +43,11 @@ class SuperviseTab(w.VBox):
         if has_task_metric(rows):
             cells += [("Validation macro F1", number(latest(rows, "eval_macro_f1"))),
                       ("Validation label accuracy", number(latest(rows, "eval_accuracy")))]
+        if latest(rows, "train_rewards_margin") is not None:  # method="dpo"
+            cells += [("Reward margin", number(latest(rows, "train_rewards_margin"))),
+                      ("Reward accuracy", number(latest(rows, "train_rewards_accuracy")))]
+            if with_eval:
+                cells += [("Validation reward accuracy", number(latest(rows, "eval_rewards_accuracy")))]
         cells += [("Learning rate", number(latest(rows, "learning_rate"), 3)),
                   ("Tokens per second", number(latest(rows, "tokens_per_second"), 4))]
         self.summary.value = cards_html(cells)

@@ -10,6 +10,7 @@ export type CellInserter = (cells: ICell[], run: boolean) => Promise<void>;
 // The compact form: the main tuning parameters, with short labels.
 const FORM_FIELDS: [name: string, label: string][] = [
   ['base_model', 'Base model'],
+  ['method', 'Method'],
   ['train_dataset', 'Training data'],
   ['validation_dataset', 'Validation data'],
   ['tuned_model_display_name', 'Display name'],

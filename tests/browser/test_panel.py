@@ -136,6 +136,7 @@ def test_open_panel_and_insert_tune_cells(page, lab, tiny_model_dir):
     # The form is prefilled from GET /jupyter-tune/schema.
     assert page.input_value(Sel.FIELD.format(name="adapter_size")) == "8"
     assert page.input_value(Sel.FIELD.format(name="learning_rate_multiplier")) == "1.0"
+    assert page.input_value(Sel.FIELD.format(name="method")) == "lora"  # a choice: lora, qlora, full, dpo
     assert "No tuning jobs yet" in panel.inner_text()
     shot(page, "01-panel")
 
