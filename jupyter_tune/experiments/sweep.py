@@ -199,8 +199,11 @@ def sweep(base: dict[str, Any], grid: dict[str, Any], search: str | None = None,
     elif n_trials is not None:
         raise SweepError("n_trials is for search='optuna'; a grid sweep runs every point")
     points = _points(grid) if search == "grid" else []
-    for point in points or [dict.fromkeys(grid)]:
-        _check_point(base, {k: v for k, v in point.items() if v is not None})
+    for point in points:
+        _check_point(base, point)
+    for name, values in grid.items() if search == "optuna" else ():
+        for value in values if isinstance(values, list) else values:  # each choice, or each end of a range
+            _check_point(base, {name: value})
     for point in enqueue or []:
         _check_point(base, point)
 
@@ -307,7 +310,7 @@ class Sweep:
                 return JobState.FAILED  # its pid is recorded as it starts: a dead driver, not a slow one
             return JobState(state)
         job_states = [self._job_state(j) for j in self.job_ids]
-        if any(s in _ACTIVE for s in job_states) or len(job_states) < record["n_trials"]:
+        if any(s in _ACTIVE for s in job_states) or len(record["trials"]) < record["n_trials"]:
             return JobState(state)
         final = JobState.CANCELLED if state == JobState.CANCELLING.value else (
             JobState.SUCCEEDED if JobState.SUCCEEDED.value in job_states else JobState.FAILED)
@@ -436,7 +439,13 @@ class Sweep:
         for number, point in enumerate(points):
             if self.record["state"] != JobState.RUNNING.value:
                 break  # cancelled while submitting
-            job = submit(record, point, number)
+            try:
+                job = submit(record, point, number)
+            except Exception as e:  # noqa: BLE001 - one point refused (e.g. memory) does not stop the grid
+                self.store.add_trial(self.id, {"number": number, "params": point, "job_id": None,
+                                               "status": "failed", "error": f"{type(e).__name__}: {e}"})
+                print(f"Sweep {self.id}: point {point} refused: {e}", file=sys.stderr)
+                continue
             self.store.add_trial(self.id, {"number": number, "params": point, "job_id": job.id,
                                            "status": "submitted"})
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from .. import theme
 from ..experiments.compare import (
     Run,
     best_run,
@@ -34,7 +35,7 @@ PANELS = (
     ("Next-token accuracy", "train_fraction_of_correct_next_step_preds", "eval_fraction_of_correct_next_step_preds"),
     ("Task metric: macro F1 (validation)", None, "eval_macro_f1"),
 )
-COLORS = ("#1a73e8", "#e8710a", "#188038", "#d93025", "#9334e6", "#12b5cb", "#e52592", "#f9ab00", "#5f6368",
+COLORS = ("#1a73e8", "#e8710a", "#188038", "#d93025", "#9334e6", "#12b5cb", "#e52592", "#f9ab00", "#9aa0a6",
           "#174ea6")
 X_AXES = {"steps": "step", "tokens": "trained tokens"}
 
@@ -71,11 +72,11 @@ def compare_png(runs: list[Run], x: str = "steps", best: str | None = None) -> t
                 drawn.append((run.id, key))
         if not ax.lines:
             ax.text(0.5, 0.5, "waiting for the first step…", ha="center", va="center", transform=ax.transAxes,
-                    color="#80868b")
+                    color=theme.PLOT_TEXT)
     handles = [Line2D([], [], color=COLORS[i % len(COLORS)], linewidth=2.6 if run.id == best else 1.4,
                       label=("★ " if run.id == best else "") + run.name) for i, run in enumerate(runs)]
-    handles += [Line2D([], [], color="#5f6368", linestyle="-", label="train"),
-                Line2D([], [], color="#5f6368", linestyle="--", marker="o", markersize=3.5, label="validation")]
+    handles += [Line2D([], [], color=theme.PLOT_GREY, linestyle="-", label="train"),
+                Line2D([], [], color=theme.PLOT_GREY, linestyle="--", marker="o", markersize=3.5, label="validation")]
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), fontsize=8, frameon=False)
     return _to_png(fig), drawn
 
@@ -97,7 +98,7 @@ def table_html(rows: list[dict[str, Any]], params: list[str], best: str | None, 
         return "<i>No runs to compare.</i>"
     skip = {"job", "id", "state", "note"}
     columns = [k for k in rows[0] if k not in skip]
-    th = ('style="text-align:left;padding:3px 10px;border-bottom:1px solid #dadce0;font-weight:600;'
+    th = (f'style="text-align:left;padding:3px 10px;border-bottom:1px solid {theme.BORDER};font-weight:600;'
           'white-space:nowrap;line-height:1.5"')
     head = "".join(f"<th {th}>{esc(c)}{' ▼' if c == f'best {objective}' else ''}</th>"
                    for c in ["", "job", "state", *columns])
@@ -105,8 +106,8 @@ def table_html(rows: list[dict[str, Any]], params: list[str], best: str | None, 
     for i, r in enumerate(rows):
         star = "★" if r["id"] == best else ""
         color = COLORS[i % len(COLORS)]
-        bg = "background:rgba(26,115,232,0.10);font-weight:600;" if star else ""
-        note = f' <span style="color:#5f6368;font-size:11px">({esc(r["note"])})</span>' if r.get("note") else ""
+        bg = f"background:{theme.tint(theme.BRAND, 14)};font-weight:600;" if star else ""
+        note = f' <span style="{theme.MUTED_STYLE};font-size:11px">({esc(r["note"])})</span>' if r.get("note") else ""
         cells = [f'<span style="color:#f9ab00" title="best run">{star}</span>',
                  f'<span style="color:{color}">■</span> {esc(r["job"])}{note}', badge_html(r["state"])]
         cells += [esc(_fmt(r[c])) for c in columns]
@@ -115,7 +116,7 @@ def table_html(rows: list[dict[str, Any]], params: list[str], best: str | None, 
         body.append(f'<tr class="jt-compare-row" data-job-id="{esc(r["id"])}">{tds}</tr>')
     differ = (f"Parameters that differ: <b>{esc(', '.join(params))}</b>." if params
               else "The runs share every parameter.")
-    return (f'<div style="font-size:12px;color:#5f6368;margin:4px 0">{differ}</div>'
+    return (f'<div style="font-size:12px;{theme.MUTED_STYLE};margin:4px 0">{differ}</div>'
             f'<div style="overflow-x:auto"><table class="jt-compare-table" style="border-collapse:collapse;'
             f'font-size:12px"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>')
 
@@ -223,7 +224,7 @@ class CompareView(w.VBox):
                 f"{self.best.best(metric):.4g}, {'higher' if greater else 'lower'} is better)."
                 if self.best and metric else "")
         return (f'<div style="font-size:15px;font-weight:600">{esc(self._title)}</div>'
-                f'<div style="font-size:12px;color:#5f6368">{len(self.runs)} runs.{best}</div>')
+                f'<div style="font-size:12px;{theme.MUTED_STYLE}">{len(self.runs)} runs.{best}</div>')
 
     # -- the poller (as the job view's) --
     @property
@@ -257,7 +258,7 @@ class CompareView(w.VBox):
                 self.last_error = e
                 errors += 1
                 if errors >= 10:
-                    self.message.value = (f'<span style="color:#d93025">Live updates stopped: '
+                    self.message.value = (f'<span style="{theme.ERROR_STYLE}">Live updates stopped: '
                                           f"{esc(type(e).__name__)}: {esc(e)}</span>")
                     return
 

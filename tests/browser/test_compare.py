@@ -36,7 +36,7 @@ def _make_jobs(home) -> None:
     for job_id, (lr, rank, speed) in RUNS.items():
         make_job(store, job_id, "JOB_STATE_SUCCEEDED", steps=0, total=30, stats=False)
         record = store.read_raw(job_id)
-        store.update(job_id, display_name=job_id,
+        store.update(job_id, display_name=job_id, progress={"step": 30, "total_steps": 30, "epoch": 3.0},
                      params={**record["params"], "learning_rate_multiplier": lr, "adapter_size": rank})
         for s in range(1, 31):
             decay = 1 / (1 + speed * s / 6)

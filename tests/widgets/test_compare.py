@@ -33,7 +33,8 @@ def test_three_jobs_three_curves_and_the_differing_parameters(store, views):
     assert "adapter_size" in table and "learning_rate_multiplier" in table and "best validation loss" in table
     assert v.objective == ("eval_total_loss", False)
     assert v.best.id == "lr-big"
-    assert 'data-job-id="lr-big"><td style="padding:3px 10px;white-space:nowrap;line-height:1.5;background' in table  # the best row marked
+    best_row = table.split('data-job-id="lr-big">')[1].split("</tr>")[0]
+    assert "font-weight:600" in best_row and "★" in best_row  # the best row marked
     assert "★ lr-big" in v.title.value
     assert v.live  # lr-run is running
     html = v._repr_html_()
