@@ -35,6 +35,7 @@ LABELS = ["Cardiovascular / Pulmonary", "Gastroenterology", "Neurology", "Orthop
 TEMPLATE = ("Assign a label to the given medical transcript from among these labels: [" + ", ".join(LABELS)
             + "]. TRANSCRIPT: {input_text}")
 CONFIGS = ("lora", "full", "dpo")
+MATMUL: dict = {}
 
 
 def preference_pairs(path: Path, n: int | None = None) -> list[dict]:
@@ -103,6 +104,8 @@ def main() -> None:
     if a.worker:
         Path(a.worker[1]).write_text(json.dumps(run(a.worker[0], a.steps, a.batch_size)))
         return
+    global MATMUL
+    MATMUL = matmul_ceiling()
     configs = a.configs.split(",")
     runs: dict[str, list[dict]] = {c: [] for c in configs}
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -116,8 +119,17 @@ def main() -> None:
             runs[c].append(res)
             print(f"{c:5s} repeat {r}: {res['tokens_per_second']:.0f} tok/s, {res['seconds_per_step']:.2f} s/step, "
                   f"peak {res['peak_memory_bytes'] / 1e9:.2f} GB", flush=True)
+            summary = write(a, runs)  # after every run: a cut-short benchmark keeps what it measured
+    for c, s in summary.items():
+        print(f"{c:5s} {s['tokens_per_second_median']:7.0f} tok/s  peak {s['peak_memory_gb_max']:.2f} GB  "
+              f"trainable {s['trainable_params']:,}/{s['total_params']:,}")
+
+
+def write(a, runs: dict[str, list[dict]]) -> dict:
     summary = {}
     for c, rs in runs.items():
+        if not rs:
+            continue
         summary[c] = {"tokens_per_second_median": statistics.median(r["tokens_per_second"] for r in rs),
                       "seconds_per_step_median": statistics.median(r["seconds_per_step"] for r in rs),
                       "peak_memory_gb_max": max(r["peak_memory_bytes"] for r in rs) / 1e9,
@@ -128,17 +140,15 @@ def main() -> None:
             summary[c]["tokens_per_second_vs_lora"] = (summary[c]["tokens_per_second_median"]
                                                        / summary["lora"]["tokens_per_second_median"])
             summary[c]["peak_memory_vs_lora"] = summary[c]["peak_memory_gb_max"] / summary["lora"]["peak_memory_gb_max"]
-    result = {"model": MODEL, "data": "small-train.jsonl (5 labels, short inputs)", "steps": a.steps,
+    result = {"model": MODEL, "complete": all(len(rs) == a.repeats for rs in runs.values()), "data": "small-train.jsonl (5 labels, short inputs)", "steps": a.steps,
               "batch_size": a.batch_size, "repeats": a.repeats, "cpu": cpu_model(),
-              "matmul_flops": matmul_ceiling(), "summary": summary, "runs": runs,
+              "matmul_flops": MATMUL, "load_average_1_5_15": os.getloadavg(), "summary": summary, "runs": runs,
               "note": "tokens/s counts real tokens after the first (warm-up) step; DPO counts chosen and rejected "
                       "sequences (its reference pass is extra work not counted); peak memory includes the model "
                       "load; on a shared 2-core machine figures are noisy."}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "methods.json").write_text(json.dumps(result, indent=2) + "\n")
-    for c, s in summary.items():
-        print(f"{c:5s} {s['tokens_per_second_median']:7.0f} tok/s  peak {s['peak_memory_gb_max']:.2f} GB  "
-              f"trainable {s['trainable_params']:,}/{s['total_params']:,}")
+    return summary
 
 
 if __name__ == "__main__":

@@ -234,9 +234,9 @@ def test_dpo_on_the_default_model_learns_the_right_specialty(tune_home, shared_d
     from bench_methods import preference_pairs
 
     train = preference_pairs(shared_data / "small-train.jsonl")[::2]  # 120 pairs, every label
-    val = preference_pairs(shared_data / "small-eval.jsonl", 32)
-    job = jt.tune(train_dataset=train, validation_dataset=val, method="dpo", max_steps=15, batch_size=8,
-                  eval_steps=5, seed=0)
+    val = preference_pairs(shared_data / "small-eval.jsonl", 24)
+    job = jt.tune(train_dataset=train, validation_dataset=val, method="dpo", max_steps=16, batch_size=8,
+                  eval_steps=8, learning_rate_multiplier=5.0, seed=0)
     assert job.wait(timeout=900) is jt.JobState.SUCCEEDED, job.log()
     evals = [r for r in _rows(job) if "eval_rewards_accuracy" in r]
     train_rows = [r for r in _rows(job) if "train_rewards_margin" in r]
