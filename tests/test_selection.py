@@ -25,6 +25,15 @@ def test_classification_sets_are_recognised(answers, expected):
     assert looks_like_classification(answers) is expected
 
 
+def test_one_validation_row_per_label_is_a_classification_set():
+    labels = [f"Specialty {i}" for i in range(38)]
+    train = [lab for lab in labels for _ in range(20)]
+    assert looks_like_classification(labels, train)  # 38 rows, 38 labels: every one a repeated training label
+    assert not looks_like_classification(labels)  # alone, every answer differs
+    # answers never seen in training are judged on their own
+    assert not looks_like_classification([f"free text {i}" for i in range(38)], train)
+
+
 class _State:
     global_step = 0
 

@@ -21,11 +21,18 @@ SELECT_METRICS = {"eval_macro_f1": ("eval_macro_f1", True), "eval_total_loss": (
 MAX_CLASSES = 100
 
 
-def looks_like_classification(answers: list[str | None]) -> bool:
-    """Few distinct, short answers that repeat: the rows are labelled with classes."""
+def looks_like_classification(answers: list[str | None], train_answers: list[str | None] = ()) -> bool:
+    """Few distinct, short answers that repeat: the rows are labelled with classes.
+
+    The training answers count too: a validation set of one row per label (38 rows, 38 labels) is a
+    classification set when every one of its answers is a training answer that repeats there."""
     answers = [a for a in answers if a is not None]
-    distinct = set(answers)
-    return (len(answers) >= 2 and 1 < len(distinct) <= min(MAX_CLASSES, max(2, len(answers) // 2))
+    train_answers = [a for a in train_answers if a is not None]
+    if train_answers and not set(answers) <= set(train_answers):
+        train_answers = []  # answers never seen in training: judge the validation rows alone
+    pool = answers + train_answers
+    distinct = set(pool)
+    return (len(answers) >= 2 and 1 < len(distinct) <= min(MAX_CLASSES, max(2, len(pool) // 2))
             and all(len(a) <= 80 for a in distinct))
 
 
@@ -52,7 +59,8 @@ def plan_task_metric(params, train, val, tokenizer) -> TaskMetric | None:
     if val is None or params.eval_task_metric is False:
         return None
     answers = [ex.answer for ex in val.examples]
-    if params.eval_task_metric is None and not looks_like_classification(answers):
+    train_answers = [ex.answer for ex in train.examples]
+    if params.eval_task_metric is None and not looks_like_classification(answers, train_answers):
         return None
     examples = [ex for ex in val.examples if ex.answer is not None][: params.max_eval_examples or None]
     labels = sorted({ex.answer for ex in train.examples if ex.answer is not None} | {ex.answer for ex in examples})
