@@ -36,7 +36,10 @@ def details_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
     targets = pick("target_modules")
     lr = t.get("learning_rate")
     if lr is None:
-        lr = p.get("learning_rate") or (p.get("learning_rate_multiplier") or 1.0) * 1e-3
+        from ..params import RECOMMENDED_LEARNING_RATES
+
+        lr = p.get("learning_rate") or ((p.get("learning_rate_multiplier") or 1.0)
+                                        * RECOMMENDED_LEARNING_RATES.get(p.get("method") or "lora", 1e-3))
     base = pick("base_model")
     resolved = t.get("resolved_model_path")
     rows: list[tuple[str, Any]] = [
