@@ -33,12 +33,18 @@ RECOMMENDED_LEARNING_RATES = {"lora": RECOMMENDED_LEARNING_RATE, "qlora": RECOMM
                               "full": 2e-5, "dpo": 2e-4}
 # Vertex refuses fewer than 16 training examples; so do we unless told otherwise.
 MIN_TRAIN_EXAMPLES = 16
+# Tokens generated per prompt unless told otherwise: jt.generate_text, the Test tab, the panel's cells.
+DEFAULT_MAX_OUTPUT_TOKENS = 64
+# The group of the main parameters: jt.tune's named arguments, the panel's form, the parameters cell.
+MAIN_GROUP = "basic"
 
 
-def _f(default: Any, help: str, *, group: str = "advanced", choices: tuple | None = None,
-       minimum: float | None = None, maximum: float | None = None, kind: str | None = None) -> Any:
-    meta = {"help": help, "group": group, "choices": choices, "minimum": minimum, "maximum": maximum,
-            "kind": kind}
+def _f(default: Any, help: str, *, label: str | None = None, group: str = "advanced",
+       choices: tuple | None = None, minimum: float | None = None, maximum: float | None = None,
+       kind: str | None = None) -> Any:
+    """A field with its metadata; ``label`` is the form's short name (default: the name in words)."""
+    meta = {"label": label, "help": help, "group": group, "choices": choices, "minimum": minimum,
+            "maximum": maximum, "kind": kind}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -50,31 +56,34 @@ class ParameterError(ValueError):
 
 @dataclass
 class TuningParams:
-    # -- the main parameters (the panel's form) --
+    # -- the main parameters (group "basic"): jt.tune's named arguments, the panel's form, the cells --
     base_model: str = _f(DEFAULT_BASE_MODEL, "Hugging Face model id, local model folder, or .gguf file.",
-                         group="basic", kind="model")
-    method: str = _f("lora", "lora: LoRA adapters; qlora: LoRA on a 4-bit base (CUDA); full: every weight "
-                             "trains, saved as a plain model folder; dpo: preference tuning (prompt, chosen, "
-                             "rejected rows) with LoRA, the base as reference.", group="basic", choices=METHODS)
+                         label="Base model", group="basic", kind="model")
+    method: str = _f("lora", "lora, qlora (LoRA on a 4-bit base, CUDA), full (every weight) or dpo "
+                             "(preference pairs). Full fine-tuning saves a plain model folder; DPO trains LoRA "
+                             "adapters on prompt, chosen and rejected rows with the base as the reference.",
+                     label="Method", group="basic", choices=METHODS)
     train_dataset: str | None = _f(None, "Training data: JSONL, JSON, CSV or Parquet file (in Python also a "
-                                         "list of dicts or a pandas DataFrame).", group="basic",
-                                   kind="dataset")
-    validation_dataset: str | None = _f(None, "Optional validation data in the same formats.", group="basic",
-                                        kind="dataset")
-    tuned_model_display_name: str | None = _f(None, "A name for the job and the tuned model.", group="basic")
-    epochs: int | None = _f(None, "Passes over the training data; empty to choose from the dataset size.",
-                            group="basic", minimum=1, maximum=100)
-    adapter_size: int = _f(8, "LoRA rank.", group="basic", choices=ADAPTER_SIZES)
+                                         "list of dicts or a pandas DataFrame).", label="Training data",
+                                   group="basic", kind="dataset")
+    validation_dataset: str | None = _f(None, "Optional validation data in the same formats.",
+                                        label="Validation data", group="basic", kind="dataset")
+    tuned_model_display_name: str | None = _f(None, "A name for the job and the tuned model.",
+                                              label="Display name", group="basic")
+    epochs: int | None = _f(None, "Passes over the training data; None: chosen from the dataset size.",
+                            label="Epochs", group="basic", minimum=1, maximum=100)
+    adapter_size: int = _f(8, "LoRA rank: 1, 2, 4, 8, 16 or 32 (alpha is twice the rank).",
+                           label="Adapter size", group="basic", choices=ADAPTER_SIZES)
     learning_rate_multiplier: float = _f(1.0, f"Scales the recommended learning rate "
                                               f"({RECOMMENDED_LEARNING_RATE:g}; full: "
                                               f"{RECOMMENDED_LEARNING_RATES['full']:g}, dpo: "
-                                              f"{RECOMMENDED_LEARNING_RATES['dpo']:g}).", group="basic",
-                                         minimum=1e-3, maximum=100.0)
-    prompt_template: str | None = _f(None, "Turns each row into a prompt; {field} placeholders take the "
-                                           "row's fields, e.g. 'Assign a label ... {input_text}'.",
-                                     group="basic")
+                                              f"{RECOMMENDED_LEARNING_RATES['dpo']:g}).", label="LR multiplier",
+                                         group="basic", minimum=1e-3, maximum=100.0)
+    prompt_template: str | None = _f(None, "Turns each row into a prompt, e.g. 'Assign a label ... "
+                                           "{input_text}'; {field} placeholders take the row's fields.",
+                                     label="Prompt template", group="basic")
     quantization: str | None = _f(None, "Load the base model in 4 or 8 bits (QLoRA, CUDA only).",
-                                  group="basic", choices=QUANTIZATIONS)
+                                  label="Quantization", group="basic", choices=QUANTIZATIONS)
     # -- advanced --
     max_seq_length: int = _f(1024, "Longer examples are truncated (counted in the dataset statistics).",
                              minimum=16, maximum=131072)
@@ -188,6 +197,21 @@ class TuningParams:
         return cls(**d)
 
 
+def field_label(f: dataclasses.Field) -> str:
+    """A field's short name for forms: its ``label``, else its name in words ("max_seq_length" ->
+    "Max seq length")."""
+    return f.metadata.get("label") or f.name.replace("_", " ").capitalize()
+
+
+def main_fields() -> list[dataclasses.Field]:
+    """The main parameters, in declaration order (jt.tune's named arguments, the form, the cells)."""
+    return [f for f in dataclasses.fields(TuningParams) if f.metadata["group"] == MAIN_GROUP]
+
+
+def field_default(f: dataclasses.Field) -> Any:
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+
+
 def choose_epochs(num_examples: int) -> int:
     """Epochs when the user leaves it empty: about 1,000 examples seen, between 1 and 10 passes."""
     return max(1, min(10, math.ceil(1000 / max(1, num_examples))))
@@ -284,10 +308,11 @@ def schema() -> dict[str, Any]:
     """The parameters as JSON for the REST API and the panel's form."""
     out = []
     for f in dataclasses.fields(TuningParams):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        default = field_default(f)
         meta = f.metadata
         out.append({
             "name": f.name,
+            "label": field_label(f),
             "type": _type_name(_hints()[f.name]),
             "nullable": _nullable(_hints()[f.name]),
             "default": default,
@@ -302,5 +327,5 @@ def schema() -> dict[str, Any]:
             "recommended_learning_rates": dict(RECOMMENDED_LEARNING_RATES)}
 
 
-__all__ = ["TuningParams", "ParameterError", "schema", "choose_epochs", "DEFAULT_BASE_MODEL",
-           "ADAPTER_SIZES", "METHODS"]
+__all__ = ["TuningParams", "ParameterError", "schema", "choose_epochs", "main_fields", "field_label",
+           "field_default", "DEFAULT_BASE_MODEL", "DEFAULT_MAX_OUTPUT_TOKENS", "ADAPTER_SIZES", "METHODS"]

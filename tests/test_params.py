@@ -77,3 +77,33 @@ def test_report_to_names_known_trackers():
     assert TuningParams(report_to=["trackio"]).report_to == ["trackio"]
     with pytest.raises(ParameterError, match="report_to: 'wandb' not among"):
         TuningParams(report_to=["wandb"])
+
+
+def test_one_source_for_the_main_parameters():
+    """The "basic" group drives jt.tune's named arguments, the panel's form (schema labels) and the cells."""
+    import inspect
+
+    import jupyter_tune as jt
+    from jupyter_tune.cells.render import ACTIONS, MAIN_PARAMS, render_cells
+    from jupyter_tune.params import field_default, main_fields
+
+    main = [f.name for f in main_fields()]
+    assert list(MAIN_PARAMS) == main and list(ACTIONS["tune"].params) == main
+    sig = inspect.signature(jt.tune)
+    for f in main_fields():
+        assert sig.parameters[f.name].default == field_default(f), f.name
+        assert f.name in jt.tune.__doc__
+    assert all(p["label"] for p in schema()["parameters"])
+    params_cell, run_cell = (c["source"] for c in render_cells("tune", {"train_dataset": "t.jsonl"}))
+    for name in main:
+        assert f"\n{name} = " in "\n" + params_cell and f"{name}={name}," in run_cell
+
+
+def test_effective_values_are_the_details_tabs():
+    """The Details tab shows the dataclass's effective alpha and learning rate before the job reports them."""
+    from jupyter_tune.widgets.details import details_rows
+
+    p = TuningParams(method="dpo", adapter_size=4, learning_rate_multiplier=2.0)
+    rows = dict(details_rows({"params": p.to_dict()}))
+    assert rows["LoRA alpha"] == p.effective_lora_alpha == 8
+    assert rows["Learning rate"].startswith(f"{p.effective_learning_rate:.3g}")

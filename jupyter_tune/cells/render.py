@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import jinja2
 
-from ..jobs.store import validate_job_id
-from ..params import ParameterError, TuningParams
+from ..jobs.states import JobState
+from ..jobs.store import JobStore, validate_job_id
+from ..params import DEFAULT_MAX_OUTPUT_TOKENS, ParameterError, TuningParams, main_fields
 
-# The main parameters: the panel's form and the parameters cell of "Tune a model".
-MAIN_PARAMS = ("base_model", "method", "train_dataset", "validation_dataset", "tuned_model_display_name", "epochs",
-               "adapter_size", "learning_rate_multiplier", "prompt_template")
+# The main parameters (TuningParams' "basic" group): the panel's form and the parameters cell of "Tune a model".
+MAIN_PARAMS = tuple(f.name for f in main_fields())
 TUNING_FIELDS = frozenset(f.name for f in dataclasses.fields(TuningParams))
+
+
+def _cell_comment(f: dataclasses.Field) -> str:
+    """The parameters cell's comment for a field: the first sentence of its help."""
+    first = re.split(r"\.\s+(?=[A-Z])", f.metadata["help"], maxsplit=1)[0].rstrip(".")
+    return " ".join(first.split())  # one line, whatever the help holds
 
 
 class CellsError(ValueError):
@@ -32,12 +39,15 @@ class Action:
     templates: tuple[str, ...]         # one template per cell, in order
     button: bool = True                # shown as a button in the panel (view is per job)
     defaults: tuple[tuple[str, Any], ...] = ()  # defaults for the extras
+    # job_id: "optional" (the base model without one), "required", or "latest" (the newest succeeded job
+    # when none is given); "none" for actions that take no job_id.
+    job: str = "none"
 
 
 # Extras that are not tuning parameters: which model or job, which data, what to ask.
 EXTRAS = {
     "job_id": "A tuning job id; its tuned model is used instead of the base model.",
-    "dataset": "Data to evaluate or generate on (path); defaults to the validation dataset.",
+    "dataset": "Data to evaluate or generate on (path); defaults to the validation, else the training dataset.",
     "task_type": "'classification' or 'text_generation'.",
     "prompt": "The prompt sent to the tuned model.",
     "max_output_tokens": "Most tokens generated per row.",
@@ -53,22 +63,26 @@ ACTIONS: dict[str, Action] = {a.id: a for a in (
            MAIN_PARAMS, ("tune_params.py.j2", "tune_run.py.j2")),
     Action("evaluate", "Evaluate a model",
            "Insert a cell that scores the base model (or a tuned job's model) on a labelled dataset.",
-           ("base_model", "job_id", "dataset", "validation_dataset", "prompt_template", "task_type"),
-           ("evaluate.py.j2",), defaults=(("task_type", "classification"),)),
+           ("base_model", "job_id", "dataset", "validation_dataset", "train_dataset", "prompt_template",
+            "task_type"),
+           ("evaluate.py.j2",), defaults=(("task_type", "classification"),), job="optional"),
     Action("generate", "Generate text",
            "Insert a cell that generates a response for every row of a dataset.",
-           ("base_model", "job_id", "dataset", "validation_dataset", "prompt_template",
+           ("base_model", "job_id", "dataset", "validation_dataset", "train_dataset", "prompt_template",
             "max_output_tokens"),
-           ("generate.py.j2",), defaults=(("max_output_tokens", 64),)),
+           ("generate.py.j2",), defaults=(("max_output_tokens", DEFAULT_MAX_OUTPUT_TOKENS),), job="optional"),
     Action("test", "Test a tuned model",
-           "Insert a cell that loads a tuned job's model and answers one prompt.",
+           "Insert a cell that loads a tuned job's model (the newest succeeded job unless one is chosen) and "
+           "answers one prompt.",
            ("job_id", "prompt", "max_output_tokens"), ("test.py.j2",),
-           defaults=(("prompt", "Hello! What can you do?"), ("max_output_tokens", 64))),
+           defaults=(("prompt", "Hello! What can you do?"), ("max_output_tokens", DEFAULT_MAX_OUTPUT_TOKENS)),
+           job="latest"),
     Action("export", "Export a tuned model",
            "Insert a cell that exports a tuned job's model (merged, adapter or GGUF) and checks it answers alike.",
-           ("job_id", "dest", "format"), ("export.py.j2",), button=False, defaults=(("format", "merged"),)),
+           ("job_id", "dest", "format"), ("export.py.j2",), button=False, defaults=(("format", "merged"),),
+           job="required"),
     Action("view", "View a job", "Insert a cell that shows a job's live view.", ("job_id",),
-           ("view.py.j2",), button=False),
+           ("view.py.j2",), button=False, job="required"),
     Action("compare", "Compare jobs", "Insert a cell that compares jobs side by side (curves, differing "
            "parameters, best run).", ("job_ids",), ("compare.py.j2",), button=False),
 )}
@@ -77,7 +91,7 @@ ACTIONS: dict[str, Action] = {a.id: a for a in (
 def actions() -> list[dict[str, Any]]:
     """The actions as JSON for ``GET /jupyter-tune/templates``."""
     return [{"id": a.id, "label": a.label, "description": a.description, "params": list(a.params),
-             "button": a.button, "defaults": dict(a.defaults)} for a in ACTIONS.values()]
+             "button": a.button, "defaults": dict(a.defaults), "job": a.job} for a in ACTIONS.values()]
 
 
 def _check_literal(value: Any, path: str = "value") -> None:
@@ -171,20 +185,35 @@ def _checked_params(action: Action, params: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def render_cells(action: str, params: dict[str, Any] | None = None) -> list[dict[str, str]]:
+def latest_succeeded_job(store: JobStore) -> str | None:
+    """The newest succeeded job's id, or None."""
+    return next((r["id"] for r in store.list() if r.get("state") == JobState.SUCCEEDED.value), None)
+
+
+def render_cells(action: str, params: dict[str, Any] | None = None,
+                 store: JobStore | None = None) -> list[dict[str, str]]:
     """Cells for one panel action: ``[{"cell_type": "code", "source": "..."}, ...]``.
 
-    Raises CellsError for an unknown action, an unknown parameter or a value out of range.
+    ``store`` is read only for an action whose job defaults to the newest succeeded one (Test) when no
+    job_id is given. Raises CellsError for an unknown action, an unknown parameter, a value out of range
+    or a missing job.
     """
     if action not in ACTIONS:
         raise CellsError(f"Unknown action {action!r}; known: {', '.join(ACTIONS)}")
     spec = ACTIONS[action]
     values = _checked_params(spec, params or {})
-    if "job_id" in spec.params and action in ("test", "view", "export") and not values.get("job_id"):
+    if spec.job == "latest" and not values.get("job_id"):
+        values["job_id"] = latest_succeeded_job(store or JobStore())
+        if not values["job_id"]:
+            raise CellsError("No tuned model yet: tune a model first, then test it once the job has succeeded.")
+    if spec.job == "required" and not values.get("job_id"):
         raise CellsError(f"The {action!r} action needs a job_id")
     templates = spec.templates
     if action == "tune" and values.get("method") == "dpo":  # preference tuning: a cell that reads the pairs
         templates = ("tune_params.py.j2", "tune_dpo.py.j2")
+    if action == "tune":
+        values["main"] = [{"name": f.name, "value": values[f.name], "comment": _cell_comment(f)}
+                          for f in main_fields()]
     cells = []
     for name in templates:
         source = _env().get_template(name).render(**values).strip()

@@ -31,15 +31,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..jobs.states import JobState
+from ..jobs.states import ACTIVE_STATES, JobState
 from ..jobs.store import JobStore, atomic_write_json, loads, now_iso, process_alive, slugify
 from .compare import Run, best_run, greater_is_better
 
 SEARCHES = (None, "grid", "optuna")
 PRUNERS = ("median", "percentile", "hyperband", "successive_halving")
 DEFAULT_PRUNER = {"type": "median", "n_startup_trials": 2, "n_warmup_steps": 0}
-_ACTIVE = frozenset({JobState.QUEUED.value, JobState.PENDING.value, JobState.RUNNING.value,
-                     JobState.CANCELLING.value})
+_ACTIVE = ACTIVE_STATES
 
 
 class SweepError(ValueError):

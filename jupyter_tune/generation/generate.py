@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..params import DEFAULT_MAX_OUTPUT_TOKENS
 from .prompts import Prompt, encode_prompts, left_padded, length_batches, load_rows, row_fields
 
 RESULT_COLUMN = "ml_generate_text_llm_result"
@@ -50,7 +51,7 @@ def cut_at_stop(text: str, stops: Sequence[str]) -> str:
 
 
 def generate_for(lm, dataset, *, temperature: float = 0.0, top_p: float | None = None, top_k: int | None = None,
-                 max_output_tokens: int = 64, stop_sequences: Sequence[str] = (), batch_size: int = DEFAULT_BATCH_SIZE,
+                 max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS, stop_sequences: Sequence[str] = (), batch_size: int = DEFAULT_BATCH_SIZE,
                  progress: bool = True, desc: str = "Generating") -> tuple[list[str | None], list[str], int]:
     """Answers and statuses for a loaded Dataset, in its order, and the number of tokens generated."""
     from tqdm.auto import tqdm
@@ -108,7 +109,7 @@ def _generate_batch(lm, batch: list[Prompt], *, temperature, top_p, top_k, max_o
 
 
 def generate_text(model: Any, data: Any, prompt_template: str | None = None, temperature: float = 0.0,
-                  top_p: float | None = None, top_k: int | None = None, max_output_tokens: int = 64,
+                  top_p: float | None = None, top_k: int | None = None, max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS,
                   stop_sequences: Sequence[str] | str | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
                   progress: bool = True):
     """Generate an answer for every row of `data` with `model`.

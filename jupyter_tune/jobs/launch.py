@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
+import inspect
 import json
 import os
 import sys
 import time
+import typing
 from typing import Any
 
 from ..data.loader import Dataset, template_fields, validate_dataset
 from ..data.readers import describe_source
-from ..params import DEFAULT_BASE_MODEL, ParameterError, TuningParams
+from ..params import MAIN_GROUP, ParameterError, TuningParams, field_default, main_fields
 from . import queue
 from .job import TuningJob
 from .states import JobState
@@ -57,31 +60,53 @@ def _jsonl(ds: Dataset) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ds.to_records())
 
 
-def tune(base_model: str = DEFAULT_BASE_MODEL, train_dataset: Any = None, validation_dataset: Any = None,
-         tuned_model_display_name: str | None = None, epochs: int | None = None, adapter_size: int = 8,
-         learning_rate_multiplier: float = 1.0, prompt_template: str | None = None,
-         quantization: str | None = None, **advanced: Any) -> TuningJob:
-    """Start a tuning job and return at once; the job runs in its own process.
+# The named arguments of jt.tune are TuningParams' main fields, their defaults the dataclass's: base_model and
+# train_dataset may be positional, the rest are keywords; every other field is an advanced keyword.
+_POSITIONAL = ("base_model", "train_dataset")
+_PYTHON_DATA = ("train_dataset", "validation_dataset")  # also lists of dicts and DataFrames in Python
 
-    ``method`` (an advanced keyword): "lora" (default), "qlora", "full" (every weight; refused when weights,
-    gradients and optimizer state will not fit) or "dpo" (preference rows: prompt, chosen, rejected).
-    ``base_model`` may also be a succeeded job's id: its tuned model is the starting point.
 
-    On a machine whose slots ($JUPYTER_TUNE_SLOTS, default one per GPU, one on CPU) are all taken, the
-    job is JOB_STATE_QUEUED with its ``queue_position`` in job.json, and starts when its turn comes.
+def _tune_signature() -> inspect.Signature:
+    hints = typing.get_type_hints(TuningParams)
+    fields = sorted(main_fields(), key=lambda f: f.name not in _POSITIONAL)  # stable: field order kept
+    params = [inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD if f.name in _POSITIONAL
+                                else inspect.Parameter.KEYWORD_ONLY, default=field_default(f),
+                                annotation=Any if f.name in _PYTHON_DATA else hints[f.name])
+              for f in fields]
+    params.append(inspect.Parameter("advanced", inspect.Parameter.VAR_KEYWORD, annotation=Any))
+    return inspect.Signature(params, return_annotation=TuningJob)
+
+
+def _tune_doc() -> str:
+    main = "\n".join(f"    {f.name} (default {field_default(f)!r}): {f.metadata['help']}" for f in main_fields())
+    advanced = ", ".join(f.name for f in dataclasses.fields(TuningParams) if f.metadata["group"] != MAIN_GROUP)
+    return f"""Start a tuning job and return at once; the job runs in its own process.
+
+    ``base_model`` may also be a succeeded job's id: its tuned model is the starting point. On a machine
+    whose slots ($JUPYTER_TUNE_SLOTS, default one per GPU, one on CPU) are all taken, the job is
+    JOB_STATE_QUEUED with its ``queue_position`` in job.json, and starts when its turn comes.
 
     Datasets are paths (JSONL, JSON, CSV, Parquet), lists of dicts or DataFrames. Invalid parameters or
-    data raise here (every problem listed) and leave nothing in the job store. See TuningParams for
-    the advanced parameters (max_seq_length, batch_size, seed, ...).
-    """
+    data raise here (every problem listed) and leave nothing in the job store. Returns a TuningJob.
+
+    Main parameters (jupyter_tune.params.TuningParams, which holds them all):
+
+{main}
+
+    Advanced keywords (see TuningParams for each one's help): {advanced}."""
+
+
+def tune(*args: Any, **kwargs: Any) -> TuningJob:
+    bound = _TUNE_SIGNATURE.bind(*args, **kwargs)  # a TypeError names a wrong or missing argument
+    bound.apply_defaults()
+    values = dict(bound.arguments)
+    advanced = values.pop("advanced")
+    train_dataset, validation_dataset = values["train_dataset"], values["validation_dataset"]
     if train_dataset is None:
         raise ValueError("train_dataset is required: a path, a list of dicts or a pandas DataFrame.")
-    params = TuningParams.from_dict(dict(
-        base_model=str(base_model), train_dataset=describe_source(train_dataset),
-        validation_dataset=None if validation_dataset is None else describe_source(validation_dataset),
-        tuned_model_display_name=tuned_model_display_name, epochs=epochs, adapter_size=adapter_size,
-        learning_rate_multiplier=learning_rate_multiplier, prompt_template=prompt_template,
-        quantization=quantization, **advanced))
+    values.update(base_model=str(values["base_model"]), train_dataset=describe_source(train_dataset),
+                  validation_dataset=None if validation_dataset is None else describe_source(validation_dataset))
+    params = TuningParams.from_dict({**values, **advanced})
     if params.nnodes > 1 and not params.rdzv_endpoint:
         raise ParameterError("rdzv_endpoint: needed when nnodes > 1 (host:port of the first machine, the same "
                              "on every machine)")
@@ -136,6 +161,11 @@ def tune(base_model: str = DEFAULT_BASE_MODEL, train_dataset: Any = None, valida
         print(f"Warning: {w}", file=sys.stderr)
     queue.dispatch(store, spawn=_spawn)
     return TuningJob(job_id, store)
+
+
+_TUNE_SIGNATURE = _tune_signature()
+tune.__signature__ = _TUNE_SIGNATURE  # type: ignore[attr-defined]  # help(), Shift-Tab and IDEs show it
+tune.__doc__ = _tune_doc()
 
 
 def resume(job_id: str) -> TuningJob:

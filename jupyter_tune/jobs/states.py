@@ -26,4 +26,18 @@ class JobState(str, Enum):
         return self not in FINAL_STATES
 
 
+# The one definition of which states end a job and which are under way; the widgets and (through
+# GET /jupyter-tune/schema) the panel read these.
 FINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+ACTIVE_STATES = frozenset(s for s in JobState if s not in FINAL_STATES)
+# Active states a Cancel still acts on (a CANCELLING job is already stopping).
+CANCELLABLE_STATES = ACTIVE_STATES - {JobState.CANCELLING}
+
+
+def states_schema() -> dict[str, list[str]]:
+    """The states and their sets as JSON, in JobState's order (for the REST schema)."""
+    def names(states: frozenset[JobState]) -> list[str]:
+        return [s.value for s in JobState if s in states]
+
+    return {"all": [s.value for s in JobState], "active": names(ACTIVE_STATES), "final": names(FINAL_STATES),
+            "cancellable": names(CANCELLABLE_STATES), "succeeded": JobState.SUCCEEDED.value}

@@ -34,15 +34,14 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoints import checkpoint_problem
-from .states import JobState
+from .states import ACTIVE_STATES, JobState
 
 # \Z, not $: "$" also matches before a trailing newline. Use fullmatch (or match: \Z anchors the end).
 JOB_ID_RE = re.compile(r"[a-z0-9-]{1,64}\Z")
 # A PENDING job whose process never registered within this time is reported FAILED.
 _PENDING_GRACE_S = 120.0
 _STATES = frozenset(s.value for s in JobState)
-_ACTIVE = frozenset({JobState.QUEUED.value, JobState.PENDING.value, JobState.RUNNING.value,
-                     JobState.CANCELLING.value})
+_ACTIVE = ACTIVE_STATES
 
 logger = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from tornado.ioloop import PeriodicCallback
 
 from ..cells import CellsError, actions, render_cells
 from ..jobs.handle import cancel_job, delete_job
+from ..jobs.states import states_schema
 from ..jobs.store import InvalidJobIdError, JobNotFoundError, JobStore, validate_job_id
 from ..params import ParameterError, schema
 
@@ -224,7 +225,7 @@ class TemplatesHandler(TuneHandler):
 
 class CellsHandler(TuneHandler):
     @tornado.web.authenticated
-    def post(self) -> None:
+    async def post(self) -> None:
         body = self.read_json()
         if "action" not in body:
             raise CellsError("The request body needs an 'action'")
@@ -236,13 +237,21 @@ class CellsHandler(TuneHandler):
         params = body.get("params") or {}
         if not isinstance(params, dict):
             raise CellsError(f"'params' must be a JSON object, got {type(params).__name__}")
-        self.finish({"cells": render_cells(body["action"], params)})
+        # in a worker thread: Test without a job_id reads the store for the newest succeeded job
+        cells = await asyncio.to_thread(render_cells, body["action"], params, self.store)
+        self.finish({"cells": cells})
+
+
+def full_schema() -> dict[str, Any]:
+    """``GET schema``: the tuning parameters (params.schema) and the job states with their active and
+    final sets (jobs/states.py), so the panel spells out neither."""
+    return {**schema(), "states": states_schema()}
 
 
 class SchemaHandler(TuneHandler):
     @tornado.web.authenticated
     def get(self) -> None:
-        self.finish(schema())
+        self.finish(full_schema())
 
 
 def _latest_metrics(rows: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -7,7 +7,17 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..params import ParameterError, TuningParams
 from .format import count, local_time, table_html
+
+
+def _requested(params: dict[str, Any]) -> TuningParams | None:
+    """The job's requested parameters as the dataclass, or None when they no longer validate (a record
+    from an older version)."""
+    try:
+        return TuningParams.from_dict(params)
+    except (ParameterError, TypeError):
+        return None
 
 
 def _percent(t: dict[str, Any]) -> str:
@@ -27,19 +37,19 @@ def details_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
         v = t.get(tk)
         return v if v is not None else p.get(pk or tk)
 
+    requested = _requested(p)
     method = t.get("method") or {"full": "Full fine-tuning", "dpo": "DPO (LoRA, base as reference)",
-                                 "qlora": "QLoRA"}.get(p.get("method"), "QLoRA" if p.get("quantization") else "LoRA")
+                                 "qlora": "QLoRA"}.get(requested.effective_method if requested else None, "LoRA")
     full = p.get("method") == "full"
+    # Before the job process records them (tuning.*), the values the parameters will give: the
+    # dataclass's effective_* properties, the same ones the trainer uses.
     alpha = pick("lora_alpha")
-    if alpha is None and p.get("adapter_size"):
-        alpha = 2 * p["adapter_size"]
+    if alpha is None and requested:
+        alpha = requested.effective_lora_alpha
     targets = pick("target_modules")
     lr = t.get("learning_rate")
-    if lr is None:
-        from ..params import RECOMMENDED_LEARNING_RATES
-
-        lr = p.get("learning_rate") or ((p.get("learning_rate_multiplier") or 1.0)
-                                        * RECOMMENDED_LEARNING_RATES.get(p.get("method") or "lora", 1e-3))
+    if lr is None and requested:
+        lr = requested.effective_learning_rate
     base = pick("base_model")
     resolved = t.get("resolved_model_path")
     rows: list[tuple[str, Any]] = [
@@ -49,7 +59,7 @@ def details_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
         ("LoRA alpha", "—" if full else alpha),
         ("Target modules", "all weights" if full else ", ".join(targets) if targets
          else "all attention and MLP projections"),
-        ("Learning rate", f"{lr:.3g}" + (f" (multiplier {p['learning_rate_multiplier']:g})"
+        ("Learning rate", "—" if lr is None else f"{lr:.3g}" + (f" (multiplier {p['learning_rate_multiplier']:g})"
                                          if p.get("learning_rate_multiplier") not in (None, 1, 1.0) else "")),
         ("Epochs", pick("epochs") or "chosen from the dataset size"),
         ("Steps", count(pick("total_steps", "max_steps"))),

@@ -7,16 +7,17 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .. import theme
+from ..jobs.states import JobState
 
 # Badge colours by state, close to the Vertex console's, from JupyterLab's theme (theme.py).
 STATE_COLORS = {
-    "JOB_STATE_QUEUED": theme.NEUTRAL,
-    "JOB_STATE_PENDING": theme.NEUTRAL,
-    "JOB_STATE_RUNNING": theme.BRAND,
-    "JOB_STATE_SUCCEEDED": theme.SUCCESS,
-    "JOB_STATE_FAILED": theme.ERROR,
-    "JOB_STATE_CANCELLING": theme.WARN,
-    "JOB_STATE_CANCELLED": theme.WARN,
+    JobState.QUEUED: theme.NEUTRAL,
+    JobState.PENDING: theme.NEUTRAL,
+    JobState.RUNNING: theme.BRAND,
+    JobState.SUCCEEDED: theme.SUCCESS,
+    JobState.FAILED: theme.ERROR,
+    JobState.CANCELLING: theme.WARN,
+    JobState.CANCELLED: theme.WARN,
 }
 
 

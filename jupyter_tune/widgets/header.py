@@ -10,11 +10,11 @@ from typing import Any
 import ipywidgets as w
 
 from .. import theme
+from ..jobs.states import CANCELLABLE_STATES, JobState
 from .format import badge_html, duration, esc, parse_time
 
-_BAR_STYLES = {"JOB_STATE_SUCCEEDED": "success", "JOB_STATE_FAILED": "danger",
-               "JOB_STATE_CANCELLED": "warning", "JOB_STATE_CANCELLING": "warning"}
-_ACTIVE = {"JOB_STATE_QUEUED", "JOB_STATE_PENDING", "JOB_STATE_RUNNING"}
+_BAR_STYLES = {JobState.SUCCEEDED: "success", JobState.FAILED: "danger",
+               JobState.CANCELLED: "warning", JobState.CANCELLING: "warning"}
 
 
 def elapsed_seconds(record: dict[str, Any], now: float | None = None) -> float | None:
@@ -30,7 +30,7 @@ def eta_seconds(record: dict[str, Any], metrics: list[dict[str, Any]], now: floa
     """Seconds left: from the pace of the logged steps, else from the time since the start."""
     progress = record.get("progress") or {}
     step, total = progress.get("step") or 0, progress.get("total_steps") or 0
-    if record.get("state") != "JOB_STATE_RUNNING" or not total or step <= 0 or step >= total:
+    if record.get("state") != JobState.RUNNING or not total or step <= 0 or step >= total:
         return None
     timed = [(r["step"], r["time"]) for r in metrics
              if isinstance(r.get("time"), (int, float)) and isinstance(r.get("step"), (int, float))]
@@ -71,11 +71,11 @@ class JobHeader(w.VBox):
         step, total = int(progress.get("step") or 0), int(progress.get("total_steps") or 0)
         self.progress.max = max(total, 1)
         self.progress.value = min(step, self.progress.max) if total else 0
-        if state == "JOB_STATE_SUCCEEDED":
+        if state == JobState.SUCCEEDED:
             self.progress.value = self.progress.max
         self.progress.bar_style = _BAR_STYLES.get(state, "info")
         position = record.get("queue_position")
-        if state == "JOB_STATE_QUEUED":  # waiting for a machine slot ($JUPYTER_TUNE_SLOTS)
+        if state == JobState.QUEUED:  # waiting for a machine slot ($JUPYTER_TUNE_SLOTS)
             parts = [f"queued, position {position}" if isinstance(position, int) else "queued"]
         else:
             parts = [f"step {step:,} / {total:,}" if total else "preparing…"]
@@ -87,12 +87,12 @@ class JobHeader(w.VBox):
             parts.append(f"ETA {duration(eta)}")
         self.progress_text.value = f'<span style="font-size:13px">{" · ".join(parts)}</span>'
 
-        self.cancel_button.layout.display = None if state in _ACTIVE else "none"
-        self.cancel_button.disabled = state not in _ACTIVE
+        self.cancel_button.layout.display = None if state in CANCELLABLE_STATES else "none"
+        self.cancel_button.disabled = state not in CANCELLABLE_STATES
 
         err = record.get("error")
         message = err.get("message") if isinstance(err, dict) else err
-        if state == "JOB_STATE_FAILED" or message:
+        if state == JobState.FAILED or message:
             log = (f'<div style="margin-top:6px;color:{theme.MUTED}">Last lines of <code>log.txt</code>:</div>'
                    f'<pre style="max-height:220px;overflow:auto;{theme.BOX_STYLE};padding:6px;'
                    f'font-size:12px;white-space:pre-wrap">{esc(log_tail)}</pre>') if log_tail else ""

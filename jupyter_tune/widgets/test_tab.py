@@ -12,6 +12,8 @@ from typing import Any
 import ipywidgets as w
 
 from .. import theme
+from ..jobs.states import JobState
+from ..params import DEFAULT_MAX_OUTPUT_TOKENS
 from .format import esc
 
 _ANSWER_STYLE = f"white-space:pre-wrap;{theme.BOX_STYLE};padding:8px;min-height:40px;font-size:13px;margin:2px 0"
@@ -29,7 +31,7 @@ def model_source(job) -> tuple[str, str] | None:
     adapter = Path(adapter)
     if adapter.parent.name == "checkpoints":
         return str(adapter), f"the latest checkpoint, {adapter.name}"
-    if job.state.value == "JOB_STATE_SUCCEEDED":
+    if job.state == JobState.SUCCEEDED:
         return str(adapter), "the tuned model" + (" (final adapter)" if adapter == Path(job.adapter_path) else "")
     return str(adapter), f"the model saved when the job stopped ({adapter})"
 
@@ -73,7 +75,7 @@ class TestTab(w.VBox):
                                          style=style)
         self.top_p = w.FloatSlider(value=1.0, min=0.0, max=1.0, step=0.01, description="Top-p", style=style)
         self.top_k = w.IntSlider(value=0, min=0, max=100, description="Top-k (0: off)", style=style)
-        self.max_output_tokens = w.IntSlider(value=64, min=1, max=1024, description="Max output tokens",
+        self.max_output_tokens = w.IntSlider(value=DEFAULT_MAX_OUTPUT_TOKENS, min=1, max=1024, description="Max output tokens",
                                              style=style)
         self.compare = w.Checkbox(value=False, description="Show the base model's answer beside it",
                                   indent=False)

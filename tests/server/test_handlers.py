@@ -13,7 +13,7 @@ import pytest
 import tornado.httpclient
 import tornado.web
 
-from jupyter_tune.jobs.states import JobState
+from jupyter_tune.jobs.states import JobState, states_schema
 from jupyter_tune.jobs.store import JobStore
 from jupyter_tune.params import schema
 from jupyter_tune.server import routes
@@ -169,7 +169,8 @@ async def test_delete_job(fetch, tune_home):
 # -- schema, templates, cells --
 async def test_schema_is_the_params_schema(fetch):
     reply = json.loads((await fetch("GET", "schema")).body)
-    assert reply == json.loads(json.dumps(schema()))
+    assert reply == json.loads(json.dumps({**schema(), "states": states_schema()}))
+    assert reply["states"]["active"] == [s.value for s in JobState if s.is_active]
 
 
 async def test_templates_list_the_panel_actions(fetch):
@@ -238,3 +239,19 @@ async def test_malformed_json_is_400(jp_fetch):
     with pytest.raises(tornado.httpclient.HTTPClientError) as info:
         await jp_fetch("jupyter-tune", "cells", method="POST", body="{not json")
     assert info.value.code == 400
+
+
+async def test_test_action_takes_the_newest_succeeded_job(fetch, tune_home):
+    """Which job "Test a tuned model" prompts is the server's rule (the panel sends no special case)."""
+    await expect_error(fetch, "POST", "cells", 400, {"action": "test", "params": {}})
+    store = JobStore()
+    make_job(store, "older-job")
+    make_job(store, "failed-job", JobState.FAILED)
+    reply = json.loads((await fetch("POST", "cells", {"action": "test", "params": {}})).body)
+    assert "jt.get_job('older-job')" in reply["cells"][0]["source"]
+
+
+async def test_evaluate_falls_back_to_the_training_data(fetch):
+    params = {"train_dataset": "train.jsonl"}
+    reply = json.loads((await fetch("POST", "cells", {"action": "evaluate", "params": params})).body)
+    assert "data = 'train.jsonl'" in reply["cells"][0]["source"]
