@@ -109,10 +109,11 @@ class JobView(w.VBox):
         errors = 0
         while not self._stop.wait(self.poll_interval):
             try:
+                final = self.refresh()  # first: the widgets' updates are not held up by the reconcile
                 # The kernel watching a job is a defined reconcile point: its death is recorded and the
                 # queue moves even when nothing else runs.
                 self.store.reconcile(self.job.id)
-                if self.refresh():
+                if final:
                     return
                 errors = 0
             except JobNotFoundError:
