@@ -59,8 +59,11 @@ bench-train: install
 bench-quality-full: install
 	$(PY) benchmarks/bench_quality.py --full --val-rows 38 --eval-steps 45
 
+# Python (ruff) and the labextension's TypeScript (ESLint, then Prettier's check; `npm run lint:fix` in
+# labextension/ fixes what they can).
 lint: install
 	$(VENV)/bin/ruff check jupyter_tune tests benchmarks scripts
+	cd labextension && npm run --silent lint
 
 clean:
 	rm -rf $(VENV) build dist jupyter_tune/labextension labextension/lib labextension/node_modules

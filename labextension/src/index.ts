@@ -1,9 +1,12 @@
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { PathExt } from '@jupyterlab/coreutils';
+import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { TuningPanel } from './panel';
+import { DEFAULT_SETTINGS, FilePicker, IPanelSettings, TuningPanel } from './panel';
 import { ICell } from './types';
 
 const PANEL_ID = 'jupyter-tune-panel';
@@ -65,19 +68,50 @@ async function insertCells(
   void notebook.scrollToItem(notebook.activeCellIndex);
 }
 
+/**
+ * The file selected in the file browser, as a path the notebook's kernel reads: relative to the
+ * current notebook's folder (the kernel's working directory), else to the folder the browser shows
+ * (where a new notebook is created).
+ */
+function selectedFilePicker(browser: IDefaultFileBrowser, tracker: INotebookTracker): FilePicker {
+  return () => {
+    const item = browser.selectedItems().next();
+    if (item.done || !item.value || item.value.type === 'directory') {
+      return null;
+    }
+    const notebook = tracker.currentWidget?.context.path;
+    const folder = notebook !== undefined ? PathExt.dirname(notebook) : browser.model.path;
+    return PathExt.relative(folder, item.value.path);
+  };
+}
+
+/** The panel's settings as typed values (the registry checks them against schema/plugin.json). */
+function panelSettings(settings: ISettingRegistry.ISettings): IPanelSettings {
+  const composite = settings.composite as Partial<IPanelSettings>;
+  return {
+    pollInterval: Number(composite.pollInterval ?? DEFAULT_SETTINGS.pollInterval),
+    defaultBaseModel: String(composite.defaultBaseModel ?? DEFAULT_SETTINGS.defaultBaseModel)
+  };
+}
+
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-tune:plugin',
   description: 'The Tuning side panel: insert tuning, evaluation and generation cells; follow jobs live.',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ILayoutRestorer, ICommandPalette],
+  optional: [ILayoutRestorer, ICommandPalette, IDefaultFileBrowser, ISettingRegistry],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
     restorer: ILayoutRestorer | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    browser: IDefaultFileBrowser | null,
+    registry: ISettingRegistry | null
   ) => {
-    const panel = new TuningPanel((cells, run) => insertCells(app, tracker, cells, run));
+    const panel = new TuningPanel(
+      (cells, run) => insertCells(app, tracker, cells, run),
+      browser ? selectedFilePicker(browser, tracker) : null
+    );
     panel.id = PANEL_ID;
     panel.title.icon = tuneIcon;
     panel.title.caption = 'Tuning';
@@ -91,6 +125,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: () => app.shell.activateById(PANEL_ID)
     });
     palette?.addItem({ command: OPEN_COMMAND, category: 'Tuning' });
+
+    if (registry) {
+      registry
+        .load(plugin.id)
+        .then(settings => {
+          panel.configure(panelSettings(settings));
+          settings.changed.connect(() => panel.configure(panelSettings(settings)));
+        })
+        .catch(reason => console.error('jupyter-tune: could not load the settings', reason));
+    }
   }
 };
 

@@ -1,33 +1,33 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { Poll } from '@lumino/polling';
 import { Widget } from '@lumino/widgets';
 
 import { requestAPI } from './request';
-import { ACTIVE_STATES, IAction, ICell, IJobSummary, IParameter, ISchema, SUCCEEDED } from './types';
+import { IAction, ICell, IJobStates, IJobSummary, IParameter, ISchema } from './types';
 
 /** How the panel puts cells into a notebook; `run` executes them once inserted. */
 export type CellInserter = (cells: ICell[], run: boolean) => Promise<void>;
 
-// The compact form: the main tuning parameters, with short labels.
-const FORM_FIELDS: [name: string, label: string][] = [
-  ['base_model', 'Base model'],
-  ['method', 'Method'],
-  ['train_dataset', 'Training data'],
-  ['validation_dataset', 'Validation data'],
-  ['tuned_model_display_name', 'Display name'],
-  ['epochs', 'Epochs'],
-  ['adapter_size', 'Adapter size'],
-  ['learning_rate_multiplier', 'LR multiplier']
-];
-const POLL_ACTIVE_MS = 2000;
-const POLL_IDLE_MS = 10000;
+/** The path (as the kernel will read it) of the file selected in the file browser, or null. */
+export type FilePicker = () => string | null;
+
+/** The panel's user settings (schema/plugin.json). */
+export interface IPanelSettings {
+  /** Seconds between job list refreshes while a job is under way (idle: IDLE_FACTOR times longer). */
+  pollInterval: number;
+  /** The base model the form starts with; empty for the schema's default. */
+  defaultBaseModel: string;
+}
+
+export const DEFAULT_SETTINGS: IPanelSettings = { pollInterval: 2, defaultBaseModel: '' };
+// The form shows the parameters of this group: TuningParams' main parameters (params.py).
+const MAIN_GROUP = 'basic';
+const IDLE_FACTOR = 5;
+const MAX_BACKOFF_MS = 60_000;
 const BASE_MODEL_CHOICE = '';
 
 /** Create an element with a class and text; all user values go through textContent, never HTML. */
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className = '',
-  text?: string
-): HTMLElementTagNameMap[K] {
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = '', text?: string): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   if (className) {
     node.className = className;
@@ -64,12 +64,23 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** One form field: its schema entry, its input and the line that shows its problem. */
+interface IField {
+  param: IParameter;
+  input: HTMLInputElement | HTMLSelectElement;
+  error: HTMLDivElement;
+  touched: boolean; // the user changed it: a settings default no longer replaces it
+}
+
 /**
- * The Tuning side panel: a form for the main parameters, one button per action (each inserts
- * cells rendered by the server) and the live job list.
+ * The Tuning side panel: a form for the main parameters (built from GET schema), one button per
+ * action (each inserts cells rendered by the server) and the live job list.
  */
 export class TuningPanel extends Widget {
-  constructor(private insertCells: CellInserter) {
+  constructor(
+    private insertCells: CellInserter,
+    private pickFile: FilePicker | null = null
+  ) {
     super();
     this.addClass('jp-TuningPanel');
     const root = this.node;
@@ -105,12 +116,31 @@ export class TuningPanel extends Widget {
     this.jobList = el('ul', 'jp-TuningPanel-jobs');
     root.appendChild(this.jobList);
 
+    // The job list: polled only while the panel is visible, faster while a job is under way, backing
+    // off after a failed request.
+    this.poll = new Poll({
+      auto: false,
+      factory: () => this.fetchJobs(),
+      frequency: this.pollFrequency(),
+      name: 'jupyter-tune:jobs',
+      standby: () => !this.isVisible || document.visibilityState === 'hidden'
+    });
     void this.initialize();
   }
 
   dispose(): void {
-    window.clearTimeout(this.pollTimer);
+    this.poll.dispose();
     super.dispose();
+  }
+
+  /** Apply the user's settings (again whenever they change). */
+  configure(settings: IPanelSettings): void {
+    this.settings = settings;
+    this.poll.frequency = this.pollFrequency();
+    const base = this.fields.get('base_model');
+    if (base && !base.touched) {
+      Private.setValue(base, settings.defaultBaseModel || base.param.default);
+    }
   }
 
   /** Show an error in the panel (and the console); `null` hides the box. */
@@ -124,33 +154,43 @@ export class TuningPanel extends Widget {
     }
   }
 
-  /** Fetch the job list now and render it; schedules the next poll. */
+  /** Fetch the job list now and render it; the poll goes on from there. */
   async refreshJobs(): Promise<void> {
-    window.clearTimeout(this.pollTimer);
-    try {
-      const reply = await requestAPI<{ jobs: IJobSummary[] }>('jobs');
-      this.jobs = reply.jobs;
-      this.renderJobs();
-      this.renderModelChoices();
-      if (this.jobsError) {
-        this.jobsError = false;
-        this.showError(null);
-      }
-    } catch (error) {
-      this.jobsError = true;
-      this.showError(`Could not load the tuning jobs: ${errorText(error)}`);
-    }
-    if (!this.isDisposed) {
-      const active = this.jobs.some(j => ACTIVE_STATES.has(j.state));
-      this.pollTimer = window.setTimeout(
-        () => void this.refreshJobs(),
-        active && this.isVisible ? POLL_ACTIVE_MS : POLL_IDLE_MS
-      );
-    }
+    await this.poll.refresh();
+    await this.poll.tick;
   }
 
   protected onAfterShow(): void {
-    void this.refreshJobs();
+    void this.poll.refresh();
+  }
+
+  /** One poll tick: fetch and render the jobs. A rejection makes the poll back off. */
+  private async fetchJobs(): Promise<void> {
+    try {
+      const reply = await requestAPI<{ jobs: IJobSummary[] }>('jobs');
+      this.jobs = reply.jobs;
+    } catch (error) {
+      this.jobsError = true;
+      this.showError(`Could not load the tuning jobs: ${errorText(error)}`);
+      throw error;
+    }
+    this.renderJobs();
+    this.renderModelChoices();
+    if (this.jobsError) {
+      this.jobsError = false;
+      this.showError(null);
+    }
+    const frequency = this.pollFrequency();
+    if (frequency.interval !== this.poll.frequency.interval) {
+      this.poll.frequency = frequency;
+    }
+  }
+
+  /** Fast while a job is under way, slower otherwise; errors back off up to a minute. */
+  private pollFrequency(): { interval: number; backoff: boolean; max: number } {
+    const active = this.jobs.some(j => this.states.active.includes(j.state));
+    const interval = this.settings.pollInterval * 1000 * (active ? 1 : IDLE_FACTOR);
+    return { interval, backoff: true, max: Math.max(MAX_BACKOFF_MS, interval) };
   }
 
   private async initialize(): Promise<void> {
@@ -160,61 +200,19 @@ export class TuningPanel extends Widget {
         requestAPI<{ actions: IAction[] }>('templates')
       ]);
       this.actions = new Map(templates.actions.map(a => [a.id, a]));
-      this.renderForm(schema.parameters);
+      this.states = schema.states;
+      this.renderForm(schema.parameters.filter(p => p.group === MAIN_GROUP));
       this.renderActions(templates.actions.filter(a => a.button));
+      this.configure(this.settings);
     } catch (error) {
       this.showError(`The jupyter_tune server extension did not answer: ${errorText(error)}`);
     }
-    await this.refreshJobs();
+    await this.poll.start();
   }
 
   private renderForm(parameters: IParameter[]): void {
-    const byName = new Map(parameters.map(p => [p.name, p]));
-    for (const [name, label] of FORM_FIELDS) {
-      const param = byName.get(name);
-      if (!param) {
-        continue;
-      }
-      const id = `jp-TuningPanel-${name}`;
-      const row = el('div', 'jp-TuningPanel-field');
-      const labelNode = el('label', '', label);
-      labelNode.htmlFor = id;
-      labelNode.title = param.help;
-      row.appendChild(labelNode);
-
-      let input: HTMLInputElement | HTMLSelectElement;
-      if (param.choices) {
-        input = el('select');
-        for (const choice of param.choices) {
-          const option = el('option', '', String(choice ?? 'none'));
-          option.value = choice === null ? '' : String(choice);
-          input.appendChild(option);
-        }
-      } else {
-        input = el('input');
-        const numeric = param.type === 'int' || param.type === 'float';
-        input.type = numeric ? 'number' : 'text';
-        if (numeric) {
-          input.step = param.type === 'int' ? '1' : 'any';
-          if (param.minimum !== null) {
-            input.min = String(param.minimum);
-          }
-          if (param.maximum !== null) {
-            input.max = String(param.maximum);
-          }
-        }
-        input.placeholder = param.nullable ? (numeric ? 'auto' : 'optional') : '';
-        if (param.kind === 'dataset') {
-          input.placeholder = 'path to .jsonl, .csv, …';
-        }
-      }
-      input.id = id;
-      input.name = name;
-      input.title = param.help;
-      input.value = Private.formatDefault(param);
-      row.appendChild(input);
-      this.form.appendChild(row);
-      this.fields.set(name, { param, input });
+    for (const param of parameters) {
+      this.form.appendChild(this.renderField(param));
     }
 
     // Which model Evaluate, Generate and Test use: the base model or a succeeded tuning job.
@@ -230,6 +228,66 @@ export class TuningPanel extends Widget {
     this.renderModelChoices();
   }
 
+  /** A label, an input (a select for choices), a 📂 button for datasets and the field's problem line. */
+  private renderField(param: IParameter): HTMLDivElement {
+    const id = `jp-TuningPanel-${param.name}`;
+    const row = el('div', 'jp-TuningPanel-field');
+    const labelNode = el('label', '', param.label);
+    labelNode.htmlFor = id;
+    labelNode.title = param.help;
+    row.appendChild(labelNode);
+
+    let input: HTMLInputElement | HTMLSelectElement;
+    if (param.choices) {
+      const select = el('select');
+      for (const choice of param.choices) {
+        const option = el('option', '', String(choice ?? 'none'));
+        option.value = choice === null ? '' : String(choice);
+        select.appendChild(option);
+      }
+      input = select;
+    } else {
+      const text = el('input');
+      const numeric = param.type === 'int' || param.type === 'float';
+      text.type = 'text'; // checked against the schema here: a number input hides what was typed
+      if (numeric) {
+        text.inputMode = param.type === 'int' ? 'numeric' : 'decimal';
+      }
+      text.placeholder = param.nullable ? (numeric ? 'auto' : 'optional') : '';
+      if (param.kind === 'dataset') {
+        text.placeholder = 'path to .jsonl, .csv, …';
+      }
+      input = text;
+    }
+    input.id = id;
+    input.name = param.name;
+    input.title = param.help;
+    const field: IField = { param, input, error: el('div', 'jp-TuningPanel-fieldError'), touched: false };
+    field.error.id = `${id}-error`;
+    field.error.hidden = true;
+    input.setAttribute('aria-describedby', field.error.id);
+    Private.setValue(field, param.default);
+    input.addEventListener('input', () => {
+      field.touched = true;
+      this.readField(field); // the problem shows (or goes) as the user types
+    });
+    input.addEventListener('change', () => (field.touched = true));
+
+    const control = el('div', 'jp-TuningPanel-control');
+    const inputRow = el('div', 'jp-TuningPanel-inputRow');
+    inputRow.appendChild(input);
+    if (param.kind === 'dataset' && this.pickFile) {
+      const pick = button('📂', 'Use the file selected in the file browser', () => this.useSelectedFile(field));
+      pick.classList.add('jp-TuningPanel-pick');
+      pick.dataset.pickFor = param.name;
+      inputRow.appendChild(pick);
+    }
+    control.append(inputRow, field.error);
+    row.appendChild(control);
+    this.fields.set(param.name, field);
+    return row;
+  }
+
   private renderModelChoices(): void {
     if (!this.modelChoice) {
       return;
@@ -237,7 +295,7 @@ export class TuningPanel extends Widget {
     const selected = this.modelChoice.value;
     const options = [el('option', '', 'none (the base model)')];
     options[0].value = BASE_MODEL_CHOICE;
-    for (const job of this.jobs.filter(j => j.state === SUCCEEDED)) {
+    for (const job of this.jobs.filter(j => j.state === this.states.succeeded)) {
       const option = el('option', '', job.display_name || job.id);
       option.value = job.id;
       options.push(option);
@@ -257,52 +315,65 @@ export class TuningPanel extends Widget {
     }
   }
 
-  /** The form's values, typed as the schema says; an empty optional field is null. */
+  /** Put the file browser's selected file into a dataset field. */
+  private useSelectedFile(field: IField): void {
+    const path = this.pickFile?.() ?? null;
+    if (!path) {
+      this.showError('Select a data file in the file browser first, then click 📂 again.');
+      return;
+    }
+    field.input.value = path;
+    field.touched = true;
+    this.readField(field);
+    this.showError(null);
+  }
+
+  /** A field's value, typed and checked as the schema says; its problem shows at the field. */
+  private readField(field: IField): Private.Parsed {
+    const parsed = Private.parse(field);
+    const problem = 'error' in parsed ? parsed.error : null;
+    field.error.textContent = problem ?? '';
+    field.error.hidden = problem === null;
+    field.input.classList.toggle('jp-mod-invalid', problem !== null);
+    field.input.setAttribute('aria-invalid', String(problem !== null));
+    return parsed;
+  }
+
+  /** The form's values; throws naming the fields that have a problem (each shown at its field). */
   private formValues(): Record<string, unknown> {
     const values: Record<string, unknown> = {};
-    for (const [name, { param, input }] of this.fields) {
-      const raw = input.value.trim();
-      if (raw === '') {
-        values[name] = param.nullable ? null : param.default;
-      } else if (param.type === 'int') {
-        values[name] = Number.parseInt(raw, 10);
-      } else if (param.type === 'float') {
-        values[name] = Number.parseFloat(raw);
+    const problems: string[] = [];
+    for (const [name, field] of this.fields) {
+      const parsed = this.readField(field);
+      if ('error' in parsed) {
+        problems.push(`${field.param.label}: ${parsed.error}`);
       } else {
-        values[name] = raw;
+        values[name] = parsed.value;
       }
+    }
+    if (problems.length) {
+      throw new Error(`Check the highlighted field${problems.length > 1 ? 's' : ''}: ${problems.join('; ')}`);
     }
     return values;
   }
 
-  /** Parameters for one action: the form values it uses, plus the model and data it acts on. */
+  /**
+   * Parameters for one action: the values it lists (its `params`, from GET templates), the job it
+   * acts on and the jobs checked for Compare. Which model or data an action falls back to is the
+   * server's rule (cells/render.py), not the panel's.
+   */
   private paramsFor(actionId: string, jobId?: string): Record<string, unknown> {
     const action = this.actions.get(actionId);
-    const values = this.formValues();
+    const values: Record<string, unknown> = {
+      ...this.formValues(),
+      job_id: jobId ?? (this.modelChoice?.value || null),
+      job_ids: this.jobs.filter(j => this.selected.has(j.id)).map(j => j.id)
+    };
     const params: Record<string, unknown> = {};
     for (const name of action?.params ?? []) {
       if (name in values) {
         params[name] = values[name];
       }
-    }
-    if (actionId === 'tune') {
-      return params;
-    }
-    if (actionId === 'compare') {
-      return { job_ids: this.jobs.filter(j => this.selected.has(j.id)).map(j => j.id) };
-    }
-    const chosen = jobId ?? (this.modelChoice?.value || undefined);
-    if (chosen) {
-      params.job_id = chosen;
-    } else if (actionId === 'test') {
-      const latest = this.jobs.find(j => j.state === SUCCEEDED);
-      if (!latest) {
-        throw new Error('No tuned model yet: tune a model first, then test it once the job has succeeded.');
-      }
-      params.job_id = latest.id;
-    }
-    if (actionId === 'evaluate' || actionId === 'generate') {
-      params.dataset = values.validation_dataset ?? values.train_dataset ?? null;
     }
     return params;
   }
@@ -374,6 +445,7 @@ export class TuningPanel extends Widget {
   }
 
   private renderJob(job: IJobSummary): HTMLLIElement {
+    const states = this.states;
     const state = shortState(job.state);
     const item = el('li', 'jp-TuningPanel-job');
     item.dataset.jobId = job.id;
@@ -395,7 +467,7 @@ export class TuningPanel extends Widget {
     top.appendChild(check);
     const name = el('span', 'jp-TuningPanel-jobName', job.display_name || job.id);
     name.title = job.id;
-    const queued = job.state === 'JOB_STATE_QUEUED' && typeof job.queue_position === 'number';
+    const queued = typeof job.queue_position === 'number'; // set only while the job waits for a slot
     const badge = el(
       'span',
       `jp-TuningPanel-badge jp-TuningPanel-state-${state}`,
@@ -418,8 +490,8 @@ export class TuningPanel extends Widget {
       item.appendChild(progress);
     }
 
-    if (job.state === 'JOB_STATE_FAILED' && job.error) {
-      const message = typeof job.error === 'string' ? job.error : job.error.message ?? '';
+    if (job.error && states.final.includes(job.state) && job.state !== states.succeeded) {
+      const message = typeof job.error === 'string' ? job.error : (job.error.message ?? '');
       const err = el('div', 'jp-TuningPanel-jobError', message.split('\n')[0]);
       err.title = message;
       item.appendChild(err);
@@ -430,20 +502,28 @@ export class TuningPanel extends Widget {
     buttons.appendChild(
       button('View', 'Insert and run jt.get_job(...).view()', () => void this.runAction('view', job.id, true))
     );
-    if (ACTIVE_STATES.has(job.state) && job.state !== 'JOB_STATE_CANCELLING') {
+    if (states.cancellable.includes(job.state)) {
       buttons.appendChild(
-        button('Cancel', 'Stop the job; it keeps its last checkpoint', () => void this.jobRequest(job, 'POST', `jobs/${id}:cancel`))
+        button(
+          'Cancel',
+          'Stop the job; it keeps its last checkpoint',
+          () => void this.jobRequest(job, 'POST', `jobs/${id}:cancel`)
+        )
       );
     }
-    if (job.state === SUCCEEDED) {
+    if (job.state === states.succeeded) {
       buttons.appendChild(
         button('Test', 'Insert a cell that prompts the tuned model', () => void this.runAction('test', job.id))
       );
       buttons.appendChild(
-        button('Export', 'Insert a cell that exports the tuned model and checks it', () => void this.runAction('export', job.id))
+        button(
+          'Export',
+          'Insert a cell that exports the tuned model and checks it',
+          () => void this.runAction('export', job.id)
+        )
       );
     }
-    if (!ACTIVE_STATES.has(job.state)) {
+    if (!states.active.includes(job.state)) {
       buttons.appendChild(button('Delete', 'Delete the job and its files', () => void this.deleteJob(job)));
     }
     item.appendChild(buttons);
@@ -451,13 +531,16 @@ export class TuningPanel extends Widget {
   }
 
   private actions = new Map<string, IAction>();
-  private fields = new Map<string, { param: IParameter; input: HTMLInputElement | HTMLSelectElement }>();
+  private fields = new Map<string, IField>();
   private jobs: IJobSummary[] = [];
   private jobsError = false;
   private selected = new Set<string>(); // job ids checked for Compare
-  private readonly compareButton: HTMLButtonElement;
-  private pollTimer = 0;
+  private settings: IPanelSettings = DEFAULT_SETTINGS;
+  // Until the schema arrives no state is known: no job offers Cancel.
+  private states: IJobStates = { all: [], active: [], final: [], cancellable: [], succeeded: '' };
   private modelChoice: HTMLSelectElement | null = null;
+  private readonly poll: Poll;
+  private readonly compareButton: HTMLButtonElement;
   private readonly errorBox: HTMLDivElement;
   private readonly form: HTMLFormElement;
   private readonly actionBar: HTMLDivElement;
@@ -465,15 +548,50 @@ export class TuningPanel extends Widget {
 }
 
 namespace Private {
-  /** A default as the form shows it: empty for null, 1.0 (not 1) for a float. */
-  export function formatDefault(param: IParameter): string {
-    const value = param.default;
+  export type Parsed = { value: unknown } | { error: string };
+
+  const INTEGER = /^[+-]?\d+$/;
+
+  /** Show a value in a field: empty for null, 1.0 (not 1) for a float. */
+  export function setValue(field: IField, value: unknown): void {
+    const { param, input } = field;
     if (value === null || value === undefined) {
-      return '';
+      input.value = '';
+    } else if (param.type === 'float' && typeof value === 'number' && Number.isInteger(value)) {
+      input.value = value.toFixed(1);
+    } else {
+      input.value = String(value);
     }
-    if (param.type === 'float' && typeof value === 'number' && Number.isInteger(value)) {
-      return value.toFixed(1);
+  }
+
+  /** A field's value, typed and checked against the schema (choices, type, minimum, maximum). */
+  export function parse(field: IField): Parsed {
+    const { param, input } = field;
+    if (param.choices) {
+      // the schema's own value (8, not "8"; null for "none")
+      const choice = param.choices.find(c => (c === null ? '' : String(c)) === input.value);
+      return choice !== undefined ? { value: choice } : { error: 'choose one of the listed values' };
     }
-    return String(value);
+    const raw = input.value.trim();
+    if (raw === '') {
+      return param.nullable ? { value: null } : { value: param.default };
+    }
+    if (param.type !== 'int' && param.type !== 'float') {
+      return { value: raw };
+    }
+    if (param.type === 'int' && !INTEGER.test(raw)) {
+      return { error: `${raw} is not a whole number` };
+    }
+    const value = Number(raw);
+    if (!Number.isFinite(value)) {
+      return { error: `${raw} is not a number` };
+    }
+    if (param.minimum !== null && value < param.minimum) {
+      return { error: `${value} is below the minimum ${param.minimum}` };
+    }
+    if (param.maximum !== null && value > param.maximum) {
+      return { error: `${value} is above the maximum ${param.maximum}` };
+    }
+    return { value };
   }
 }

@@ -28,7 +28,8 @@ export async function requestAPI<T>(endPoint = '', init: RequestInit = {}): Prom
     }
   }
   if (!response.ok) {
-    const message = typeof data === 'object' && data?.message ? data.message : `${response.status} ${response.statusText}`;
+    const message =
+      typeof data === 'object' && data?.message ? data.message : `${response.status} ${response.statusText}`;
     throw new ServerConnection.ResponseError(response, message);
   }
   return data as T;

@@ -2,20 +2,31 @@
 
 export interface IParameter {
   name: string;
+  label: string;
   type: 'bool' | 'int' | 'float' | 'str' | 'list[str]' | 'any';
   nullable: boolean;
   default: unknown;
   help: string;
-  group: 'basic' | 'advanced';
+  group: string; // 'basic' is the main form; others: 'advanced', 'distributed', 'fast path', ...
   choices: unknown[] | null;
   minimum: number | null;
   maximum: number | null;
   kind: string | null;
 }
 
+/** Job state names and their sets, from jobs/states.py (never spelled out here). */
+export interface IJobStates {
+  all: string[];
+  active: string[];
+  final: string[];
+  cancellable: string[];
+  succeeded: string;
+}
+
 export interface ISchema {
   parameters: IParameter[];
   recommended_learning_rate: number;
+  states: IJobStates;
 }
 
 export interface IAction {
@@ -25,6 +36,8 @@ export interface IAction {
   params: string[];
   button: boolean;
   defaults: Record<string, unknown>;
+  /** job_id: 'optional', 'required', 'latest' (the server takes the newest succeeded job) or 'none'. */
+  job: 'optional' | 'required' | 'latest' | 'none';
 }
 
 export interface IJobSummary {
@@ -44,11 +57,3 @@ export interface ICell {
   cell_type: 'code' | 'markdown';
   source: string;
 }
-
-export const ACTIVE_STATES = new Set([
-  'JOB_STATE_QUEUED',
-  'JOB_STATE_PENDING',
-  'JOB_STATE_RUNNING',
-  'JOB_STATE_CANCELLING'
-]);
-export const SUCCEEDED = 'JOB_STATE_SUCCEEDED';

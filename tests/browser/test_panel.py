@@ -14,6 +14,7 @@ import re
 import secrets
 import shutil
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,9 @@ class Sel:
     PANEL_TAB = 'li[data-id="jupyter-tune-panel"]'
     PALETTE_INPUT = ".lm-CommandPalette-input"
     FIELD = "#jp-TuningPanel-{name}"
+    FIELD_PROBLEM = "#jp-TuningPanel-{name}-error"
+    PICK_FILE = 'button[data-pick-for="{name}"]'
+    FILE_ITEM = ".jp-DirListing-item"
     ACTION = '.jp-TuningPanel-actions button[data-action="{action}"]'
     JOB = ".jp-TuningPanel-job"
     BADGE = ".jp-TuningPanel-badge"
@@ -141,7 +145,10 @@ def test_open_panel_and_insert_tune_cells(page, lab, tiny_model_dir):
     shot(page, "01-panel")
 
     page.fill(Sel.FIELD.format(name="base_model"), str(tiny_model_dir))
-    page.fill(Sel.FIELD.format(name="train_dataset"), str(train))
+    # The training file comes from the file browser: select it there, then the button beside the field.
+    page.locator(Sel.FILE_ITEM, has_text=train.name).first.click()
+    page.click(Sel.PICK_FILE.format(name="train_dataset"))
+    assert page.input_value(Sel.FIELD.format(name="train_dataset")) == train.name  # relative to the notebook
     page.fill(Sel.FIELD.format(name="tuned_model_display_name"), DISPLAY_NAME)
     page.fill(Sel.FIELD.format(name="epochs"), "1")
     page.select_option(Sel.FIELD.format(name="adapter_size"), "4")
@@ -152,7 +159,7 @@ def test_open_panel_and_insert_tune_cells(page, lab, tiny_model_dir):
         "sel => document.querySelectorAll(sel).length >= 2", arg=f"{Sel.CELL} {Sel.CELL_SOURCE}")
     params_cell, tune_cell = cell_sources(page)[:2]
     assert f"base_model = {str(tiny_model_dir)!r}" in params_cell
-    assert f"train_dataset = {str(train)!r}" in params_cell
+    assert f"train_dataset = {train.name!r}" in params_cell
     assert f"tuned_model_display_name = {DISPLAY_NAME!r}" in params_cell
     assert "epochs = 1" in params_cell and "adapter_size = 4" in params_cell
     assert "jt.tune(" in tune_cell and "job.view()" in tune_cell
@@ -234,20 +241,52 @@ def test_export_button_inserts_an_export_cell(page):
     assert not page.locator(Sel.ERROR).is_visible()
 
 
-def test_server_errors_show_in_the_panel(page):
-    page.fill(Sel.FIELD.format(name="epochs"), "0")  # below the minimum of 1
+def test_numbers_are_checked_at_the_field(page):
+    """The form checks numbers against the schema (type, minimum) as they are typed, and shows the
+    problem beside the field; nothing is inserted while one is left."""
+    epochs, problem = Sel.FIELD.format(name="epochs"), page.locator(Sel.FIELD_PROBLEM.format(name="epochs"))
+    page.fill(epochs, "1.5")  # once read with parseInt as 1
+    problem.wait_for(state="visible")
+    assert "whole number" in problem.inner_text()
+    page.fill(epochs, "0")
+    assert "minimum 1" in problem.inner_text()
+    before = len(cell_sources(page))
     page.click(Sel.ACTION.format(action="tune"))
     error = page.locator(Sel.ERROR)
     error.wait_for(state="visible")
-    assert "epochs" in error.inner_text() and "minimum" in error.inner_text()
+    assert "Epochs" in error.inner_text()
+    assert len(cell_sources(page)) == before
+    shot(page, "06-field-problem")
+    page.fill(epochs, "1")
+    problem.wait_for(state="hidden")
+
+
+def test_server_errors_show_in_the_panel(page):
+    # Each field is valid alone; the dataclass refuses the pair (full fine-tuning on a 4-bit base).
+    page.select_option(Sel.FIELD.format(name="method"), "full")
+    page.select_option(Sel.FIELD.format(name="quantization"), "4bit")
+    page.click(Sel.ACTION.format(action="tune"))
+    error = page.locator(Sel.ERROR)
+    error.wait_for(state="visible")
+    page.wait_for_function("sel => /full/.test(document.querySelector(sel).innerText)", arg=Sel.ERROR)
+    assert "method" in error.inner_text()
     shot(page, "06-error")
-    page.fill(Sel.FIELD.format(name="epochs"), "1")
+    page.select_option(Sel.FIELD.format(name="method"), "lora")
+    page.select_option(Sel.FIELD.format(name="quantization"), "")
 
 
-def test_panel_is_restored_after_reload(page):
+def test_panel_is_restored_after_reload(page, lab):
+    url, token, _, _ = lab
+    # A user setting (schema/plugin.json through the settings registry): the form's default base model.
+    body = json.dumps({"raw": json.dumps({"defaultBaseModel": "my-org/my-model"})}).encode()
+    request = urllib.request.Request(f"{url}/lab/api/settings/jupyter-tune:plugin?token={token}", data=body,
+                                     method="PUT", headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=30).close()
     page.wait_for_timeout(1500)  # the layout is saved to the workspace shortly after it changes
     page.reload()
     page.wait_for_selector("#jupyterlab-splash", state="detached")
     page.locator(Sel.PANEL).wait_for(state="visible")
     job_items(page).first.wait_for()
+    page.wait_for_function("sel => document.querySelector(sel)?.value === 'my-org/my-model'",
+                           arg=Sel.FIELD.format(name="base_model"))
     shot(page, "07-restored")
