@@ -47,6 +47,9 @@ PLOT_BLUE = "#4a90e2"
 PLOT_ORANGE = "#f0883e"
 PLOT_GREEN = "#3fb950"
 PLOT_GREY = "#9aa0a6"
+# Runs side by side (compare_jobs): mid-tones that stay apart, and readable on white and on dark grey.
+PLOT_SERIES = ("#4a90e2", "#f0883e", "#3fb950", "#e5534b", "#a371f7", "#39c5cf", "#db61a2", "#d4a72c",
+               "#9aa0a6", "#6e7781")
 PLOT_CMAP = "viridis"      # no white end: a cell with 0 is not a white box on a dark page
 
 

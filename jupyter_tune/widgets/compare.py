@@ -35,8 +35,7 @@ PANELS = (
     ("Next-token accuracy", "train_fraction_of_correct_next_step_preds", "eval_fraction_of_correct_next_step_preds"),
     ("Task metric: macro F1 (validation)", None, "eval_macro_f1"),
 )
-COLORS = ("#1a73e8", "#e8710a", "#188038", "#d93025", "#9334e6", "#12b5cb", "#e52592", "#f9ab00", "#9aa0a6",
-          "#174ea6")
+COLORS = theme.PLOT_SERIES  # one per run: the chart's lines and the table's swatches
 X_AXES = {"steps": "step", "tokens": "trained tokens"}
 
 
@@ -108,7 +107,7 @@ def table_html(rows: list[dict[str, Any]], params: list[str], best: str | None, 
         color = COLORS[i % len(COLORS)]
         bg = f"background:{theme.tint(theme.BRAND, 14)};font-weight:600;" if star else ""
         note = f' <span style="{theme.MUTED_STYLE};font-size:11px">({esc(r["note"])})</span>' if r.get("note") else ""
-        cells = [f'<span style="color:#f9ab00" title="best run">{star}</span>',
+        cells = [f'<span style="color:{theme.WARN}" title="best run">{star}</span>',
                  f'<span style="color:{color}">■</span> {esc(r["job"])}{note}', badge_html(r["state"])]
         cells += [esc(_fmt(r[c])) for c in columns]
         tds = "".join(f'<td style="padding:3px 10px;white-space:nowrap;line-height:1.5;{bg}">{c}</td>'
