@@ -82,23 +82,26 @@ def test_grid_sweep_runs_every_point_and_names_the_best(home, tiny_model_dir):
 def test_optuna_search_prunes_a_bad_trial_early(home, tiny_model_dir):
     good, bad = 0.05, 1e-7
     s = jt.sweep(base=dict(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=VAL,
-                           max_steps=30, eval_steps=2, **FAST),
-                 grid={"learning_rate": [good, bad]}, search="optuna", n_trials=2, parallel=1,
-                 enqueue=[{"learning_rate": good}, {"learning_rate": bad}],
+                           eval_steps=2, **FAST),
+                 # The bad trial is given far more steps than pruning needs, so the cancel always lands
+                 # before it could finish (with 30 it once ran to the end first on a loaded CI machine).
+                 grid={"learning_rate": [good, bad], "max_steps": [30, 3000]}, search="optuna", n_trials=2,
+                 parallel=1, enqueue=[{"learning_rate": good, "max_steps": 30},
+                                      {"learning_rate": bad, "max_steps": 3000}],
                  pruner={"type": "median", "n_startup_trials": 1}, name="search")
     assert s.record["driver"]["pid"]
     state = s.wait(timeout=900)
     log = (home / "sweeps" / s.id / "driver.log").read_text()
     assert state is JobState.SUCCEEDED, log
     first, second = sorted(s.trials, key=lambda t: t["number"])
-    assert first["params"] == {"learning_rate": good} and first["status"] == "complete", log
-    assert second["params"] == {"learning_rate": bad} and second["status"] == "pruned", log
+    assert first["params"] == {"learning_rate": good, "max_steps": 30} and first["status"] == "complete", log
+    assert second["params"] == {"learning_rate": bad, "max_steps": 3000} and second["status"] == "pruned", log
     pruned_job = jt.get_job(second["job_id"])
     assert pruned_job.wait(timeout=300) is JobState.CANCELLED
-    assert pruned_job.metrics["step"].max() < 30  # stopped early
+    assert pruned_job.metrics["step"].max() < 3000  # stopped early
     assert "pruned at step" in s.view(live=False).table.value
     assert s.best["job_id"] == first["job_id"]
-    assert s.record["optuna_best"]["params"] == {"learning_rate": good}
+    assert s.record["optuna_best"]["params"] == {"learning_rate": good, "max_steps": 30}
 
 
 def test_a_sweep_is_cancelled_as_a_whole(home, tiny_model_dir, monkeypatch):
