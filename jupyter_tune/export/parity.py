@@ -46,9 +46,10 @@ class ParityReport:
 
     @property
     def max_margin_of_differing(self) -> float | None:
-        """The largest top-2 first-token log-prob gap of the tuned model among the answers that differ:
-        small means the export only changed answers the tuned model was nearly undecided about."""
-        gaps = [x["tuned_first_token_margin"] for x in self.examples if not x["identical"]]
+        """Among the answers that differ, the largest top-2 log-prob gap of the tuned model at the token where
+        the two answers part: small means the export only changed choices the tuned model nearly tied on."""
+        gaps = [x["tuned_margin_where_they_part"] for x in self.examples
+                if not x["identical"] and x.get("tuned_margin_where_they_part") is not None]
         return max(gaps) if gaps else None
 
     def summary(self) -> dict[str, Any]:
@@ -75,7 +76,8 @@ class ParityReport:
         return (f"{self.num_identical}/{self.num_prompts} identical greedy answers "
                 f"({100 * (self.identical_share or 0):.1f} %), largest first-token log-prob difference "
                 f"{'—' if lp is None else f'{lp:.2g}'}"
-                + ("" if gap is None else f"; the tuned model's first-token margin where they differ ≤ {gap:.2g}"))
+                + ("" if gap is None else f"; where answers differ, the tuned model's top-2 margin at the token where "
+                                         f"they part ≤ {gap:.2g} nats"))
 
     def __repr__(self) -> str:
         lines = [f"<ParityReport {self.format} -> {self.dest}: {self._headline()}>"]
@@ -171,6 +173,16 @@ def _next_token_logprobs(lm, ids: list[int]):
     return torch.log_softmax(logits, -1)
 
 
+def _margin_where_they_part(tuned, prompt_ids: list[int], a: str, b: str) -> float:
+    """The tuned model's top-2 log-prob gap at the first token where answers ``a`` and ``b`` differ (both
+    re-tokenized with the tuned tokenizer; the shared tokens before it are appended to the prompt)."""
+    ta = tuned.tokenizer(a, add_special_tokens=False)["input_ids"]
+    tb = tuned.tokenizer(b, add_special_tokens=False)["input_ids"]
+    k = next((i for i, (x, y) in enumerate(zip(ta, tb)) if x != y), min(len(ta), len(tb)))
+    top = _next_token_logprobs(tuned, list(prompt_ids) + ta[:k]).topk(2).values
+    return round(float(top[0] - top[1]), 5)
+
+
 def _token_names(tokenizer, ids) -> list[str]:
     return [str(t) for t in tokenizer.convert_ids_to_tokens(list(ids))]
 
@@ -198,16 +210,17 @@ def compare(tuned, exported, dataset, report: ParityReport, max_output_tokens: i
             first_diff = first_diff or (f"{tuned.tokenizer.decode(ids_a)[-120:]!r} vs "
                                         f"{exported.tokenizer.decode(ids_b)[-120:]!r}")
         lp_a, lp_b = _next_token_logprobs(tuned, ids_a), _next_token_logprobs(exported, ids_b)
-        top = lp_a.topk(2)
-        tok = int(top.indices[0])
-        # How sure the tuned model was of its first answer token: a near-tie flips under small weight changes.
-        margin = float(top.values[0] - top.values[1])
+        tok = int(lp_a.argmax())
         if tok < lp_b.shape[0]:
             max_lp = max(max_lp, abs(float(lp_a[tok]) - float(lp_b[tok])))
         same = ta is not None and ta == tb
         report.num_identical += same
-        report.examples.append({"prompt": msgs[-1]["content"] if msgs else "", "tuned": ta, "exported": tb,
-                                "identical": same, "tuned_first_token_margin": round(margin, 5)})
+        example = {"prompt": msgs[-1]["content"] if msgs else "", "tuned": ta, "exported": tb, "identical": same}
+        if not same and ta is not None and tb is not None:
+            # How sure the tuned model was where the answers part: a near-tie flips under small weight changes
+            # (q8_0), a confident token that flips points at a real difference.
+            example["tuned_margin_where_they_part"] = _margin_where_they_part(tuned, ids_a, ta, tb)
+        report.examples.append(example)
     report.num_prompts = len(dataset.examples)
     report.max_first_token_logprob_diff = max_lp if report.num_prompts else None
     if differ:

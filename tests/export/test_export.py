@@ -146,6 +146,23 @@ def test_parity_names_a_lost_chat_template_and_end_of_turn_token(job, tmp_path):
     assert "chat template" in report._repr_html_() and "mismatch" in repr(report)
 
 
+def test_margin_is_read_where_the_two_answers_part(job):
+    """Two answers sharing their first tokens are judged by the tuned model's top-2 gap at the first token
+    they differ on, not at the answer's first token (answers that agree on a label and part later)."""
+    import torch
+
+    from jupyter_tune.export.parity import _margin_where_they_part
+
+    lm = jt.load_model(job, dtype="float32")
+    prompt = lm.tokenizer("Is this about Urology?", add_special_tokens=False)["input_ids"]
+    shared = lm.tokenizer("Urology", add_special_tokens=False)["input_ids"]
+    got = _margin_where_they_part(lm, prompt, "Urology and more", "Urology, less")
+    with torch.inference_mode():
+        logits = lm.model(input_ids=torch.tensor([prompt + shared])).logits[0, -1]
+    top = torch.log_softmax(logits.float(), -1).topk(2).values
+    assert got == pytest.approx(float(top[0] - top[1]), abs=1e-4)
+
+
 def test_gguf_export_reads_back_and_writes_a_matching_modelfile(gguf_job, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
