@@ -283,3 +283,47 @@ def test_view_shows_method_trainable_share_rewards_and_preference_tokens():
     assert full["Model"] == "/x/model" and "1.60 GB" in full["Memory estimate"]
     dpo = dict(details_rows({"params": {"method": "dpo"}, "tuning": {"dpo_beta": 0.1}}))
     assert dpo["Tuning method"].startswith("DPO") and dpo["DPO beta"].startswith("0.1")
+
+
+@pytest.mark.parametrize("model_dir", ["tiny_model_dir", "chatty_model_dir"])
+def test_dpo_answer_only_scoring_equals_trls_every_position_scoring(model_dir, request, tmp_path, monkeypatch):
+    """answer_only_logits for DPO (TRL's fused head on the answer positions only, as TRL does on CUDA) gives
+    the loss, the log-probabilities and the gradients of TRL's own CPU path (every position scored)."""
+    import torch
+    import trl.trainer.utils as trl_utils
+
+    from jupyter_tune.training.dpo import build_dpo_trainer
+
+    scored: list[int] = []  # rows the fused LM head projects, per call
+    apply = trl_utils._ChunkedLogProbFunction.apply
+    monkeypatch.setattr(trl_utils._ChunkedLogProbFunction, "apply",
+                        lambda hidden, *a: scored.append(hidden.shape[0]) or apply(hidden, *a))
+    base = request.getfixturevalue(model_dir)
+    data = jt.load_dataset(PREFS[:8], preference=True)
+    results = []
+    for answer_only in (True, False):
+        params = TuningParams(base_model=str(base), method="dpo", batch_size=4, max_steps=1, seed=0,
+                              answer_only_logits=answer_only)
+        trainer, _, info, _ = build_dpo_trainer(params, data, None, tmp_path / str(answer_only))
+        assert info["fast_path"]["answer_only_logits"]["on"] is answer_only
+        with torch.no_grad():  # an adapter that is not zero: the policy differs from the reference
+            for name, p in trainer.model.named_parameters():
+                if "lora_B" in name:
+                    p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(len(name))) * 0.05)
+        batch = next(iter(trainer.get_train_dataloader()))
+        trainer.model.train()
+        scored.clear()
+        loss = trainer.compute_loss(trainer.model, batch)
+        loss.backward()
+        answers = int(batch["completion_mask"][:, 1:].sum())
+        assert scored == ([answers] * 2 if answer_only else [batch["input_ids"][:, 1:].numel()] * 2), scored
+        metrics = {k: v[-1] for k, v in trainer._metrics["train"].items()}
+        grads = {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
+        results.append((float(loss.detach()), metrics, grads))
+    (loss_a, m_a, g_a), (loss_b, m_b, g_b) = results
+    assert loss_a == pytest.approx(loss_b, rel=1e-5, abs=1e-6)
+    for key in ("logps/chosen", "logps/rejected", "rewards/margins", "rewards/accuracies"):
+        assert m_a[key] == pytest.approx(m_b[key], rel=1e-4, abs=1e-5), key
+    assert g_a.keys() == g_b.keys() and g_a
+    for name in g_a:
+        torch.testing.assert_close(g_a[name], g_b[name], rtol=1e-4, atol=1e-6)

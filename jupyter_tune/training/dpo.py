@@ -9,6 +9,7 @@ cancel, resume and the best checkpoint. TRL is imported here only, never by ``im
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -51,6 +52,35 @@ def dpo_stats(tokenizer, dataset: Dataset, params: TuningParams, epochs: int) ->
     return out
 
 
+def answer_only_hook() -> str | None:
+    """Why TRL's fused LM head cannot be told to score only the answer positions (None: it can).
+
+    TRL's head scores only labelled positions on CUDA, but every position elsewhere (fixed tile shapes for
+    compilers). On CPU that puts every prompt token through the 49k-262k wide LM head and its softmax, three
+    times a step (policy, reference, backward), for the few answer tokens DPO reads."""
+    try:
+        import trl.trainer.utils as trl_utils
+    except ImportError as e:  # pragma: no cover - trl is a dependency
+        return f"trl not importable: {e}"
+    if not callable(getattr(trl_utils, "_use_triton", None)):
+        return "this trl's fused LM head has no switch for it (trl.trainer.utils._use_triton)"
+    return None
+
+
+@contextmanager
+def answer_positions_only():
+    """Within: TRL's fused LM head scores only the labelled positions on every device, as it does on CUDA.
+    Its `compact` branch is the one `_use_triton` selects; the tiles are still folded in torch off CUDA."""
+    import trl.trainer.utils as trl_utils
+
+    original = trl_utils._use_triton
+    trl_utils._use_triton = lambda device: True
+    try:
+        yield
+    finally:
+        trl_utils._use_triton = original
+
+
 def make_trainer_class():
     from trl import DPOTrainer
 
@@ -60,8 +90,9 @@ def make_trainer_class():
 
         task_metric = None
 
-        def __init__(self, *args, half_adapters: torch.dtype | None = None, **kwargs):
+        def __init__(self, *args, half_adapters: torch.dtype | None = None, answer_only: bool = False, **kwargs):
             super().__init__(*args, **kwargs)
+            self.answer_only = answer_only
             self.counts = {"train": TokenCounts(), "eval": TokenCounts()}
             if half_adapters is not None:  # bf16 adapters: no cast of every activation to fp32
                 for p in self.model.parameters():
@@ -87,7 +118,11 @@ def make_trainer_class():
             return super().create_optimizer(*args, **kwargs)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            if self.answer_only:
+                with answer_positions_only():
+                    out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            else:
+                out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             mode = "train" if self.model.training else "eval"
             # the chosen half of the batch: its answer tokens are the "predictions" (TRL's token accuracy)
             chosen = inputs["completion_mask"].chunk(2, dim=0)[0][..., 1:]
@@ -132,7 +167,14 @@ def build_dpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None,
     fp = FastPath()
     fp.set("packed_attention", False, "DPO: TRL pads each chosen/rejected pair (its padding-free path is "
                                       "disabled in trl 1.16)")
-    fp.set("answer_only_logits", False, "DPO: TRL's own fused LM head computes only the log-probabilities")
+    if not params.answer_only_logits:
+        fp.set("answer_only_logits", False, "switched off by answer_only_logits=False: TRL scores every position")
+    elif hw.device == "cuda":
+        fp.set("answer_only_logits", True, "TRL's fused LM head scores only the answer positions on CUDA itself")
+    else:
+        why = answer_only_hook()
+        fp.set("answer_only_logits", why is None, why or "TRL's fused LM head on the answer positions only "
+                                                         "(on CUDA it does so itself; elsewhere it scores all)")
     fp.set("fused_lora", False, "DPO: the reference pass disables the adapter through peft's own forward")
     half = plan_master_weights(params, hw, fp)
     config = AutoConfig.from_pretrained(model_path)
@@ -199,7 +241,8 @@ def build_dpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None,
     trainer = trainer_class(model=model, args=args, processing_class=tokenizer, peft_config=lora,
                             train_dataset=HFDataset.from_list(preference_rows(train, tokenizer)),
                             eval_dataset=HFDataset.from_list(val_rows) if val_rows else None,
-                            half_adapters=hw.dtype if half else None)
+                            half_adapters=hw.dtype if half else None,
+                            answer_only=hw.device != "cuda" and fp.on("answer_only_logits"))
     if val_rows:
         trainer.add_callback(EvaluateAtEnd())
     if params.early_stopping_patience and best_metric:
