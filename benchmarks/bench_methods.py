@@ -7,7 +7,7 @@ job runs), the order alternating over repeats. The first step is warm-up and not
 rejected answer), and its reference pass (the adapter disabled) is not counted again. Peak memory is the
 process's RSS peak (CPU) or the allocated peak (CUDA), model load included.
 
-    python benchmarks/bench_methods.py [--steps 8] [--batch-size 8] [--repeats 2] [--configs lora,full,dpo]
+    python benchmarks/bench_methods.py [--steps 8] [--batch-size 8] [--repeats 2] [--configs lora,full,dpo,dpo_all_positions]
 Writes benchmarks/results/methods.json.
 """
 
@@ -34,7 +34,8 @@ MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 LABELS = ["Cardiovascular / Pulmonary", "Gastroenterology", "Neurology", "Orthopedic", "Urology"]
 TEMPLATE = ("Assign a label to the given medical transcript from among these labels: [" + ", ".join(LABELS)
             + "]. TRANSCRIPT: {input_text}")
-CONFIGS = ("lora", "full", "dpo")
+# dpo_all_positions: DPO with answer_only_logits off, TRL's own CPU path (its fused LM head scores every position)
+CONFIGS = ("lora", "full", "dpo", "dpo_all_positions")
 MATMUL: dict = {}
 
 
@@ -64,9 +65,9 @@ def run(method: str, steps: int, batch_size: int) -> dict:
     from jupyter_tune.training.build import build_trainer
 
     train_file = DATA / "small-train.jsonl"
-    if method == "dpo":
+    if method.startswith("dpo"):
         params = TuningParams(base_model=MODEL, method="dpo", max_steps=steps, batch_size=batch_size,
-                              save_steps=10**6, seed=0)
+                              save_steps=10**6, seed=0, answer_only_logits=method == "dpo")
         train = load_dataset(preference_pairs(train_file), preference=True)
     else:
         params = TuningParams(base_model=MODEL, method=method, prompt_template=TEMPLATE, max_steps=steps,
@@ -117,11 +118,11 @@ def main() -> None:
                                cwd=Path(__file__).parent)
                 res = json.loads(Path(out.name).read_text())
             runs[c].append(res)
-            print(f"{c:5s} repeat {r}: {res['tokens_per_second']:.0f} tok/s, {res['seconds_per_step']:.2f} s/step, "
+            print(f"{c:17s} repeat {r}: {res['tokens_per_second']:.0f} tok/s, {res['seconds_per_step']:.2f} s/step, "
                   f"peak {res['peak_memory_bytes'] / 1e9:.2f} GB", flush=True)
             summary = write(a, runs)  # after every run: a cut-short benchmark keeps what it measured
     for c, s in summary.items():
-        print(f"{c:5s} {s['tokens_per_second_median']:7.0f} tok/s  peak {s['peak_memory_gb_max']:.2f} GB  "
+        print(f"{c:17s} {s['tokens_per_second_median']:7.0f} tok/s  peak {s['peak_memory_gb_max']:.2f} GB  "
               f"trainable {s['trainable_params']:,}/{s['total_params']:,}")
 
 
