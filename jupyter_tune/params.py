@@ -113,6 +113,9 @@ class TuningParams:
                    maximum=2**32 - 1)
     precision: str = _f("auto", "auto: bf16 where the hardware runs it fast, else fp32.", choices=PRECISIONS)
     padding_free: bool = _f(True, "Pack each batch into one row without padding.")
+    activation_checkpointing: bool = _f(False, "Gradient checkpointing: recompute each layer's activations in "
+                                               "the backward pass. Much less memory on long documents for about "
+                                               "a third more compute.")
     num_threads: int | None = _f(None, "CPU threads for training; empty for one per physical core.",
                                  minimum=1, maximum=1024)
     min_train_examples: int = _f(MIN_TRAIN_EXAMPLES, "Refuse training sets smaller than this.", minimum=1,

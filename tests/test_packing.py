@@ -1,5 +1,6 @@
 """Padding-free batches: packed examples must not attend to each other (environment.md's trap)."""
 
+import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
@@ -91,3 +92,30 @@ def test_fused_lora_forward_matches_peft(tiny_model_dir):
     g_fused = {n: p.grad.float() for n, p in fused.named_parameters() if p.requires_grad}
     for n in g_ref:
         torch.testing.assert_close(g_fused[n], g_ref[n], atol=1e-5, rtol=1e-4)
+
+
+def test_activation_checkpointing_trains_the_same_adapter_with_less_kept(tiny_model_dir, tmp_path):
+    """activation_checkpointing=True recomputes each layer in the backward pass: the same losses and the
+    same adapter as without it, on the fast path (packed rows, fused LoRA, answer-only logits)."""
+    from jupyter_tune.data.loader import load_dataset
+    from jupyter_tune.params import TuningParams
+    from jupyter_tune.training.build import build_trainer
+
+    rows = [{"input_text": f"Example number {i} about {t}.", "output_text": t}
+            for i in range(8) for t in ("Urology", "Neurology")]
+    out = []
+    for on in (False, True):
+        params = TuningParams(base_model=str(tiny_model_dir), max_steps=3, batch_size=4, seed=0, lora_dropout=0.0,
+                              save_steps=10**6, num_threads=1, activation_checkpointing=on)
+        trainer, _, info, _ = build_trainer(params, load_dataset(rows), None, tmp_path / str(on))
+        assert trainer.args.activation_checkpointing is on
+        trainer.args.disable_tqdm = True
+        trainer.train()
+        assert trainer.model.is_activation_checkpointing is on
+        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        lora = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if "lora_" in n}
+        out.append((losses, lora))
+    (a, wa), (b, wb) = out
+    assert len(a) == 3 and a == pytest.approx(b, rel=1e-5)
+    for name in wa:
+        torch.testing.assert_close(wa[name], wb[name], rtol=1e-5, atol=1e-6)

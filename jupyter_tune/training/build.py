@@ -120,6 +120,9 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
         report_to=[],
         save_only_model=False,
         ddp_find_unused_parameters=False,  # every adapter weight gets a gradient each step: no graph walk
+        # non-reentrant: a frozen base's inputs need no requires_grad for the adapters to get gradients
+        activation_checkpointing=params.activation_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if params.activation_checkpointing else None,
         **trainer_arguments(params),  # FSDP, several machines
     )
     collator = PaddingFreeCollator() if params.padding_free else PaddedCollator(

@@ -227,7 +227,8 @@ def build_dpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None,
         data_seed=params.seed,
         bf16=False,  # the weights are already in their training dtype: no autocast
         fp16=False,
-        gradient_checkpointing=False,  # small models: recomputing activations costs more than it saves
+        activation_checkpointing=params.activation_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if params.activation_checkpointing else None,
         use_cpu=hw.device == "cpu",
         dataloader_num_workers=0,
         report_to=[],
