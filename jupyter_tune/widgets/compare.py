@@ -10,7 +10,6 @@ table to static renders (nbconvert, a notebook viewer).
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -28,6 +27,7 @@ from ..jobs.states import JobState
 from ..jobs.store import JobNotFoundError, JobStore
 from .charts import _to_png
 from .format import badge_html, esc
+from .poller import LivePoller
 
 # (title, train key, validation key)
 PANELS = (
@@ -120,13 +120,15 @@ def table_html(rows: list[dict[str, Any]], params: list[str], best: str | None, 
             f'font-size:12px"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>')
 
 
-class CompareView(w.VBox):
+class CompareView(LivePoller, w.VBox):
     """``CompareView(jobs, metric=None, x="steps", poll_interval=2.0, live=True)``.
 
     ``jobs``: jobs or ids, or a callable returning them (a sweep adds jobs as it goes). ``metric`` ranks the
     runs (default: eval_macro_f1, else eval_total_loss, else train_total_loss). ``notes`` maps job ids to a
     note shown under the job's name; ``active`` says whether more may come while no job is running.
     """
+
+    thread_name = "jt-compare"
 
     def __init__(self, jobs: Iterable[Any] | Callable[[], Iterable[Any]], metric: str | None = None,
                  x: str = "steps", title: str | None = None, poll_interval: float = 2.0, live: bool = True,
@@ -154,9 +156,7 @@ class CompareView(w.VBox):
         super().__init__([self.title, self.x_axis, self.chart, self.table, self.message],
                          layout=w.Layout(max_width="1120px"))
         self.add_class("jt-compare-view")
-        self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._init_poller()
         self._cache: dict[str, tuple[int, list]] = {}
         self._key: tuple | None = None
         self.runs: list[Run] = []
@@ -165,7 +165,6 @@ class CompareView(w.VBox):
         self.best: Run | None = None
         self.objective: tuple[str | None, bool] = (None, True)
         self.updates = 0
-        self.last_error: Exception | None = None
         if not self.refresh() and live:
             self.start()
 
@@ -225,45 +224,13 @@ class CompareView(w.VBox):
         return (f'<div style="font-size:15px;font-weight:600">{esc(self._title)}</div>'
                 f'<div style="font-size:12px;{theme.MUTED_STYLE}">{len(self.runs)} runs.{best}</div>')
 
-    # -- the poller (as the job view's) --
-    @property
-    def live(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> None:
-        if self.live:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._poll, name="jt-compare", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
-
-    def _poll(self) -> None:
-        errors = 0
-        while not self._stop.wait(self.poll_interval):
-            try:
-                # As the job view's poller: a watching kernel records dead jobs and keeps the queue moving.
-                for run in self.runs:
-                    if not JobState(run.state).is_final:
-                        self.store.reconcile(run.id)
-                if self.refresh():
-                    return
-                errors = 0
-            except Exception as e:  # a half-written file: try again, give up after a while
-                self.last_error = e
-                errors += 1
-                if errors >= 10:
-                    self.message.value = (f'<span style="{theme.ERROR_STYLE}">Live updates stopped: '
-                                          f"{esc(type(e).__name__)}: {esc(e)}</span>")
-                    return
-
-    def close(self) -> None:
-        self.stop()
-        super().close()
+    # -- the poller (widgets/poller.py) --
+    def _tick(self) -> bool:
+        # As the job view's poller: a watching kernel records dead jobs and keeps the queue moving.
+        for run in self.runs:
+            if not JobState(run.state).is_final:
+                self.store.reconcile(run.id)
+        return self.refresh()
 
     # -- static renders --
     def _repr_html_(self) -> str:

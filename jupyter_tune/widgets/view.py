@@ -8,7 +8,6 @@ state or the view is closed.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import ipywidgets as w
@@ -19,15 +18,15 @@ from ..jobs.states import JobState
 from ..jobs.store import JobNotFoundError
 from .dataset import DatasetTab
 from .details import DetailsTab
-from .format import esc
 from .header import JobHeader
+from .poller import LivePoller
 from .supervise import SuperviseTab
 from .test_tab import TestTab
 
 TAB_TITLES = ("Supervise", "Dataset", "Details", "Test")
 
 
-class JobView(w.VBox):
+class JobView(LivePoller, w.VBox):
     """``JobView(job_or_id, poll_interval=1.5, live=True)``; ``job.view()`` builds one."""
 
     def __init__(self, job: JobHandle | str, poll_interval: float = 1.5, live: bool = True):
@@ -43,14 +42,12 @@ class JobView(w.VBox):
         self.message = w.HTML()
         super().__init__([self.header, self.tabs, self.message], layout=w.Layout(max_width="900px"))
         self.add_class("jt-job-view")
-        self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.thread_name = f"jt-view-{self.job.id}"
+        self._init_poller()
         self._metrics: list[dict[str, Any]] = []
         self._metrics_size = -1
         self._state: str | None = None
         self.updates = 0  # refreshes that changed something (for tests and debugging)
-        self.last_error: Exception | None = None  # the poller's latest failure, if any
         final = self.refresh()
         if live and not final:
             self.start()
@@ -87,49 +84,17 @@ class JobView(w.VBox):
                 self.updates += 1
             return JobState(state).is_final
 
-    # -- the poller --
-    @property
-    def live(self) -> bool:
-        """True while the background poller runs."""
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> None:
-        if self.live:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._poll, name=f"jt-view-{self.job.id}", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
-
-    def _poll(self) -> None:
-        errors = 0
-        while not self._stop.wait(self.poll_interval):
-            try:
-                final = self.refresh()  # first: the widgets' updates are not held up by the reconcile
-                # The kernel watching a job is a defined reconcile point: its death is recorded and the
-                # queue moves even when nothing else runs.
-                self.store.reconcile(self.job.id)
-                if final:
-                    return
-                errors = 0
-            except JobNotFoundError:
-                self.message.value = f'<span style="{theme.ERROR_STYLE}">This job was deleted.</span>'
-                return
-            except Exception as e:  # a half-written file or a busy disk: try again, give up after a while
-                self.last_error = e
-                errors += 1
-                if errors >= 10:
-                    self.message.value = (f'<span style="{theme.ERROR_STYLE}">Live updates stopped: '
-                                          f"{esc(type(e).__name__)}: {esc(e)}</span>")
-                    return
-
-    def close(self) -> None:
-        self.stop()
-        super().close()
+    # -- the poller (widgets/poller.py) --
+    def _tick(self) -> bool:
+        try:
+            final = self.refresh()  # first: the widgets' updates are not held up by the reconcile
+        except JobNotFoundError:
+            self.message.value = f'<span style="{theme.ERROR_STYLE}">This job was deleted.</span>'
+            return True
+        # The kernel watching a job is a defined reconcile point: its death is recorded and the queue moves
+        # even when nothing else runs.
+        self.store.reconcile(self.job.id)
+        return final
 
     # -- actions --
     def cancel(self) -> None:
