@@ -30,6 +30,54 @@ def training_base(base_model: str):
     return model_path, []
 
 
+def shared_arguments(params: TuningParams, num_examples: int, epochs: int, evaluate: bool, select: str | None,
+                     device: str, output_dir: Path) -> tuple[dict, int]:
+    """The Trainer keywords every method shares (schedule, evaluation, checkpoints, seeds, precision,
+    processes; TrainingArguments and TRL's configs alike) and the run's total optimizer steps."""
+    from .selection import SELECT_METRICS
+
+    steps_per_epoch = math.ceil(num_examples / (params.batch_size * params.gradient_accumulation_steps))
+    total_steps = params.max_steps or steps_per_epoch * epochs
+    eval_steps = params.eval_steps or max(1, total_steps // 10)
+    save_steps = params.save_steps or max(1, total_steps // 5)
+    if select:  # a checkpoint at every evaluation, so the best one exists to return to
+        save_steps = eval_steps
+    best_metric, greater = SELECT_METRICS[select] if select else (None, True)
+    return dict(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=params.batch_size,
+        per_device_eval_batch_size=params.batch_size,
+        gradient_accumulation_steps=params.gradient_accumulation_steps,
+        num_train_epochs=epochs,
+        max_steps=params.max_steps or -1,
+        learning_rate=params.effective_learning_rate,
+        lr_scheduler_type=params.lr_scheduler_type,
+        warmup_steps=math.ceil(params.warmup_ratio * total_steps),
+        weight_decay=params.weight_decay,
+        logging_steps=params.logging_steps,
+        eval_strategy="steps" if evaluate else "no",
+        eval_steps=eval_steps,
+        save_strategy="steps",
+        save_steps=save_steps,
+        save_total_limit=2,  # with metric_for_best_model, rotation also keeps the best checkpoint
+        metric_for_best_model=best_metric,
+        greater_is_better=greater,
+        load_best_model_at_end=False,  # a cancelled job keeps its latest weights; load_best() picks the best
+        seed=params.seed,
+        data_seed=params.seed,
+        # the base weights are already in their training dtype (no autocast); adapters train in fp32
+        bf16=False,
+        fp16=False,
+        use_cpu=device == "cpu",
+        dataloader_num_workers=0,
+        report_to=[],
+        # non-reentrant: a frozen base's inputs need no requires_grad for the adapters to get gradients
+        activation_checkpointing=params.activation_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if params.activation_checkpointing else None,
+        **trainer_arguments(params),  # FSDP, several machines
+    ), total_steps
+
+
 def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, output_dir: Path):
     """Everything up to a ready Trainer: (trainer, tokenizer, info for job.json, dataset stats)."""
     if params.method == "dpo":  # TRL's DPOTrainer on preference rows
@@ -81,49 +129,16 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
     for name, piece in info["fast_path"].items():
         if not piece["on"]:
             log(f"Fast path: {name} off ({piece['why']})")
-    steps_per_epoch = math.ceil(len(train_enc) / (params.batch_size * params.gradient_accumulation_steps))
-    total_steps = params.max_steps or steps_per_epoch * epochs
-    eval_steps = params.eval_steps or max(1, total_steps // 10)
-    save_steps = params.save_steps or max(1, total_steps // 5)
-    if select:  # a checkpoint at every evaluation, so the best one exists to return to
-        save_steps = eval_steps
+    shared, total_steps = shared_arguments(params, len(train_enc), epochs, bool(val_enc), select, hw.device,
+                                           output_dir)
+    eval_steps, save_steps = shared["eval_steps"], shared["save_steps"]
     args = TrainingArguments(
-        output_dir=str(output_dir),
-        per_device_train_batch_size=params.batch_size,
-        per_device_eval_batch_size=params.batch_size,
-        gradient_accumulation_steps=params.gradient_accumulation_steps,
-        num_train_epochs=epochs,
-        max_steps=params.max_steps or -1,
-        learning_rate=params.effective_learning_rate,
-        lr_scheduler_type=params.lr_scheduler_type,
-        warmup_steps=math.ceil(params.warmup_ratio * total_steps),
-        weight_decay=params.weight_decay,
-        logging_steps=params.logging_steps,
-        eval_strategy="steps" if val_enc else "no",
-        eval_steps=eval_steps,
-        save_strategy="steps",
-        save_steps=save_steps,
-        save_total_limit=2,  # with metric_for_best_model, rotation also keeps the best checkpoint
-        metric_for_best_model=best_metric,
-        greater_is_better=greater,
-        load_best_model_at_end=False,  # a cancelled job keeps its latest weights; load_best() picks the best
-        seed=params.seed,
-        data_seed=params.seed,
-        # the base weights are already in bf16 (no autocast needed); the adapters train in fp32
-        bf16=False,
-        fp16=False,
-        use_cpu=hw.device == "cpu",
-        dataloader_num_workers=0,
+        **shared,
         remove_unused_columns=False,
         label_names=["labels"],
         prediction_loss_only=True,
-        report_to=[],
         save_only_model=False,
         ddp_find_unused_parameters=False,  # every adapter weight gets a gradient each step: no graph walk
-        # non-reentrant: a frozen base's inputs need no requires_grad for the adapters to get gradients
-        activation_checkpointing=params.activation_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False} if params.activation_checkpointing else None,
-        **trainer_arguments(params),  # FSDP, several machines
     )
     collator = PaddingFreeCollator() if params.padding_free else PaddedCollator(
         tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)

@@ -8,7 +8,6 @@ cancel, resume and the best checkpoint. TRL is imported here only, never by ``im
 
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import torch
 
 from ..data.loader import Dataset
 from ..params import TuningParams, choose_epochs
-from .build import log, training_base
+from .build import log, shared_arguments, training_base
 from .trainer import TokenCounts
 
 
@@ -143,7 +142,6 @@ def build_dpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None,
 
     from ..models.arch import library_attention
     from ..models.from_job import JobBase, load_merged
-    from .distributed import trainer_arguments
     from .fastpath import FastPath, plan_master_weights
     from .methods import METHOD_NAMES
     from .selection import SELECT_METRICS, EarlyStopping, EvaluateAtEnd, resolve_select_best
@@ -195,48 +193,17 @@ def build_dpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None,
                       lora_dropout=params.lora_dropout, target_modules=params.target_modules or "all-linear",
                       task_type="CAUSAL_LM", bias="none")
 
-    steps_per_epoch = math.ceil(len(train) / (params.batch_size * params.gradient_accumulation_steps))
-    total_steps = params.max_steps or steps_per_epoch * epochs
-    eval_steps = params.eval_steps or max(1, total_steps // 10)
-    save_steps = params.save_steps or max(1, total_steps // 5)
     select = resolve_select_best(params, bool(val_rows), None)
     best_metric, greater = SELECT_METRICS[select] if select else (None, True)
-    if select:
-        save_steps = eval_steps
+    shared, total_steps = shared_arguments(params, len(train), epochs, bool(val_rows), select, hw.device,
+                                           output_dir)
+    eval_steps, save_steps = shared["eval_steps"], shared["save_steps"]
     args = DPOConfig(
-        output_dir=str(output_dir),
-        per_device_train_batch_size=params.batch_size,
-        per_device_eval_batch_size=params.batch_size,
-        gradient_accumulation_steps=params.gradient_accumulation_steps,
-        num_train_epochs=epochs,
-        max_steps=params.max_steps or -1,
-        learning_rate=params.effective_learning_rate,
-        lr_scheduler_type=params.lr_scheduler_type,
-        warmup_steps=math.ceil(params.warmup_ratio * total_steps),
-        weight_decay=params.weight_decay,
-        logging_steps=params.logging_steps,
-        eval_strategy="steps" if val_rows else "no",
-        eval_steps=eval_steps,
-        save_strategy="steps",
-        save_steps=save_steps,
-        save_total_limit=2,
-        metric_for_best_model=best_metric,
-        greater_is_better=greater,
-        load_best_model_at_end=False,
-        seed=params.seed,
-        data_seed=params.seed,
-        bf16=False,  # the weights are already in their training dtype: no autocast
-        fp16=False,
-        activation_checkpointing=params.activation_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False} if params.activation_checkpointing else None,
-        use_cpu=hw.device == "cpu",
-        dataloader_num_workers=0,
-        report_to=[],
+        **shared,
         beta=params.dpo_beta,
         max_length=params.max_seq_length,
         truncation_mode="keep_end",  # keep the answers, cut the prompt's start (as supervised tuning keeps them)
         disable_tqdm=True,
-        **trainer_arguments(params),
     )
     trainer_class = make_trainer_class()
     trainer = trainer_class(model=model, args=args, processing_class=tokenizer, peft_config=lora,
