@@ -114,7 +114,6 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
         val_enc = val_enc[: params.max_eval_examples or None]
 
     from .selection import (
-        SELECT_METRICS,
         EarlyStopping,
         EvaluateAtEnd,
         plan_task_metric,
@@ -123,7 +122,6 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
 
     task_metric = plan_task_metric(params, train, val, tokenizer) if val_enc else None
     select = resolve_select_best(params, bool(val_enc), task_metric)
-    best_metric, greater = SELECT_METRICS[select] if select else (None, True)
 
     model, info = load_for_training(str(model_path), params, hw, merge)
     for name, piece in info["fast_path"].items():
@@ -132,6 +130,7 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
     shared, total_steps = shared_arguments(params, len(train_enc), epochs, bool(val_enc), select, hw.device,
                                            output_dir)
     eval_steps, save_steps = shared["eval_steps"], shared["save_steps"]
+    best_metric, greater = shared["metric_for_best_model"], shared["greater_is_better"]
     args = TrainingArguments(
         **shared,
         remove_unused_columns=False,

@@ -8,7 +8,7 @@ cancel, resume and the best checkpoint. TRL is imported here only, never by ``im
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -117,10 +117,7 @@ def make_trainer_class():
             return super().create_optimizer(*args, **kwargs)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            if self.answer_only:
-                with answer_positions_only():
-                    out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            else:
+            with answer_positions_only() if self.answer_only else nullcontext():
                 out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             mode = "train" if self.model.training else "eval"
             # the chosen half of the batch: its answer tokens are the "predictions" (TRL's token accuracy)
@@ -144,7 +141,7 @@ def build_dpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None,
     from ..models.from_job import JobBase, load_merged
     from .fastpath import FastPath, plan_master_weights
     from .methods import METHOD_NAMES
-    from .selection import SELECT_METRICS, EarlyStopping, EvaluateAtEnd, resolve_select_best
+    from .selection import EarlyStopping, EvaluateAtEnd, resolve_select_best
     from .setup import choose_hardware
 
     if not train.is_preference or (val is not None and len(val) and not val.is_preference):
@@ -194,10 +191,10 @@ def build_dpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None,
                       task_type="CAUSAL_LM", bias="none")
 
     select = resolve_select_best(params, bool(val_rows), None)
-    best_metric, greater = SELECT_METRICS[select] if select else (None, True)
     shared, total_steps = shared_arguments(params, len(train), epochs, bool(val_rows), select, hw.device,
                                            output_dir)
     eval_steps, save_steps = shared["eval_steps"], shared["save_steps"]
+    best_metric, greater = shared["metric_for_best_model"], shared["greater_is_better"]
     args = DPOConfig(
         **shared,
         beta=params.dpo_beta,
