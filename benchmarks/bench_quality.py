@@ -3,7 +3,7 @@
 F1, the label scoring used, times and tokens/s to benchmarks/results/quality[_full][-MODEL].json.
 
     python benchmarks/bench_quality.py [--full] [--model default|gemma3] [--epochs N] [--adapter-size R]
-        [--lr-mult X] [--max-seq-length L] [--val-rows N] [--eval-rows N]
+        [--lr-mult X] [--max-seq-length L] [--val-rows N] [--eval-rows N] [--prompt labels|short]
 
 --val-rows holds out that many training rows as the validation set: the job then logs eval_macro_f1 while it
 trains and keeps its best checkpoint (select_best). The evaluation rows are never used for that.
@@ -26,6 +26,11 @@ if not DATA.is_dir():
     DATA = ROOT / "notebooks" / "data"
 RESULTS = ROOT / "benchmarks" / "results"
 SMALL_LABELS = ["Cardiovascular / Pulmonary", "Gastroenterology", "Neurology", "Orthopedic", "Urology"]
+# The walkthrough's prompt lists every label; a tuned model learns them, so the short one spends those tokens
+# on the transcript instead (the label scoring offers the same candidates either way).
+PROMPTS = {"labels": "Assign a label to the given medical transcript from among these labels: [{labels}]. "
+                     "TRANSCRIPT: {input_text}",
+           "short": "Medical specialty of this transcript. TRANSCRIPT: {input_text}"}
 MODELS = {"default": "HuggingFaceTB/SmolLM2-135M-Instruct", "gemma3": "google/gemma-3-270m"}
 
 
@@ -40,6 +45,8 @@ def main() -> None:
     ap.add_argument("--eval-steps", type=int, default=None, help="evaluate every N steps (default: ~10 times)")
     ap.add_argument("--val-rows", type=int, default=0, help="training rows held out as the validation set")
     ap.add_argument("--eval-rows", type=int, default=None, help="evaluate on the first N rows only")
+    ap.add_argument("--prompt", choices=sorted(PROMPTS), default="labels",
+                    help="labels: the walkthrough's prompt with the label list; short: no list (~150 fewer tokens)")
     a = ap.parse_args()
     os.environ.setdefault("JUPYTER_TUNE_HOME", tempfile.mkdtemp(prefix="jt-bench-"))
     import pandas as pd
@@ -58,12 +65,13 @@ def main() -> None:
                      for _, g in train.groupby("output_text")]
         val = train.loc[[i for idx in per_label for i in idx]].head(a.val_rows)
         train = train.drop(val.index)
-    template = ("Assign a label to the given medical transcript from among these labels: ["
-                + ", ".join(labels) + "]. TRANSCRIPT: {input_text}")
+    template = PROMPTS[a.prompt].replace("{labels}", ", ".join(labels))
     tune_kw = {k: v for k, v in (("epochs", a.epochs), ("adapter_size", a.adapter_size),
                                  ("learning_rate_multiplier", a.lr_mult), ("max_seq_length", a.max_seq_length),
                                  ("eval_steps", a.eval_steps))
                if v is not None}
+    if val is not None:  # one row per label is too many distinct answers for the automatic switch
+        tune_kw["eval_task_metric"] = True
     times = {}
 
     t = time.perf_counter()
@@ -96,7 +104,7 @@ def main() -> None:
     result = {
         "name": "quality", "dataset": "full" if a.full else "small", "model": model_id,
         "eval_rows": int(len(base.predictions)), "scoring": getattr(base, "scoring", None),
-        "tuning_parameters": {**tune_kw, "val_rows": a.val_rows},
+        "tuning_parameters": {**tune_kw, "val_rows": a.val_rows}, "prompt": template,
         "best": job.record.get("best"), "stopped_early": job.record.get("stopped_early"),
         "base_macro_f1": f1(base), "tuned_macro_f1": f1(tuned),
         "per_label_f1": {"base": base.metrics["f1_score"].to_dict(), "tuned": tuned.metrics["f1_score"].to_dict()},
