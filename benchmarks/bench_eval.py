@@ -19,7 +19,8 @@ Writes benchmarks/results/evaluation.json and generation.json and prints a table
   benchmarks/results/scoring.json and rewrites scoring.md.
 
     python benchmarks/bench_eval.py [--rows 80] [--repeats 2] [--max-output-tokens 32]
-    python benchmarks/bench_eval.py --full [--full-rows 32] [--repeats 3]
+    python benchmarks/bench_eval.py --full [--full-rows 32] [--repeats 3] [--model default|gemma3]
+        [--passes cached one_pass]
     python benchmarks/bench_eval.py --scoring HuggingFaceTB/SmolLM2-135M-Instruct --tag base [--full-rows 48]
 """
 
@@ -42,6 +43,7 @@ FULL_DATA = DATA.with_name("eval.jsonl")
 LABELS_FILE = DATA.with_name("labels.txt")
 RESULTS = ROOT / "benchmarks" / "results"
 MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+MODELS = {"default": MODEL, "gemma3": "google/gemma-3-270m"}
 TEMPLATE = ("Assign a label to the given medical transcript from among these labels: [Cardiovascular / Pulmonary, "
             "Gastroenterology, Neurology, Orthopedic, Urology]. TRANSCRIPT: {input_text}")
 
@@ -111,7 +113,8 @@ def bench_full(args) -> int:
 
     labels = [x.strip() for x in open(LABELS_FILE) if x.strip()]
     rows = full_rows(args.full_rows)
-    lm = jt.load_model(MODEL)
+    model_id = MODELS[args.model]
+    lm = jt.load_model(model_id)
     dataset = load_rows(lm, rows, full_template(labels), require_answer=True, what="data")
     t = time.perf_counter()
     prompts = scoring.prepare(lm, dataset, labels)
@@ -119,13 +122,14 @@ def bench_full(args) -> int:
     runnable = [p for p in prompts if not p.error]
     n_prompt = sum(len(p.ids) for p in runnable)
     n_label = sum(len(c) for c in runnable[0].continuations)
-    print(f"{MODEL} ({lm.dtype}, {torch.get_num_threads()} threads), {len(runnable)} rows of eval.jsonl, "
+    print(f"{model_id} ({lm.dtype}, {torch.get_num_threads()} threads), {len(runnable)} rows of eval.jsonl, "
           f"{n_prompt} prompt tokens (median {statistics.median(len(p.ids) for p in runnable)}), "
           f"{len(labels)} labels = {n_label} answer tokens per row; load average {os.getloadavg()[0]:.1f}",
           flush=True)
     cases = {"plain_forward": lambda: plain_forward(lm, runnable, args.batch_size),
              "score_cached": lambda: score_all(lm, runnable, args.batch_size, "cached"),
              "score_one_pass": lambda: score_all(lm, runnable, args.batch_size, "one_pass")}
+    cases = {k: f for k, f in cases.items() if k == "plain_forward" or k.removeprefix("score_") in args.passes}
     wall: dict[str, list[float]] = {k: [] for k in cases}
     cpu: dict[str, list[float]] = {k: [] for k in cases}
     scores = {}
@@ -141,13 +145,13 @@ def bench_full(args) -> int:
                   f"load {os.getloadavg()[0]:.1f}", flush=True)
     med_wall = {k: statistics.median(v) for k, v in wall.items()}
     med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
-    diff = max(abs(a - b) for i in scores["score_cached"]
-               for a, b in zip(scores["score_cached"][i], scores["score_one_pass"][i], strict=True))
+    diff = max((abs(a - b) for i in scores.get("score_one_pass", {})
+                for a, b in zip(scores["score_cached"][i], scores["score_one_pass"][i], strict=True)), default=None)
     result = {
-        "environment": {"model": MODEL, "dtype": lm.dtype, "cpu": cpu_model(), "threads": torch.get_num_threads(),
+        "environment": {"model": model_id, "dtype": lm.dtype, "cpu": cpu_model(), "threads": torch.get_num_threads(),
                         "torch": torch.__version__, "load_average_end": os.getloadavg(),
-                        "note": "2-core machine shared with other agents' work while measured: read the ratios, and "
-                                "the CPU-time ratios before the wall-time ones"},
+                        "note": "read the ratios (the compared runs alternate); load_average_end says how busy the "
+                                "machine was"},
         "data": {"file": "eval.jsonl", "rows": len(runnable), "rows_total": 243, "sample": "pandas sample, seed 0",
                  "labels": len(labels), "prompt_tokens": n_prompt, "answer_tokens_per_row": n_label,
                  "batch_size": args.batch_size, "prepare_s": prepare_s},
@@ -159,12 +163,15 @@ def bench_full(args) -> int:
         "max_abs_difference_cached_vs_one_pass": diff,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "evaluation_full.json").write_text(json.dumps(result, indent=2) + "\n")
+    name = "evaluation_full" + ("" if args.model == "default" else f"-{args.model}") + ".json"
+    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
     print(f"\n{'':<18}{'wall (s)':>10}{'ratio':>8}{'cpu (s)':>10}{'ratio':>8}")
     for k in cases:
         print(f"{k:<18}{med_wall[k]:>10.1f}{result['ratio_to_plain_forward']['wall'][k]:>8.2f}"
               f"{med_cpu[k]:>10.1f}{result['ratio_to_plain_forward']['cpu'][k]:>8.2f}")
-    print(f"max |cached - one_pass| {diff:.3g} nats; wrote {RESULTS / 'evaluation_full.json'}")
+    if diff is not None:
+        print(f"max |cached - one_pass| {diff:.3g} nats")
+    print(f"wrote {RESULTS / name}")
     return 0
 
 
@@ -262,6 +269,9 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--full", action="store_true", help="score mode vs a plain forward pass on eval.jsonl")
     ap.add_argument("--full-rows", type=int, default=32, help="rows of eval.jsonl for --full / --scoring")
+    ap.add_argument("--model", choices=sorted(MODELS), default="default", help="for --full")
+    ap.add_argument("--passes", nargs="+", choices=["cached", "one_pass"], default=["cached", "one_pass"],
+                    help="for --full: the label-scoring passes timed against the plain forward pass")
     ap.add_argument("--scoring", metavar="MODEL", help="measure every label scoring with MODEL")
     ap.add_argument("--scoring-data", choices=["both", "small", "full"], default="both")
     ap.add_argument("--tag", default="base", help="the name of the --scoring run in scoring.json")
