@@ -175,7 +175,7 @@ def bench_full(args) -> int:
     return 0
 
 
-def scoring_table(lm, rows, template: str, labels: list[str]) -> dict:
+def scoring_table(lm, rows, template: str | None, labels: list[str], full: bool = False) -> dict:
     """Macro F1 and accuracy of every scoring from one calibrated evaluation, and of the majority label."""
     from collections import Counter
 
@@ -203,6 +203,10 @@ def scoring_table(lm, rows, template: str, labels: list[str]) -> dict:
                     "accuracy": sum(a == b for a, b in zip(truth, preds, strict=True)) / len(truth),
                     "distinct_predictions": len(set(preds)),
                     "most_predicted": Counter(preds).most_common(1)[0]}
+    if full:  # the full task: its label noise, measured
+        from bench_quality import source_labels_check
+
+        out["source_labels"] = source_labels_check(rows, {"calibrated": report})
     major = Counter(truth).most_common(1)[0][0]
     m = classification_metrics(truth, [major] * len(truth), labels)
     out["always_majority"] = {"macro_f1": float(m.loc["macro avg", "f1_score"]),
@@ -227,7 +231,9 @@ def bench_scoring(args) -> int:
         print(args.tag, "small-eval", json.dumps(run["small-eval"]), flush=True)
     if args.scoring_data in ("both", "full"):
         rows = full_rows(args.full_rows)
-        run["eval"] = scoring_table(lm, rows, full_template(labels_full), labels_full)
+        # A tuned job is scored with the prompt it was trained on (--job-prompt); else the walkthrough's.
+        run["eval"] = scoring_table(lm, rows, None if args.job_prompt else full_template(labels_full), labels_full,
+                                    full=True)
         run["eval"]["sample"] = f"{len(rows)} of 243 rows (pandas sample, seed 0)"
         print(args.tag, "eval", json.dumps(run["eval"]), flush=True)
     # Read only now: another --scoring run may have written its results meanwhile.
@@ -256,6 +262,14 @@ def scoring_markdown(table: dict) -> str:
             cells = [f"{r[h]['macro_f1']:.3f} ({r[h]['accuracy']:.2f})" for h in scoring.SCORINGS]
             cells.append(f"{r['always_majority']['macro_f1']:.3f} ({r['always_majority']['accuracy']:.2f})")
             lines.append(f"| {tag} | {data} | {r['rows']} x {r['labels']} | " + " | ".join(cells) + " |")
+    noise = [(t, r["eval"]) for t, r in table["runs"].items() if "source_labels" in r.get("eval", {})]
+    if noise:
+        lines += ["", "Label noise on eval.jsonl: most transcripts are listed under several specialties in "
+                  "mtsamples.csv and the file keeps one. Share of calibrated predictions that are one of the "
+                  "transcript's source specialties (beside the exact-label accuracy):"]
+        lines += [f"- {t}: {r['source_labels']['calibrated']:.2f} (exact {r['calibrated']['accuracy']:.2f}; "
+                  f"{r['source_labels']['rows_with_several_source_labels']} of {r['rows']} rows have several)"
+                  for t, r in noise]
     lines += ["", "Models: " + "; ".join(f"{t}: {r['model_name']} ({r['dtype']})" for t, r in table["runs"].items()),
               "", table.get("note", "")]
     return "\n".join(lines).rstrip() + "\n"
@@ -275,6 +289,8 @@ def main() -> int:
     ap.add_argument("--scoring", metavar="MODEL", help="measure every label scoring with MODEL")
     ap.add_argument("--scoring-data", choices=["both", "small", "full"], default="both")
     ap.add_argument("--tag", default="base", help="the name of the --scoring run in scoring.json")
+    ap.add_argument("--job-prompt", action="store_true",
+                    help="for --scoring with a tuned job: its own prompt template on eval.jsonl")
     args = ap.parse_args()
     if args.full:
         return bench_full(args)
