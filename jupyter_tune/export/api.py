@@ -7,15 +7,10 @@ import os
 import secrets
 import shutil
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 from ..jobs.store import now_iso
-
-# transformers 5 deprecates a property that peft still reads when it loads or merges an adapter; the
-# notice is not for our users.
-warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 FORMATS = ("merged", "adapter", "gguf")
 _GGUF_TYPES = {"f32": "f32", "float32": "f32", "f16": "f16", "float16": "f16", "fp16": "f16",

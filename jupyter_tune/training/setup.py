@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,9 +10,6 @@ import torch
 
 from ..models.hardware import cpu_has_fast_bf16
 from ..params import TuningParams
-
-# transformers 5 deprecates a property that peft and Trainer still read; the notice is not for our users.
-warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
 @dataclass
