@@ -206,7 +206,8 @@ def scoring_table(lm, rows, template: str | None, labels: list[str], full: bool 
     if full:  # the full task: its label noise, measured
         from bench_quality import source_labels_check
 
-        out["source_labels"] = source_labels_check(rows, {"calibrated": report})
+        if (noise := source_labels_check(rows, {"calibrated": report})) is not None:
+            out["source_labels"] = noise
     major = Counter(truth).most_common(1)[0][0]
     m = classification_metrics(truth, [major] * len(truth), labels)
     out["always_majority"] = {"macro_f1": float(m.loc["macro avg", "f1_score"]),

@@ -139,6 +139,8 @@ def source_labels_check(evald, reports: dict) -> dict:
     transcript's source specialties, beside the exact-label accuracy."""
     import pandas as pd
 
+    if not (DATA / "mtsamples.csv").exists():  # the notebook's copy of the data has no source file
+        return None
     src = pd.read_csv(DATA / "mtsamples.csv")
     src = src.assign(t=src["transcription"].fillna("").str.strip(), s=src["medical_specialty"].str.strip())
     sets = src.groupby("t")["s"].agg(set).to_dict()
