@@ -35,6 +35,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench_quality import MODELS, PROMPTS, source_labels_check
 from machine import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,8 +43,7 @@ DATA = ROOT.parent / "shared" / "data" / "mtsamples" / "small-eval.jsonl"
 FULL_DATA = DATA.with_name("eval.jsonl")
 LABELS_FILE = DATA.with_name("labels.txt")
 RESULTS = ROOT / "benchmarks" / "results"
-MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
-MODELS = {"default": MODEL, "gemma3": "google/gemma-3-270m"}
+MODEL = MODELS["default"]
 TEMPLATE = ("Assign a label to the given medical transcript from among these labels: [Cardiovascular / Pulmonary, "
             "Gastroenterology, Neurology, Orthopedic, Urology]. TRANSCRIPT: {input_text}")
 
@@ -55,8 +55,7 @@ def timed(fn):
 
 
 def full_template(labels: list[str]) -> str:
-    return ("Assign a label to the given medical transcript from among these labels: [" + ", ".join(labels)
-            + "]. TRANSCRIPT: {input_text}")
+    return PROMPTS["labels"].replace("{labels}", ", ".join(labels))
 
 
 def full_rows(n: int):
@@ -204,8 +203,6 @@ def scoring_table(lm, rows, template: str | None, labels: list[str], full: bool 
                     "distinct_predictions": len(set(preds)),
                     "most_predicted": Counter(preds).most_common(1)[0]}
     if full:  # the full task: its label noise, measured
-        from bench_quality import source_labels_check
-
         if (noise := source_labels_check(rows, {"calibrated": report})) is not None:
             out["source_labels"] = noise
     major = Counter(truth).most_common(1)[0][0]

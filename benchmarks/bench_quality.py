@@ -132,7 +132,7 @@ def main() -> None:
               f"tuned {ambiguity['tuned']:.2f} (exact label: accuracy)")
 
 
-def source_labels_check(evald, reports: dict) -> dict:
+def source_labels_check(evald, reports: dict) -> dict | None:
     """The full task's label noise, measured: mtsamples.csv lists most transcripts under several specialties
     (a surgery note under Surgery and Orthopedic, a consult under its specialty and "Consult - History and
     Phy."), and eval.jsonl keeps one of them. Per report, the share of predictions that are any of the
