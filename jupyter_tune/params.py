@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -35,6 +36,11 @@ RECOMMENDED_LEARNING_RATES = {"lora": RECOMMENDED_LEARNING_RATE, "qlora": RECOMM
 MIN_TRAIN_EXAMPLES = 16
 # Tokens generated per prompt unless told otherwise: jt.generate_text, the Test tab, the panel's cells.
 DEFAULT_MAX_OUTPUT_TOKENS = 64
+# The most tokens one answer may ask for anywhere (jt.generate_text, the cells): a typo such as 10**12 is
+# refused before a model loads.
+MAX_OUTPUT_TOKENS = 32768
+# jt.export's formats: a plain transformers folder, the PEFT adapter, a llama.cpp / Ollama file.
+EXPORT_FORMATS = ("merged", "adapter", "gguf")
 # The group of the main parameters: jt.tune's named arguments, the panel's form, the parameters cell.
 MAIN_GROUP = "basic"
 
@@ -51,7 +57,16 @@ def _f(default: Any, help: str, *, label: str | None = None, group: str = "advan
 
 
 class ParameterError(ValueError):
-    """A tuning parameter is out of range; the message names it and says what is allowed."""
+    """A tuning parameter is out of range; the message names it and says what is allowed. ``.problems``
+    lists each one."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = problems if problems is not None else [message]
+
+    @classmethod
+    def listing(cls, problems: list[str], what: str = "tuning parameters") -> ParameterError:
+        return cls(f"Invalid {what}:\n" + "\n".join(f"  - {p}" for p in problems), problems)
 
 
 @dataclass
@@ -59,7 +74,7 @@ class TuningParams:
     # -- the main parameters (group "basic"): jt.tune's named arguments, the panel's form, the cells --
     base_model: str = _f(DEFAULT_BASE_MODEL, "Hugging Face model id, local model folder, or .gguf file.",
                          label="Base model", group="basic", kind="model")
-    method: str = _f("lora", "lora, qlora (LoRA on a 4-bit base, CUDA), full (every weight) or dpo "
+    method: str = _f("lora", "lora, qlora (LoRA on a 4-bit base, CPU or CUDA), full (every weight) or dpo "
                              "(preference pairs). Full fine-tuning saves a plain model folder; DPO trains LoRA "
                              "adapters on prompt, chosen and rejected rows with the base as the reference.",
                      label="Method", group="basic", choices=METHODS)
@@ -82,7 +97,7 @@ class TuningParams:
     prompt_template: str | None = _f(None, "Turns each row into a prompt, e.g. 'Assign a label ... "
                                            "{input_text}'; {field} placeholders take the row's fields.",
                                      label="Prompt template", group="basic")
-    quantization: str | None = _f(None, "Load the base model in 4 or 8 bits (QLoRA, CUDA only).",
+    quantization: str | None = _f(None, "Load the base model in 4 or 8 bits with bitsandbytes (QLoRA; CPU or CUDA).",
                                   label="Quantization", group="basic", choices=QUANTIZATIONS)
     # -- advanced --
     max_seq_length: int = _f(1024, "Longer examples are truncated (counted in the dataset statistics).",
@@ -163,9 +178,13 @@ class TuningParams:
     def __post_init__(self) -> None:
         if self.num_processes == "auto":  # the contract's spelling; stored as 0
             self.num_processes = 0
+        if isinstance(self.base_model, os.PathLike):  # a pathlib.Path is a path, not a type error
+            self.base_model = os.fspath(self.base_model)
+        if isinstance(self.report_to, str):  # Trainer's own spelling for one tracker
+            self.report_to = [self.report_to]
         problems = validate_params(self)
         if problems:
-            raise ParameterError("Invalid tuning parameters:\n" + "\n".join(f"  - {p}" for p in problems))
+            raise ParameterError.listing(problems)
 
     @property
     def effective_lora_alpha(self) -> int:
@@ -198,6 +217,58 @@ class TuningParams:
             raise ParameterError(f"Unknown tuning parameter(s): {', '.join(unknown)}. "
                                  f"Known: {', '.join(sorted(names))}.")
         return cls(**d)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> TuningParams:
+        """From JSON values (the panel, REST, generated cells): as from_dict, and the dataset fields must be
+        file paths (the Python API also takes lists of dicts and DataFrames). Every problem is listed."""
+        hints = _hints()
+        paths = {f.name: field_problems(f.name, d.get(f.name), hints[f.name], f.metadata, python_data=False)
+                 for f in dataclasses.fields(cls) if f.metadata.get("kind") == "dataset"}
+        bad = [name for name, found in paths.items() if found]
+        try:
+            params = cls.from_dict({k: (None if k in bad else v) for k, v in d.items()})
+            others: list[str] = []
+        except ParameterError as e:
+            others = e.problems
+        problems = [p for name in bad for p in paths[name]] + others
+        if problems:
+            raise ParameterError.listing(problems)
+        return params
+
+
+@dataclass
+class ActionParams:
+    """The panel's parameters that are not tuning parameters (which job, which data, what to ask, where to
+    export), declared like TuningParams so that the REST API and the cells check them the same way."""
+    job_id: str | None = _f(None, "A tuning job id; its tuned model is used instead of the base model.",
+                            kind="job")
+    dataset: str | None = _f(None, "Data to evaluate or generate on (path); defaults to the validation, else "
+                                   "the training dataset.", kind="dataset")
+    task_type: str | None = _f(None, "'classification' or 'text_generation'.",
+                               choices=("classification", "text_generation"))
+    prompt: str | None = _f(None, "The prompt sent to the tuned model.")
+    max_output_tokens: int | None = _f(None, "Most tokens generated per row.", minimum=1,
+                                       maximum=MAX_OUTPUT_TOKENS)
+    dest: str | None = _f(None, "The new folder an export is written to.", kind="path")
+    format: str | None = _f(None, "Export format: 'merged' (plain transformers folder), 'adapter' (PEFT) or "
+                                  "'gguf' (llama.cpp, Ollama).", choices=EXPORT_FORMATS)
+    job_ids: list[str] | None = _f(None, "Tuning job ids to compare side by side.")
+
+
+def check_action_value(name: str, value: Any) -> None:
+    """Raise ParameterError when one of ActionParams' values is wrong (the Python API's check of what the
+    cells check: jt.generate_text's max_output_tokens, ...)."""
+    problems = action_params_problems({name: value})
+    if problems:
+        raise ParameterError(problems[0], problems)
+
+
+def action_params_problems(values: dict[str, Any]) -> list[str]:
+    """Every problem of the panel's non-tuning parameters, as they arrive from JSON."""
+    hints = typing.get_type_hints(ActionParams)
+    return [p for f in dataclasses.fields(ActionParams) if f.name in values
+            for p in field_problems(f.name, values[f.name], hints[f.name], f.metadata, python_data=False)]
 
 
 def field_label(f: dataclasses.Field) -> str:
@@ -259,36 +330,55 @@ def _type_ok(tname: str, value: Any) -> bool:
     return True
 
 
-def validate_params(p: TuningParams) -> list[str]:
+def field_problems(name: str, value: Any, tp: Any, meta: Any, *, python_data: bool = True) -> list[str]:
+    """What is wrong with one value of a declared field (type, choices, finiteness, range): the one check
+    every path runs, for TuningParams and for the panel's other parameters (ActionParams).
+
+    python_data: dataset fields may also be lists of dicts or DataFrames (the Python API); from JSON (the
+    panel, REST, cells) they are paths."""
+    if value is None:
+        return [] if _nullable(tp) else [f"{name}: must be set"]
+    if meta.get("kind") == "dataset":
+        if python_data or isinstance(value, str):
+            return [] if not isinstance(value, str) or value.strip() else [f"{name}: empty; give a file path"]
+        return [f"{name}: expected a file path (str), got {type(value).__name__} {_short(value)}"]
+    tname = _type_name(tp)
+    if not _type_ok(tname, value):
+        return [f"{name}: expected {tname}, got {type(value).__name__} {_short(value)}"]
+    if meta.get("choices") is not None and value not in meta["choices"]:
+        allowed = ", ".join(repr(c) for c in meta["choices"])
+        return [f"{name}: {_short(value)} is not one of {allowed}"]
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{name}: {value!r} is not a finite number"]
     problems = []
-    hints = _hints()
-    for f in dataclasses.fields(p):
-        value = getattr(p, f.name)
-        meta = f.metadata
-        tp = hints[f.name]
-        if value is None:
-            if not _nullable(tp):
-                problems.append(f"{f.name}: must be set")
-            continue
-        if f.name in ("train_dataset", "validation_dataset"):
-            continue  # the Python API also takes lists of dicts and DataFrames
-        tname = _type_name(tp)
-        if not _type_ok(tname, value):
-            problems.append(f"{f.name}: expected {tname}, got {type(value).__name__} {value!r}")
-            continue
-        if meta.get("choices") is not None and value not in meta["choices"]:
-            allowed = ", ".join(repr(c) for c in meta["choices"])
-            problems.append(f"{f.name}: {value!r} is not one of {allowed}")
-        if isinstance(value, float) and not math.isfinite(value):
-            problems.append(f"{f.name}: {value!r} is not a finite number")
-            continue
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if meta.get("minimum") is not None and value < meta["minimum"]:
-                problems.append(f"{f.name}: {value} is below the minimum {meta['minimum']}")
-            if meta.get("maximum") is not None and value > meta["maximum"]:
-                problems.append(f"{f.name}: {value} is above the maximum {meta['maximum']}")
-        if isinstance(value, str) and f.name == "base_model" and not value.strip():
-            problems.append("base_model: empty; give a Hugging Face id, a model folder or a .gguf file")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if meta.get("minimum") is not None and value < meta["minimum"]:
+            problems.append(f"{name}: {value} is below the minimum {meta['minimum']}")
+        if meta.get("maximum") is not None and value > meta["maximum"]:
+            problems.append(f"{name}: {value} is above the maximum {meta['maximum']}")
+    if isinstance(value, str) and meta.get("kind") in ("model", "path") and not value.strip():
+        problems.append(f"{name}: empty; {meta['help']}")
+    return problems
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def fields_problems(obj: Any, hints: dict[str, Any], *, python_data: bool = True) -> list[str]:
+    """field_problems for every field of a dataclass instance."""
+    return [p for f in dataclasses.fields(obj)
+            for p in field_problems(f.name, getattr(obj, f.name), hints[f.name], f.metadata,
+                                    python_data=python_data)]
+
+
+def validate_params(p: TuningParams, *, python_data: bool = True) -> list[str]:
+    """Every problem of a parameter set: each field's own, then the rules between fields (only over
+    fields that passed their own check, so a wrong type is reported as such, never as a crash)."""
+    problems = fields_problems(p, _hints(), python_data=python_data)
+    if problems:
+        return problems
     if p.sharding == "fsdp" and p.quantization:
         problems.append(f"sharding: 'fsdp' cannot shard a {p.quantization} (QLoRA) base: bitsandbytes' quantized "
                         "weights do not shard with FSDP here. Use quantization=None with FSDP, or QLoRA "
@@ -299,26 +389,29 @@ def validate_params(p: TuningParams) -> list[str]:
     if p.method == "dpo" and p.sharding:
         problems.append("method: 'dpo' does not run with sharding='fsdp' here; leave sharding=None")
     unknown_trackers = [t for t in (p.report_to or []) if t not in TRACKERS]
-    if isinstance(p.report_to, (list, tuple)) and unknown_trackers:
+    if unknown_trackers:
         problems.append(f"report_to: {', '.join(map(repr, unknown_trackers))} not among "
                         f"{', '.join(map(repr, TRACKERS))}")
     if p.select_best == "eval_macro_f1" and p.eval_task_metric is False:
         problems.append("select_best: 'eval_macro_f1' needs eval_task_metric left on (None or True)")
+    if p.nnodes > 1 and not p.rdzv_endpoint:
+        problems.append("rdzv_endpoint: needed when nnodes > 1 (host:port of the first machine, the same on "
+                        "every machine)")
+    if p.node_rank >= p.nnodes:
+        problems.append(f"node_rank: {p.node_rank} must be below nnodes ({p.nnodes})")
     return problems
 
 
-def schema() -> dict[str, Any]:
-    """The parameters as JSON for the REST API and the panel's form."""
+def _describe(cls: type, hints: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
-    for f in dataclasses.fields(TuningParams):
-        default = field_default(f)
+    for f in dataclasses.fields(cls):
         meta = f.metadata
         out.append({
             "name": f.name,
             "label": field_label(f),
-            "type": _type_name(_hints()[f.name]),
-            "nullable": _nullable(_hints()[f.name]),
-            "default": default,
+            "type": _type_name(hints[f.name]),
+            "nullable": _nullable(hints[f.name]),
+            "default": field_default(f),
             "help": meta["help"],
             "group": meta["group"],
             "choices": list(meta["choices"]) if meta.get("choices") else None,
@@ -326,9 +419,17 @@ def schema() -> dict[str, Any]:
             "maximum": meta.get("maximum"),
             "kind": meta.get("kind"),
         })
-    return {"parameters": out, "recommended_learning_rate": RECOMMENDED_LEARNING_RATE,
+    return out
+
+
+def schema() -> dict[str, Any]:
+    """The parameters as JSON for the REST API and the panel's form: the tuning parameters and the
+    actions' other parameters, checked against the same declarations on every path."""
+    return {"parameters": _describe(TuningParams, _hints()),
+            "action_parameters": _describe(ActionParams, typing.get_type_hints(ActionParams)),
+            "recommended_learning_rate": RECOMMENDED_LEARNING_RATE,
             "recommended_learning_rates": dict(RECOMMENDED_LEARNING_RATES)}
 
 
-__all__ = ["TuningParams", "ParameterError", "schema", "choose_epochs", "main_fields", "field_label",
+__all__ = ["TuningParams", "ActionParams", "ParameterError", "MAX_OUTPUT_TOKENS", "schema", "choose_epochs", "main_fields", "field_label",
            "field_default", "DEFAULT_BASE_MODEL", "DEFAULT_MAX_OUTPUT_TOKENS", "ADAPTER_SIZES", "METHODS"]

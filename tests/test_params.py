@@ -17,7 +17,7 @@ SAMPLES = {
     "list[str]": (["q_proj", "v_proj"], "q_proj"),
 }
 # Fields whose valid values are narrower than their type's sample.
-GOOD = {"report_to": ["tensorboard", "mlflow"]}
+GOOD = {"report_to": ["tensorboard", "mlflow"], "nnodes": 1, "node_rank": 0}  # the rules between fields hold
 
 
 def _fields():

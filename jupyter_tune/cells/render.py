@@ -13,7 +13,14 @@ import jinja2
 
 from ..jobs.states import JobState
 from ..jobs.store import JobStore, validate_job_id
-from ..params import DEFAULT_MAX_OUTPUT_TOKENS, ParameterError, TuningParams, main_fields
+from ..params import (
+    DEFAULT_MAX_OUTPUT_TOKENS,
+    ActionParams,
+    ParameterError,
+    TuningParams,
+    action_params_problems,
+    main_fields,
+)
 
 # The main parameters (TuningParams' "basic" group): the panel's form and the parameters cell of "Tune a model".
 MAIN_PARAMS = tuple(f.name for f in main_fields())
@@ -44,18 +51,8 @@ class Action:
     job: str = "none"
 
 
-# Extras that are not tuning parameters: which model or job, which data, what to ask.
-EXTRAS = {
-    "job_id": "A tuning job id; its tuned model is used instead of the base model.",
-    "dataset": "Data to evaluate or generate on (path); defaults to the validation, else the training dataset.",
-    "task_type": "'classification' or 'text_generation'.",
-    "prompt": "The prompt sent to the tuned model.",
-    "max_output_tokens": "Most tokens generated per row.",
-    "dest": "The new folder an export is written to.",
-    "format": "Export format: 'merged' (plain transformers folder), 'adapter' (PEFT) or 'gguf' (llama.cpp, Ollama).",
-    "job_ids": "Tuning job ids to compare side by side.",
-}
-EXPORT_FORMATS = ("merged", "adapter", "gguf")
+# Extras that are not tuning parameters (params.ActionParams: which model or job, which data, what to ask).
+EXTRAS = {f.name: f.metadata["help"] for f in dataclasses.fields(ActionParams)}
 
 ACTIONS: dict[str, Action] = {a.id: a for a in (
     Action("tune", "Tune a model",
@@ -147,13 +144,17 @@ def _checked_params(action: Action, params: dict[str, Any]) -> dict[str, Any]:
     for name, value in params.items():
         _check_literal(value, name)
     # Tuning parameters are checked by the dataclass the engine uses (types, ranges, choices).
+    # Every value is checked against the declarations jt.tune uses (params.py): the tuning parameters by
+    # TuningParams (types, ranges, choices, the rules between them; datasets as paths), the others by
+    # ActionParams. A cell that would fail in the kernel is never made.
     tuning = {k: v for k, v in params.items() if k in TUNING_FIELDS}
+    problems = action_params_problems({k: v for k, v in params.items() if k in EXTRAS})
     try:
-        full = TuningParams.from_dict(tuning).to_dict()
+        full = TuningParams.from_json(tuning).to_dict()
     except ParameterError as e:
-        raise CellsError(str(e)) from None
-    except TypeError as e:
-        raise CellsError(f"Invalid tuning parameters: {e}") from None
+        problems = e.problems + problems
+    if problems:
+        raise CellsError("Invalid parameters:\n" + "\n".join(f"  - {p}" for p in problems))
     # A float parameter typed as 1 in a form reads 1.0 in the cell, as the dataclass declares it.
     for f in dataclasses.fields(TuningParams):
         if "float" in str(f.type) and type(full[f.name]) is int:
@@ -174,10 +175,6 @@ def _checked_params(action: Action, params: dict[str, Any]) -> dict[str, Any]:
                 validate_job_id(job_id)
             except ValueError as e:
                 raise CellsError(str(e)) from None
-    if values.get("task_type") not in (None, "classification", "text_generation"):
-        raise CellsError(f"task_type: {values['task_type']!r} is not 'classification' or 'text_generation'")
-    if values.get("format") not in (None, *EXPORT_FORMATS):
-        raise CellsError(f"format: {values['format']!r} is not one of {', '.join(map(repr, EXPORT_FORMATS))}")
     # Advanced tuning parameters the user set away from their defaults go into jt.tune(...) too.
     defaults = TuningParams().to_dict()
     values["advanced"] = {k: v for k, v in tuning.items()

@@ -98,6 +98,10 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
     import pandas as pd
 
     from ..models.loading import load_model
+    from ..params import check_action_value
+
+    if max_output_tokens is not None:
+        check_action_value("max_output_tokens", max_output_tokens)
 
     if task_type not in TASK_TYPES:
         raise EvaluationError(f"task_type={task_type!r} is not known: use 'classification' or 'text_generation'.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..params import DEFAULT_MAX_OUTPUT_TOKENS
+from ..params import DEFAULT_MAX_OUTPUT_TOKENS, MAX_OUTPUT_TOKENS, check_action_value
 from .prompts import Prompt, encode_prompts, left_padded, length_batches, load_rows, row_fields
 
 RESULT_COLUMN = "ml_generate_text_llm_result"
@@ -26,8 +26,9 @@ def _check_options(temperature: float, top_p: float | None, top_k: int | None, m
         raise ValueError(f"top_p={top_p!r}: use a number in (0, 1], or None.")
     if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
         raise ValueError(f"top_k={top_k!r}: use a positive whole number, or None.")
-    if not isinstance(max_output_tokens, int) or max_output_tokens < 1:
-        raise ValueError(f"max_output_tokens={max_output_tokens!r}: use a positive whole number.")
+    if max_output_tokens is None:
+        raise ValueError(f"max_output_tokens=None: use a whole number from 1 to {MAX_OUTPUT_TOKENS}.")
+    check_action_value("max_output_tokens", max_output_tokens)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r}: use a positive whole number.")
     if stop_sequences is None:

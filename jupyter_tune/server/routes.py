@@ -106,6 +106,17 @@ def _reject_constant(name: str) -> None:
     raise BadRequest(f"The request body is not valid JSON: {name} is not a JSON value")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all different: a repeated key is refused, as the dataset loader refuses
+    it, instead of the last one silently winning."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise BadRequest(f"The request body repeats the key {key!r}; give each key once")
+        out[key] = value
+    return out
+
+
 @tornado.web.stream_request_body
 class TuneHandler(APIHandler):
     """Base handler: the server's JobStore (``web_app.settings``) and domain errors as JSON
@@ -143,7 +154,7 @@ class TuneHandler(APIHandler):
             raise BodyTooLarge(f"The request body has {size:,} bytes; at most {MAX_BODY_BYTES:,} are accepted")
         raw = bytes(getattr(self, "_body", b"")) or b"{}"
         try:
-            body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+            body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
         except UnicodeDecodeError as e:
             raise BadRequest(f"The request body is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset "
                              f"{e.start})") from None
