@@ -32,6 +32,7 @@ class Example:
     index: int = 0          # 0-based position among the source's valid examples
     format: str = ""
     rejected: str | None = None  # preference rows: the rejected answer (messages end with the chosen one)
+    template: str | None = None  # the prompt template that filled the last user turn, if one did
 
     @property
     def is_preference(self) -> bool:

@@ -26,14 +26,59 @@ class Dataset:
         return len(self.examples)
 
     def to_records(self) -> list[dict[str, Any]]:
-        """The examples in the chat form, for the job's own copy of its data."""
-        return [{"messages": e.messages, "fields": e.fields, "line": e.line}
-                | ({"rejected": e.rejected} if e.rejected is not None else {}) for e in self.examples]
+        """The examples in the chat form, for the job's own copy of its data (each text stored once)."""
+        return [_compact(e) for e in self.examples]
 
     @classmethod
     def from_records(cls, source: str, records: list[dict[str, Any]]) -> Dataset:
-        return cls(source, [Example(r["messages"], r.get("fields", {}), r.get("line", 0), i,
-                                    rejected=r.get("rejected")) for i, r in enumerate(records)])
+        return cls(source, [_expand(r, i) for i, r in enumerate(records)])
+
+
+_REJECTED = -1  # field_turns' index for a preference row's rejected answer
+
+
+def _compact(ex: Example) -> dict[str, Any]:
+    """One example as a job stores it, each text once (a 50 MB input is 50 MB in the job, not 150): a turn
+    filled from the prompt template is stored as the template, re-filled on reading; a field whose text
+    is a turn's (or the rejected answer, or another field's) as that turn's index (or that field's name)
+    in ``field_turns``."""
+    messages = [dict(m) for m in ex.messages]
+    record: dict[str, Any] = {"line": ex.line}
+    if ex.template is not None:
+        turn = max(i for i, m in enumerate(messages) if m["role"] == "user")
+        messages[turn]["content"] = None
+        record["template"] = ex.template
+    where = {m["content"]: i for i, m in reversed(list(enumerate(messages))) if isinstance(m["content"], str)}
+    if ex.rejected is not None:
+        where.setdefault(ex.rejected, _REJECTED)
+    fields, turns = {}, {}
+    for key, value in ex.fields.items():
+        if isinstance(value, str) and value in where:
+            turns[key] = where[value]
+        else:
+            fields[key] = value
+            if isinstance(value, str):
+                where.setdefault(value, key)  # an alias (BigQuery's prompt = input_text) names its twin
+    record.update(messages=messages, fields=fields)
+    if turns:
+        record["field_turns"] = turns
+    if ex.rejected is not None:
+        record["rejected"] = ex.rejected
+    return record
+
+
+def _expand(record: dict[str, Any], index: int) -> Example:
+    messages = [dict(m) for m in record["messages"]]
+    fields = dict(record.get("fields", {}))
+    for key, turn in (record.get("field_turns") or {}).items():
+        if isinstance(turn, str):
+            fields[key] = fields[turn]
+        else:
+            fields[key] = record.get("rejected") if turn == _REJECTED else messages[turn]["content"]
+    ex = Example(messages, fields, record.get("line", 0), index, rejected=record.get("rejected"))
+    if record.get("template") is not None:
+        apply_template(ex, record["template"])
+    return ex
 
     @property
     def is_preference(self) -> bool:
@@ -137,6 +182,7 @@ def apply_template(ex: Example, prompt_template: str) -> None:
     for m in reversed(ex.messages):
         if m["role"] == "user":
             m["content"] = text
+            ex.template = prompt_template
             return
 
 

@@ -33,8 +33,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import exit_note
 from .checkpoints import checkpoint_problem
-from .states import ACTIVE_STATES, JobState
+from .states import ACTIVE_STATES, FINAL_STATES, JobState
 
 # \Z, not $: "$" also matches before a trailing newline. Use fullmatch (or match: \Z anchors the end).
 JOB_ID_RE = re.compile(r"[a-z0-9-]{1,64}\Z")
@@ -42,6 +43,15 @@ JOB_ID_RE = re.compile(r"[a-z0-9-]{1,64}\Z")
 _PENDING_GRACE_S = 120.0
 _STATES = frozenset(s.value for s in JobState)
 _ACTIVE = ACTIVE_STATES
+_FINAL_VALUES = frozenset(s.value for s in FINAL_STATES)
+# job.json's blocks that readers index, and the JSON type each must have.
+_RECORD_SHAPES = (("params", dict), ("progress", dict), ("tuning", dict), ("paths", dict), ("error", dict),
+                  ("best", dict), ("warnings", list), ("exports", list))
+
+
+def _json_kind(value: Any) -> str:
+    return {str: "string", bool: "boolean", int: "number", float: "number", list: "array",
+            dict: "object"}.get(type(value), type(value).__name__)
 
 logger = logging.getLogger(__name__)
 
@@ -244,6 +254,10 @@ class JobStore:
                                           f"name {job_id!r}")
         if record.get("state") not in _STATES:
             raise CorruptJobError(job_id, f"job.json has no valid state (found {record.get('state')!r})")
+        for key, kind in _RECORD_SHAPES:  # readers index these: a wrong type is this error, not theirs
+            if record.get(key) is not None and not isinstance(record[key], kind):
+                raise CorruptJobError(job_id, f"job.json's {key!r} is a JSON {_json_kind(record[key])}, not "
+                                              f"{'an object' if kind is dict else 'a list'}")
         return record
 
     def read(self, job_id: str) -> dict[str, Any]:
@@ -271,7 +285,20 @@ class JobStore:
         """`record` as readers see it: FAILED, with the reason, if its process died (nothing is written)."""
         if not self._died(record):
             return record
-        return {**record, "state": JobState.FAILED.value, "error": {"message": self._death_reason(record)},
+        return {**record, **self._death_changes(record)}
+
+    def _death_changes(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The final state of a job whose process is gone: the state and reason it left in its exit note
+        (jobs/exit_note.py: it could not write job.json, e.g. on a full disk), else FAILED with a guess."""
+        note = exit_note.read(self.job_dir(record["id"]), record.get("pid")) if record.get("pid") else None
+        if note is not None and note["state"] in _FINAL_VALUES:
+            message = note.get("message")
+            if note["state"] == JobState.FAILED.value:
+                message = (f"{message}\n(The job process recorded this in {exit_note.NAME}: it could not "
+                           "update job.json, for example because the disk is full.)")
+            error = {"message": message} if message else None
+            return {"state": note["state"], "error": error, "end_time": now_iso(), "update_time": now_iso()}
+        return {"state": JobState.FAILED.value, "error": {"message": self._death_reason(record)},
                 "end_time": now_iso(), "update_time": now_iso()}
 
     def record_deaths(self, job_id: str | None = None) -> list[str]:
@@ -311,8 +338,7 @@ class JobStore:
                     current = self.read_raw(jid)
                     if not self._died(current):
                         continue
-                    current.update(state=JobState.FAILED.value, end_time=now_iso(), update_time=now_iso(),
-                                   error={"message": self._death_reason(current)})
+                    current.update(self._death_changes(current))
                     atomic_write_json(self.job_dir(jid) / "job.json", current)
                     recorded.append(jid)
             except (OSError, CorruptJobError, JobNotFoundError) as e:
@@ -373,10 +399,11 @@ class JobStore:
         (queue.dispatch then starts it when a slot is free)."""
         with self.lock(job_id):
             record = self.read_raw(job_id)
-            state = JobState.FAILED.value if self._died(record) else record["state"]
+            seen = self.assess(record)
+            state = seen["state"]
             if state not in (JobState.FAILED.value, JobState.CANCELLED.value):
                 raise JobStateError(f"Job {job_id} is {state}; only FAILED or CANCELLED jobs can be resumed.")
-            previous = record.get("error") if state == record["state"] else {"message": self._death_reason(record)}
+            previous = seen.get("error")
             record.update(state=JobState.QUEUED.value, error=None, rank_error=None, end_time=None, pid=None,
                           pid_create_time=None, queued_unix=time.time(),
                           resume_count=int(_number(record.get("resume_count"))) + 1,
