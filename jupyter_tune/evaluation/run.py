@@ -89,9 +89,10 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
       model's likelihood, so every prediction is a valid label; "generate" decodes greedily and maps the
       answer to a label (case, white space and end punctuation ignored); an answer naming no label is wrong.
     scoring (score mode): how label log-likelihoods rank the labels: "sum", "mean" (per answer token),
-      "calibrated" (the default, the best measured: minus the label's mean log-likelihood for the
-      content-free inputs "N/A", "none", "[MASK]" in the same prompt, as in "Calibrate before use") or
-      "calibrated_mean" (both); benchmarks/results/scoring.md has the measurements.
+      "calibrated" (minus the label's mean log-likelihood for the content-free inputs "N/A", "none",
+      "[MASK]" in the same prompt, as in "Calibrate before use"), "calibrated_mean" (both), or "auto" (the
+      default, the best measured for each kind: calibrated for a base model, sum for a tuned job's model);
+      benchmarks/results/scoring.md has the measurements.
     prompt_template: None uses the model's own (a tuned job's) template.
     Returns an EvaluationReport. Raises EvaluationError / DatasetError (ValueErrors) saying what to fix.
     """
@@ -108,14 +109,16 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
     if mode not in MODES:
         raise EvaluationError(f"mode={mode!r} is not known: use 'score' (rank the known labels by likelihood) or "
                               "'generate' (decode freely and match the answer to a label).")
-    if scoring not in label_scoring.SCORINGS:
-        names = ", ".join(map(repr, label_scoring.SCORINGS))
-        raise EvaluationError(f"scoring={scoring!r} is not known: use one of {names} "
-                              f"(default {label_scoring.DEFAULT_SCORING!r}).")
+    try:
+        label_scoring.check_scoring(scoring)
+    except label_scoring.ScoringError as e:
+        raise EvaluationError(str(e)) from None
     if not isinstance(batch_size, int) or batch_size < 1:
         raise EvaluationError(f"batch_size={batch_size!r}: use a positive whole number.")
     start = time.perf_counter()
     lm = load_model(model)
+    asked_scoring = scoring
+    scoring = label_scoring.resolve_scoring(scoring, tuned=lm.job_id is not None)
     try:
         dataset = load_rows(lm, data, prompt_template, require_answer=True, what="evaluation data")
     except DatasetError as e:
@@ -163,4 +166,5 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
                             evaluation_status={"num_successful_rows": len(ok), "num_total_rows": len(status)},
                             confusion_matrix=confusion_df, labels=label_list, model_name=lm.name,
                             elapsed_s=time.perf_counter() - start,
-                            scoring=scoring if used_mode == "score" else None, content_free_logprobs=content_free)
+                            scoring=scoring if used_mode == "score" else None, content_free_logprobs=content_free,
+                            scoring_auto=asked_scoring == label_scoring.AUTO and used_mode == "score")

@@ -82,10 +82,21 @@ def test_scoring_choices_rank_by_their_scores(chatty, how):
 
 
 def test_default_scoring_and_an_unknown_one(chatty):
-    assert jt.evaluate(chatty, ROWS, progress=False).scoring == scoring.DEFAULT_SCORING
+    report = jt.evaluate(chatty, ROWS, progress=False)  # a base model: auto means calibrated
+    assert scoring.DEFAULT_SCORING == "auto" and report.scoring == "calibrated" and report.scoring_auto
+    assert "auto: calibrated scoring" in report.summary()
+    assert not jt.evaluate(chatty, ROWS, scoring="sum", progress=False).scoring_auto
     assert jt.evaluate(chatty, ROWS, mode="generate", max_output_tokens=2, progress=False).scoring is None
     with pytest.raises(EvaluationError, match="scoring='best'.*'calibrated_mean'"):
         jt.evaluate(chatty, ROWS, scoring="best", progress=False)
+
+
+def test_auto_scoring_ranks_a_tuned_job_by_summed_likelihood(tune_home, tiny_model_dir):
+    make_job(tune_home, "auto-job", tiny_model_dir)
+    tuned = jt.evaluate("auto-job", ROWS, progress=False)
+    assert tuned.scoring == "sum" and tuned.scoring_auto
+    assert scoring.resolve_scoring("auto", tuned=False) == "calibrated"
+    assert scoring.resolve_scoring("mean", tuned=True) == "mean"
 
 
 def test_generate_mode_maps_answers_and_keeps_unmapped_ones(chatty, monkeypatch):
@@ -147,14 +158,14 @@ def test_compare_shows_deltas_and_the_rows_fixed_and_broken(tune_home, tiny_mode
     for rep, right in ((base, {0, 1}), (tuned, {1, 2})):
         rep.predictions["correct"] = [i in right for i in range(len(ROWS))]
     c = jt.compare(base, tuned)
-    assert isinstance(c, Comparison) and f"{scoring.DEFAULT_SCORING} scoring" in repr(c)
+    assert isinstance(c, Comparison) and "auto scoring: base calibrated, tuned sum" in repr(c)
     assert list(c.fixed.index) == [2] and list(c.broken.index) == [0]
     assert {"base_prediction", "tuned_prediction", "ground_truth"} <= set(c.fixed.columns)
     assert c.macro_f1_change == pytest.approx(tuned.macro_f1 - base.macro_f1)
     assert c.metrics.loc["macro avg", ("f1_score", "delta")] == pytest.approx(c.macro_f1_change)
     assert "data:image/png;base64" in c._repr_html_() and "Fixed by tuning" in c._repr_html_()
-    other = jt.evaluate(tiny_model_dir, ROWS, scoring="sum", progress=False)
-    assert "scoring differs: base sum" in jt.compare(other, tuned).summary()
+    other = jt.evaluate(tiny_model_dir, ROWS, scoring="mean", progress=False)
+    assert "scoring differs: base mean, tuned sum" in jt.compare(other, tuned).summary()
     with pytest.raises(ValueError, match="same dataset"):
         jt.compare(base, jt.evaluate(chatty, ROWS[:3], progress=False))
 
