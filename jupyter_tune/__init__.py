@@ -20,6 +20,7 @@ _LAZY = {
     "TuningJob": "jupyter_tune.jobs.job",
     "JobState": "jupyter_tune.jobs.states",
     "JobStore": "jupyter_tune.jobs.store",
+    "CheckpointError": "jupyter_tune.jobs.choice",
     "TuningParams": "jupyter_tune.params",
     "load_dataset": "jupyter_tune.data.loader",
     "validate_dataset": "jupyter_tune.data.loader",

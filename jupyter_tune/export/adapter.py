@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 # Files of an adapter folder that are the job's bookkeeping, not the adapter (peft writes its own README).
-_SKIP = {"README.md", "training_args.bin", "trainer_state.json", "optimizer.pt", "scheduler.pt", "rng_state.pth"}
+# A chosen checkpoint (job.use_checkpoint) adds the Trainer's state and the completion marker.
+_SKIP = {"README.md", "training_args.bin", "trainer_state.json", "optimizer.pt", "scheduler.pt", "rng_state.pth",
+         "scaler.pt", "jupyter_tune_complete.json"}
 
 
 def write_adapter(job, out: Path) -> dict[str, Any]:
@@ -24,7 +26,7 @@ def write_adapter(job, out: Path) -> dict[str, Any]:
         raise ValueError("A full fine-tuning job has no adapter: export it with format='merged' (its model "
                          "folder as it is) or 'gguf'.")
     for f in src.iterdir():
-        if f.is_file() and f.name not in _SKIP:
+        if f.is_file() and f.name not in _SKIP and not f.name.startswith("rng_state_"):
             shutil.copy2(f, out / f.name)
     # Name the base as the user did (a hub id), not the local folder it was resolved to here.
     cfg_path = out / "adapter_config.json"

@@ -66,8 +66,12 @@ def model_card(record: dict[str, Any], metrics: list[dict[str, Any]], stats: dic
     if names:
         lines += ["", f"## Metrics (step {latest.get('step', '?')})", "", "| metric | value |", "| --- | --- |"]
         lines += [f"| {k} | {_fmt(latest[k])} |" for k in names]
-    best = record.get("best")
-    if best:
+    best, chosen = record.get("best"), record.get("chosen_checkpoint")
+    if chosen:
+        lines += ["", "## Chosen checkpoint", "",
+                  f"The adapter is the checkpoint at step {chosen.get('step')}, chosen with use_checkpoint "
+                  f"on {chosen.get('time')}" + (f" (the best was step {best.get('step')})." if best else ".")]
+    elif best:
         lines += ["", "## Best checkpoint", "",
                   f"The adapter is the best checkpoint: step {best.get('step')}, "
                   f"{best.get('metric')} = {_fmt(best.get('value'))}."]

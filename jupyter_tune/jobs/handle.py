@@ -89,6 +89,36 @@ class JobHandle:
     def log(self, n: int = 50) -> str:
         return self.store.log_tail(self.id, n)
 
+    # -- checkpoints (jobs/choice.py) --
+    @property
+    def checkpoints(self):
+        """The kept checkpoints, one row per step (oldest first): the metrics logged at that step
+        (train_total_loss, eval_total_loss, eval_macro_f1, eval_accuracy), ``best``, ``chosen``, and
+        ``problem`` (why it cannot be used, None when whole), and its ``path``."""
+        import pandas as pd
+
+        from .choice import METRIC_COLUMNS, checkpoint_rows
+
+        columns = ["step", *METRIC_COLUMNS, "best", "chosen", "problem", "path"]
+        return pd.DataFrame(checkpoint_rows(self.store, self.id), columns=columns)
+
+    @property
+    def chosen_checkpoint(self) -> int | None:
+        """The step of the checkpoint the user made this job's tuned model, or None (its own model)."""
+        return (self.record.get("chosen_checkpoint") or {}).get("step")
+
+    def use_checkpoint(self, step: int | str | None) -> dict[str, Any] | None:
+        """Make the checkpoint at `step` this job's tuned model: jt.load_model, export, the Test tab and jobs
+        tuned on this one use it from now on. ``None`` (or ``"final"``) goes back to the job's own model.
+
+        Only for a job that has ended (succeeded, cancelled or failed); its state does not change. job.json
+        records the choice (``chosen_checkpoint``: step, path, by, user, time); checkpoint retention never
+        deletes it. Raises CheckpointError (a ValueError) for a missing or torn checkpoint, naming the kept
+        steps, and JobStateError for a job still running."""
+        from .choice import choose
+
+        return choose(self.store, self.id, step)
+
     # -- control --
     def wait(self, timeout: float | None = None, poll: float = 0.5) -> JobState:
         """Block until the job reaches a final state; returns it. Raises TimeoutError after `timeout`.

@@ -40,10 +40,13 @@ def job_base(name: str, store=None) -> JobBase | None:
     if record.get("state") != "JOB_STATE_SUCCEEDED":
         raise JobBaseError(f"base_model={name!r} is a tuning job in {record.get('state')}, not "
                            "JOB_STATE_SUCCEEDED: start from a job once it has succeeded.")
-    full = job_dir / FULL_MODEL_DIR
+    from ..jobs.choice import chosen_path
+
+    chosen = chosen_path(name, job_dir, record)  # job.use_checkpoint(step): that checkpoint is the job's model
+    full = chosen if chosen is not None and (chosen / "config.json").is_file() else job_dir / FULL_MODEL_DIR
     if (full / "config.json").is_file():
         return JobBase(name, full)
-    adapter = job_dir / "adapter"
+    adapter = chosen or job_dir / "adapter"
     if not (adapter / "adapter_config.json").is_file():
         raise JobBaseError(f"base_model={name!r}: the job has neither model/ nor adapter/ in {job_dir}.")
     base = (record.get("params") or {}).get("base_model")

@@ -132,10 +132,17 @@ def job_adapter(job) -> tuple[Path, list[str]]:
     """The adapter folder to load for a job, with notes; JobNotReadyError (saying the state and what to do)
     when there is none. The one rule for load_model, export and the view's Test tab: a succeeded job's
     final adapter; a cancelled or failed one's adapter saved when it stopped, else its latest checkpoint.
-    A full fine-tuning job's "adapter" is its model folder (a whole model)."""
+    A full fine-tuning job's "adapter" is its model folder (a whole model). A checkpoint the user chose
+    (``job.use_checkpoint(step)``) comes first; a torn one raises CheckpointError, never a fallback."""
+    from ..jobs.choice import chosen_path
     from .from_job import FULL_MODEL_DIR, job_is_full
 
-    state = job.state
+    record = job.record
+    state = JobState(record["state"])
+    if state.is_final:
+        chosen = chosen_path(job.id, job.dir, record)
+        if chosen is not None:
+            return chosen, [f"Job {job.id}: loading the checkpoint chosen with use_checkpoint, {chosen.name}."]
     if job_is_full(job.dir) and (job.dir / FULL_MODEL_DIR / "config.json").is_file():
         how = {JobState.SUCCEEDED: [], JobState.CANCELLED: [f"Job {job.id} was cancelled: loading the model it "
                                                             "saved when it stopped."]}

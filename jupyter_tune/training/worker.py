@@ -110,6 +110,10 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, f
             trainer.add_callback(GroupCheckpointMarker())
         else:
             trainer.add_callback(CheckpointMarker())
+        from .retention import CheckpointRetention
+
+        # the rotation keeps the user's chosen checkpoint too (job.use_checkpoint), across a resume
+        trainer.add_callback(CheckpointRetention.take_over(trainer, job_dir))
         info.update(num_processes=world_size)
         if is_main:
             store.update(job_id, tuning=info, progress={"step": 0, "total_steps": info["total_steps"], "epoch": 0.0})
