@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data" / "mtsamples"
+REPO_DATA = ROOT / "notebooks" / "data"
 sys.path.insert(0, str(Path(__file__).parent))
 
 
@@ -26,10 +26,9 @@ def tune_home(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"{SHARED_DATA} is missing")
-    return SHARED_DATA
+def repo_data() -> Path:
+    """The data the repo ships (notebooks/data): real-model tests read it, never a folder outside the repo."""
+    return REPO_DATA
 
 
 def pytest_configure(config):

@@ -28,8 +28,8 @@ def test_missing_packages_are_named(monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
-def test_gemma3_tunes_offline_and_its_tuned_model_evaluates_at_base_speed(tune_home, shared_data, fresh_models):
-    train = pd.read_json(shared_data / "small-train.jsonl", lines=True).head(64)
+def test_gemma3_tunes_offline_and_its_tuned_model_evaluates_at_base_speed(tune_home, repo_data, fresh_models):
+    train = pd.read_json(repo_data / "small-train.jsonl", lines=True).head(64)
     job = jt.tune(base_model=GEMMA, train_dataset=train, prompt_template=TEMPLATE, max_steps=6, batch_size=8,
                   warmup_ratio=0.0, seed=0)
     assert job.wait(timeout=1800) is jt.JobState.SUCCEEDED, job.log()
@@ -37,7 +37,7 @@ def test_gemma3_tunes_offline_and_its_tuned_model_evaluates_at_base_speed(tune_h
     assert sum(loss[-2:]) / 2 < sum(loss[:2]) / 2, loss
     fp = job.record["tuning"]["fast_path"]
     assert fp["packed_attention"]["on"] and fp["answer_only_logits"]["on"], fp
-    rows = pd.read_json(shared_data / "small-eval.jsonl", lines=True).head(16)
+    rows = pd.read_json(repo_data / "small-eval.jsonl", lines=True).head(16)
     seconds = {}
     for name, model in (("base", GEMMA), ("tuned", job)):
         lm = jt.load_model(model)

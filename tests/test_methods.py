@@ -224,7 +224,7 @@ def test_the_panels_tune_cells_run_each_method(tune_home, tiny_model_dir, tmp_pa
 
 
 @pytest.mark.slow
-def test_dpo_on_the_default_model_learns_the_right_specialty(tune_home, shared_data):
+def test_dpo_on_the_default_model_learns_the_right_specialty(tune_home, repo_data):
     """mtsamples as preference pairs (chosen: the right specialty, rejected: a wrong one): after a DPO job of
     two epochs the tuned model prefers the right specialty on held-out pairs (reward accuracy above 0.9).
     Measured: 0.67 / 0.88 / 1.0 / 1.0 at steps 15 / 30 / 45 / 60 (one epoch of 120 pairs stopped at 0.67)."""
@@ -234,8 +234,8 @@ def test_dpo_on_the_default_model_learns_the_right_specialty(tune_home, shared_d
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from bench_methods import preference_pairs
 
-    train = preference_pairs(shared_data / "small-train.jsonl")  # 240 pairs, every label
-    val = preference_pairs(shared_data / "small-eval.jsonl", 24)
+    train = preference_pairs(repo_data / "small-train.jsonl")  # 240 pairs, every label
+    val = preference_pairs(repo_data / "small-eval.jsonl", 24)
     job = jt.tune(train_dataset=train, validation_dataset=val, method="dpo", max_steps=60, batch_size=8,
                   eval_steps=20, learning_rate_multiplier=5.0, seed=0)
     assert job.wait(timeout=1800) is jt.JobState.SUCCEEDED, job.log()

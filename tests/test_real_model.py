@@ -17,8 +17,8 @@ def test_default_model_resolves_offline():
     assert (path / "config.json").is_file() and (path / "model.safetensors").is_file()
 
 
-def test_short_job_on_small_train_lowers_the_loss(tune_home, shared_data):
-    job = jt.tune(train_dataset=str(shared_data / "small-train.jsonl"), prompt_template=TEMPLATE,
+def test_short_job_on_small_train_lowers_the_loss(tune_home, repo_data):
+    job = jt.tune(train_dataset=str(repo_data / "small-train.jsonl"), prompt_template=TEMPLATE,
                   max_steps=8, batch_size=8, warmup_ratio=0.0, seed=0)
     assert job.wait(timeout=900) is jt.JobState.SUCCEEDED, job.log()
     loss = job.metrics["train_total_loss"].tolist()

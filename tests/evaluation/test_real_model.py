@@ -20,10 +20,10 @@ def default_model():
 
 
 @pytest.mark.slow
-def test_default_model_scores_small_eval(default_model, shared_data):
+def test_default_model_scores_small_eval(default_model, repo_data):
     import pandas as pd
 
-    rows = pd.read_json(shared_data / "small-eval.jsonl", lines=True).head(10)
+    rows = pd.read_json(repo_data / "small-eval.jsonl", lines=True).head(10)
     report = jt.evaluate(default_model, rows, prompt_template=TEMPLATE, progress=False)
     assert report.evaluation_status == {"num_successful_rows": 10, "num_total_rows": 10}
     assert set(report.predictions["prediction"]) <= LABELS
@@ -41,7 +41,7 @@ def test_default_model_answers_a_chat_prompt(default_model):
 
 
 @pytest.mark.slow
-def test_default_model_label_scores_equal_the_reference(shared_data):
+def test_default_model_label_scores_equal_the_reference(repo_data):
     """fp32, 3 rows of small-eval: the cached and one-pass label scores equal prompt+label run alone."""
     import pandas as pd
     import torch
@@ -54,7 +54,7 @@ def test_default_model_label_scores_equal_the_reference(shared_data):
         lm = jt.load_model("HuggingFaceTB/SmolLM2-135M-Instruct", dtype="float32")
     except ModelNotFoundError as e:
         pytest.skip(f"the default model is not available offline: {e}")
-    rows = pd.read_json(shared_data / "small-eval.jsonl", lines=True).head(3)
+    rows = pd.read_json(repo_data / "small-eval.jsonl", lines=True).head(3)
     prompts = scoring.prepare(lm, load_rows(lm, rows, TEMPLATE, require_answer=True, what="data"), sorted(LABELS))
     pad = lm.tokenizer.pad_token_id
     with torch.inference_mode():

@@ -32,7 +32,7 @@ def _rows(path, n):
 
 
 @pytest.fixture(scope="module", params=MODELS)
-def real_job(request, tmp_path_factory, shared_data):
+def real_job(request, tmp_path_factory, repo_data):
     from jupyter_tune.models.resolve import ModelNotFoundError, resolve_model
 
     try:
@@ -41,8 +41,8 @@ def real_job(request, tmp_path_factory, shared_data):
         pytest.skip(f"{request.param} is not available offline: {e}")
     mp = pytest.MonkeyPatch()
     mp.setenv("JUPYTER_TUNE_HOME", str(tmp_path_factory.mktemp("tune-home")))
-    job = jt.tune(base_model=request.param, train_dataset=_rows(shared_data / "small-train.jsonl", 240),
-                  validation_dataset=_rows(shared_data / "small-eval.jsonl", NUM_VALIDATION), prompt_template=TEMPLATE,
+    job = jt.tune(base_model=request.param, train_dataset=_rows(repo_data / "small-train.jsonl", 240),
+                  validation_dataset=_rows(repo_data / "small-eval.jsonl", NUM_VALIDATION), prompt_template=TEMPLATE,
                   max_steps=STEPS, batch_size=8, warmup_ratio=0.0, seed=0)
     assert job.wait(timeout=1200) is jt.JobState.SUCCEEDED, job.log()
     yield job
