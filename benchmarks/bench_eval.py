@@ -39,7 +39,7 @@ from bench_quality import MODELS, PROMPTS, source_labels_check
 from machine import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "mtsamples" / "small-eval.jsonl"
+DATA = ROOT / "notebooks" / "data" / "small-eval.jsonl"  # the repo's own data: a fresh clone runs it
 FULL_DATA = DATA.with_name("eval.jsonl")
 LABELS_FILE = DATA.with_name("labels.txt")
 RESULTS = ROOT / "benchmarks" / "results"

@@ -26,9 +26,7 @@ from pathlib import Path
 from machine import cpu_model, matmul_ceiling
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "mtsamples"
-if not DATA.is_dir():
-    DATA = ROOT / "notebooks" / "data"
+DATA = ROOT / "notebooks" / "data"  # the repo's own data: a fresh clone runs it
 RESULTS = ROOT / "benchmarks" / "results"
 MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 LABELS = ["Cardiovascular / Pulmonary", "Gastroenterology", "Neurology", "Orthopedic", "Urology"]

@@ -1,9 +1,12 @@
 """Quality: the seed's loop, timed: base evaluation -> tuning -> tuned evaluation -> compare, on small-eval
-(or, with --full, the full transcripts and 38 labels: train.jsonl / eval.jsonl). Writes per-label F1, macro
-F1, the label scoring used, times and tokens/s to benchmarks/results/quality[_full][-MODEL].json.
+(or, with --full, full transcripts: --task specialty, the default, is specialty-train/-eval.jsonl, 519 rows and
+19 labels, one label per distinct transcript; --task walkthrough38 is the walkthrough's label list, train.jsonl /
+eval.jsonl with 38 labels; notebooks/data/README.md says why). Writes per-label F1, macro
+F1, the label scoring used, times and tokens/s to benchmarks/results/quality[_specialty|_full][-MODEL].json.
 
-    python benchmarks/bench_quality.py [--full] [--model default|gemma3] [--epochs N] [--adapter-size R]
-        [--lr-mult X] [--max-seq-length L] [--val-rows N] [--eval-rows N] [--prompt labels|short]
+    python benchmarks/bench_quality.py [--full [--task specialty|walkthrough38]] [--model default|gemma3]
+        [--epochs N] [--adapter-size R] [--lr-mult X] [--max-seq-length L] [--val-rows N] [--eval-rows N]
+        [--prompt labels|short]
 
 --val-rows holds out that many training rows as the validation set: the job then logs eval_macro_f1 while it
 trains and keeps its best checkpoint (select_best). The evaluation rows are never used for that.
@@ -21,9 +24,10 @@ from pathlib import Path
 from machine import machine
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "mtsamples"
-if not DATA.is_dir():
-    DATA = ROOT / "notebooks" / "data"
+DATA = ROOT / "notebooks" / "data"  # what the repo ships: a fresh clone runs every benchmark
+# --full's tasks: (train, eval, labels) files in DATA; results file name
+TASKS = {"specialty": (("specialty-train.jsonl", "specialty-eval.jsonl", "specialty-labels.txt"), "quality_specialty"),
+         "walkthrough38": (("train.jsonl", "eval.jsonl", "labels.txt"), "quality_full")}
 RESULTS = ROOT / "benchmarks" / "results"
 SMALL_LABELS = ["Cardiovascular / Pulmonary", "Gastroenterology", "Neurology", "Orthopedic", "Urology"]
 # The walkthrough's prompt lists every label; a tuned model learns them, so the short one spends those tokens
@@ -36,7 +40,10 @@ MODELS = {"default": "HuggingFaceTB/SmolLM2-135M-Instruct", "gemma3": "google/ge
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--full", action="store_true", help="full transcripts, 38 labels (about an hour on a 2-core CPU)")
+    ap.add_argument("--full", action="store_true", help="full transcripts (about an hour on a 2-core CPU)")
+    ap.add_argument("--task", choices=list(TASKS), default="specialty",
+                    help="with --full: specialty (19 labels, one per distinct transcript; default) or walkthrough38 "
+                         "(the walkthrough's 38-label list, with its label noise)")
     ap.add_argument("--model", choices=sorted(MODELS), default="default")
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--adapter-size", type=int, default=None)
@@ -54,16 +61,20 @@ def main() -> None:
     import jupyter_tune as jt
 
     model_id = MODELS[a.model]
-    labels = [x.strip() for x in open(DATA / "labels.txt") if x.strip()] if a.full else SMALL_LABELS
-    train = pd.read_json(DATA / ("train.jsonl" if a.full else "small-train.jsonl"), lines=True)
-    evald = pd.read_json(DATA / ("eval.jsonl" if a.full else "small-eval.jsonl"), lines=True)
+    (train_file, eval_file, labels_file), result_name = TASKS[a.task] if a.full else (
+        ("small-train.jsonl", "small-eval.jsonl", None), "quality")
+    labels = [x.strip() for x in open(DATA / labels_file) if x.strip()] if labels_file else SMALL_LABELS
+    train = pd.read_json(DATA / train_file, lines=True)
+    evald = pd.read_json(DATA / eval_file, lines=True)
     if a.eval_rows:
         evald = evald.head(a.eval_rows)
     val = None
     if a.val_rows:  # a stratified hold-out from train, the same every run
-        per_label = [g.index[:max(1, round(a.val_rows * len(g) / len(train)))]
-                     for _, g in train.groupby("output_text")]
-        val = train.loc[[i for idx in per_label for i in idx]].head(a.val_rows)
+        groups = dict(list(train.groupby("output_text")))
+        take = {y: max(1, round(a.val_rows * len(g) / len(train))) for y, g in groups.items()}
+        while sum(take.values()) > a.val_rows and max(take.values()) > 1:  # trim the largest, keep one per label
+            take[max(take, key=take.get)] -= 1
+        val = train.loc[[i for y, g in groups.items() for i in g.index[:take[y]]]].head(a.val_rows)
         train = train.drop(val.index)
     template = PROMPTS[a.prompt].replace("{labels}", ", ".join(labels))
     tune_kw = {k: v for k, v in (("epochs", a.epochs), ("adapter_size", a.adapter_size),
@@ -100,10 +111,12 @@ def main() -> None:
     times["loop_s"] = sum(times.values())
 
     f1 = lambda r: float(r.metrics.loc["macro avg", "f1_score"])  # noqa: E731
-    ambiguity = source_labels_check(evald, {"base": base, "tuned": tuned}) if a.full else None
+    noisy = a.full and a.task == "walkthrough38"  # None: the specialty task, or no CSV
+    ambiguity = source_labels_check(evald, {"base": base, "tuned": tuned}) if noisy else None
     tps = m["tokens_per_second"].dropna()
     result = {
-        "name": "quality", "dataset": "full" if a.full else "small", "model": model_id,
+        "name": "quality", "dataset": a.task if a.full else "small", "files": [train_file, eval_file],
+        "model": model_id,
         "eval_rows": int(len(base.predictions)), "scoring": getattr(base, "scoring", None),
         "tuning_parameters": {**tune_kw, "val_rows": a.val_rows}, "prompt": template,
         "best": job.record.get("best"), "stopped_early": job.record.get("stopped_early"),
@@ -116,7 +129,7 @@ def main() -> None:
         "times": times, "machine": machine(), "source_labels": ambiguity,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = ("quality_full" if a.full else "quality") + ("" if a.model == "default" else f"-{a.model}") + ".json"
+    name = result_name + ("" if a.model == "default" else f"-{a.model}") + ".json"
     (RESULTS / name).write_text(json.dumps(result, indent=2, default=float))
     print(f"\nquality ({result['dataset']}, {model_id}, {result['eval_rows']} eval rows, scoring "
           f"{result['scoring']}; loop {times['loop_s'] / 60:.1f} min)")
@@ -136,12 +149,15 @@ def source_labels_check(evald, reports: dict) -> dict | None:
     """The full task's label noise, measured: mtsamples.csv lists most transcripts under several specialties
     (a surgery note under Surgery and Orthopedic, a consult under its specialty and "Consult - History and
     Phy."), and eval.jsonl keeps one of them. Per report, the share of predictions that are any of the
-    transcript's source specialties, beside the exact-label accuracy."""
+    transcript's source specialties, beside the exact-label accuracy. Reads the CSV named by $MTSAMPLES_CSV
+    (default notebooks/data/mtsamples.csv, not shipped); None without it. The specialty task has one label per
+    transcript by construction, so there it measures nothing new."""
     import pandas as pd
 
-    if not (DATA / "mtsamples.csv").exists():  # the notebook's copy of the data has no source file
+    csv = Path(os.environ.get("MTSAMPLES_CSV", DATA / "mtsamples.csv"))
+    if not csv.is_file():  # the repo ships the tasks, not their 17 MB source: set MTSAMPLES_CSV to measure this
         return None
-    src = pd.read_csv(DATA / "mtsamples.csv")
+    src = pd.read_csv(csv)
     src = src.assign(t=src["transcription"].fillna("").str.strip(), s=src["medical_specialty"].str.strip())
     sets = src.groupby("t")["s"].agg(set).to_dict()
     allowed = [sets.get(t, set()) | {y} for t, y in zip(evald["input_text"], evald["output_text"], strict=True)]
