@@ -33,6 +33,8 @@ from pathlib import Path
 
 from machine import cpu_model, matmul_ceiling
 
+from jupyter_tune.params import TuningParams  # torch-free: the switches' defaults
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "notebooks" / "data"  # the repo's own data: a fresh clone runs it
 RESULTS = ROOT / "benchmarks" / "results"
@@ -41,7 +43,15 @@ MODELS = {"default": "HuggingFaceTB/SmolLM2-135M-Instruct", "gemma3": "google/ge
 B0_LENGTH = 256
 LONG_MAX_SEQ = 1024
 SWITCHES = ("packed_attention", "answer_only_logits", "fused_lora", "master_weights")
-ABLATIONS = tuple(f"ours-no-{s}" for s in SWITCHES)
+# Each piece against ours with it flipped: "ours-no-X" for a piece on by default, "ours-with-X" for one off
+# by default (fused_lora: it did not pay on the CPUs measured).
+_DEFAULTS = {name: getattr(TuningParams(), name) for name in SWITCHES}
+ABLATIONS = tuple(f"ours-{'no' if _DEFAULTS[s] else 'with'}-{s}" for s in SWITCHES)
+
+
+def _flipped(which: str) -> str | None:
+    """The switch an ablation flips ("ours-no-X" / "ours-with-X" -> "X"), None for "ours"."""
+    return which.split("-", 2)[2] if which.startswith(("ours-no-", "ours-with-")) else None
 
 
 def task(length: str) -> tuple[Path, Path, str, int, int]:
@@ -111,7 +121,7 @@ def run_ours(steps: int, batch_size: int, model_id: str, length: str, off: str |
     train_file, _, template, max_len, _ = task(length)
     params = TuningParams(base_model=model_id, train_dataset=str(train_file), prompt_template=template,
                           max_steps=steps, batch_size=batch_size, save_steps=10**6, seed=0,
-                          max_seq_length=max_len, **({off: False} if off else {}))
+                          max_seq_length=max_len, **({off: not _DEFAULTS[off]} if off else {}))
     train = load_dataset(train_file, template)
     with tempfile.TemporaryDirectory() as tmp:
         trainer, tok, info, _ = build_trainer(params, train, None, tmp)
@@ -230,7 +240,7 @@ def worker(which: str, steps: int, batch_size: int, model: str, length: str, out
     elif which == "b1":
         res = run_b1(steps, batch_size, model_id, length)
     else:
-        res = run_ours(steps, batch_size, model_id, length, which.removeprefix("ours-no-") if which != "ours" else None)
+        res = run_ours(steps, batch_size, model_id, length, _flipped(which))
     res["tokens_per_second"] = res["tokens"] / res["train_seconds"]
     Path(out).write_text(json.dumps(res))
 
@@ -304,7 +314,7 @@ def main() -> None:
         configs = a.configs.split(",")
     else:
         configs = (["b0"] if a.model == "default" and a.length == "short" else []) + ["b1", "ours", *ABLATIONS]
-    main_configs = [c for c in configs if not c.startswith("ours-no-")]
+    main_configs = [c for c in configs if _flipped(c) is None]
     runs: dict[str, list[dict]] = {c: [] for c in configs}
     for r in range(max(a.repeats, a.ablation_repeats)):
         todo = [c for c in configs if r < (a.ablation_repeats if c in ABLATIONS else a.repeats)]
@@ -337,9 +347,10 @@ def main() -> None:
                     "peak_memory": med["ours"]["peak_memory_bytes"] / med[base]["peak_memory_bytes"],
                     "eval_loss_delta": med["ours"]["eval_loss"] - med[base]["eval_loss"]}
         for abl in ABLATIONS:
-            if abl in med:  # how much each piece pays: ours over ours-without-it
-                ratios[f"{abl.removeprefix('ours-no-')}_speedup"] = (
-                    med["ours"]["tokens_per_second"] / med[abl]["tokens_per_second"])
+            if abl in med:  # how much each piece pays: with it over without it
+                with_it, without = ("ours", abl) if abl.startswith("ours-no-") else (abl, "ours")
+                ratios[f"{_flipped(abl)}_speedup"] = (
+                    med[with_it]["tokens_per_second"] / med[without]["tokens_per_second"])
     result = {
         "name": "train", "model": MODELS[a.model], "length": a.length, "steps": steps, "batch_size": a.batch_size,
         "repeats": a.repeats, "ablation_repeats": a.ablation_repeats, "cpu": cpu_model(),

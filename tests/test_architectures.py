@@ -77,7 +77,7 @@ def _randomise_lora_b(model):
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 @pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "library-path"])
 def test_packed_loss_and_gradients_equal_the_models_own(arch, fast, arch_dirs, tmp_path):
-    switches = {} if fast else {s: False for s in FAST_PATH_SWITCHES}
+    switches = {s: fast for s in FAST_PATH_SWITCHES}  # every piece, fused LoRA (off by default) included
     trainer, _, info, _ = _trainer(arch_dirs[arch], tmp_path, **switches)
     fp = info["fast_path"]
     if fast:

@@ -66,7 +66,8 @@ def plan_master_weights(params, hw, fp: FastPath) -> bool:
     import torch
 
     if params.effective_quantization:
-        fp.set("master_weights", False, "quantized base: peft's fp32 adapters")
+        fp.set("master_weights", False, "quantized base: adapters in fp32 (peft's bitsandbytes layers cast "
+                                        "the activations), so AdamW needs no master copies")
     elif hw.dtype == torch.float32:
         fp.set("master_weights", False, "fp32 base: adapters train in fp32")
     elif not params.master_weights:
@@ -76,18 +77,24 @@ def plan_master_weights(params, hw, fp: FastPath) -> bool:
     return fp.on("master_weights")
 
 
+# Why fused LoRA is off unless asked for: it did not pay end to end on any machine benchmarked.
+FUSED_LORA_OFF = ("off by default: measured 0.81x-0.97x of peft's path end to end on every CPU benchmarked "
+                  "(README, Speed); fused_lora=True turns it on")
+
+
 def plan_fused_lora(params, model, fp: FastPath) -> None:
     from .fused_lora import fuse_lora, unsupported
 
     if not params.fused_lora:
-        fp.set("fused_lora", False, "switched off by fused_lora=False")
+        fp.set("fused_lora", False, FUSED_LORA_OFF)
         return
     reason = unsupported(model)
     if reason:
         fp.set("fused_lora", False, reason)
         return
     n = fuse_lora(model)
-    fp.set("fused_lora", n > 0, f"{n} LoRA layers fused" if n else "no plain LoRA Linear layers to fuse")
+    fp.set("fused_lora", n > 0, f"{n} LoRA layers fused (fused_lora=True)" if n else
+           "no plain LoRA Linear layers to fuse")
 
 
 def probe_logits_to_keep(model) -> str | None:
@@ -125,3 +132,17 @@ def plan_logits(params, model, fp: FastPath) -> None:
         return
     reason = probe_logits_to_keep(model)
     fp.set("answer_only_logits", reason is None, reason or "logits_to_keep mask through the model's forward")
+
+
+def note_quantized_base(fp: FastPath, quantization: str) -> None:
+    """What each piece that stays on does with a quantized base, for job.json (those turned off say why)."""
+    notes = {"packed_attention": f"unchanged on a {quantization} base: attention holds no quantized weights",
+             "answer_only_logits": "the output layer is not quantized (transformers keeps it out of "
+                                   "bitsandbytes), so the probe's exact-logits check holds"}
+    for name, note in notes.items():
+        piece = fp.pieces.get(name)
+        if piece is not None and piece.on:
+            piece.why = f"{piece.why}; {note}"
+    fused = fp.pieces.get("fused_lora")
+    if fused is not None and "quantized" not in fused.why:  # off for another reason first
+        fused.why = f"{fused.why}; a quantized base keeps peft's bitsandbytes LoRA layers in any case"

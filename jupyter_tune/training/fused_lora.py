@@ -39,7 +39,7 @@ def unsupported(model) -> str | None:
             return f"adapter {name!r} has a LoRA bias"
     if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False) or getattr(
             getattr(model, "config", None), "quantization_config", None):
-        return "quantized base: peft's bitsandbytes LoRA layers"
+        return "quantized base: peft's bitsandbytes LoRA layers (the fused addmm needs a plain weight)"
     return None
 
 
@@ -53,3 +53,4 @@ def fuse_lora(model) -> int:
             module.forward = types.MethodType(_fused_forward, module)
             n += 1
     return n
+
