@@ -31,6 +31,7 @@ _LAZY = {
     "generate_text": "jupyter_tune.generation",
     "evaluate": "jupyter_tune.evaluation",
     "compare": "jupyter_tune.evaluation",
+    "baseline": "jupyter_tune.evaluation",
     "export": "jupyter_tune.export",
     "compare_jobs": "jupyter_tune.widgets.compare",
     "sweep": "jupyter_tune.experiments.sweep",

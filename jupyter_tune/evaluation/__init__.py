@@ -1,7 +1,8 @@
-"""Evaluation of base and tuned models: ``jt.evaluate`` and ``jt.compare``."""
+"""Evaluation of base and tuned models: ``jt.evaluate``, ``jt.baseline`` and ``jt.compare``."""
 
+from .baseline import baseline
 from .compare import Comparison, compare
 from .report import EvaluationReport
 from .run import EvaluationError, evaluate
 
-__all__ = ["evaluate", "compare", "EvaluationReport", "Comparison", "EvaluationError"]
+__all__ = ["evaluate", "baseline", "compare", "EvaluationReport", "Comparison", "EvaluationError"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+import warnings
 from collections.abc import Sequence
 
 # The confusion matrix's column for generated answers that match no label.
@@ -58,6 +59,8 @@ def confusion(y_true: Sequence[str], y_pred: Sequence[str | None], labels: Seque
 
     pred = [UNMAPPED if p is None else p for p in y_pred]
     cols = list(labels) + ([UNMAPPED] if UNMAPPED in pred else [])
-    m = confusion_matrix(y_true, pred, labels=cols)
+    with warnings.catch_warnings():  # sklearn advises passing labels= when one label occurs; they are passed
+        warnings.filterwarnings("ignore", message="A single label was found", category=UserWarning)
+        m = confusion_matrix(y_true, pred, labels=cols)
     return pd.DataFrame(m[: len(labels)], index=pd.Index(list(labels), name="true"),
                         columns=pd.Index(cols, name="predicted"))

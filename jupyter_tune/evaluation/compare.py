@@ -1,4 +1,5 @@
-"""``compare``: two evaluations of the same data side by side (typically base vs tuned)."""
+"""``compare``: two evaluations of the same data side by side (typically base vs tuned), optionally with a
+baseline (``jt.baseline``: TF-IDF + linear SVM) as a third column."""
 
 from __future__ import annotations
 
@@ -6,20 +7,23 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
+from .. import theme
 from . import plots
 from .report import EvaluationReport
 
 
 @dataclass
 class Comparison:
-    """metrics: base, tuned and delta per metric (classification: per label and averages);
-    fixed / broken: the rows the tuned model got right that the base got wrong, and the reverse."""
+    """metrics: base, tuned, baseline (when given) and delta (tuned - base) per metric (classification: per
+    label and averages); fixed / broken: the rows the tuned model got right that the base got wrong, and the
+    reverse."""
 
     base: EvaluationReport
     tuned: EvaluationReport
     metrics: Any
     fixed: Any
     broken: Any
+    baseline: EvaluationReport | None = None
 
     @property
     def macro_f1_change(self) -> float | None:
@@ -27,10 +31,27 @@ class Comparison:
             return None
         return self.tuned.macro_f1 - self.base.macro_f1
 
+    @property
+    def beats_baseline(self) -> bool | None:
+        """Whether the tuned model's macro F1 is above the baseline's; None without a baseline."""
+        if self.baseline is None or self.base.task_type != "classification":
+            return None
+        return self.tuned.macro_f1 > self.baseline.macro_f1
+
+    def _baseline_note(self) -> str:
+        if self.beats_baseline is None:
+            return ""
+        name = _baseline_name(self.baseline)
+        t, b = self.tuned.macro_f1, self.baseline.macro_f1
+        if self.beats_baseline:
+            return f"; {name} {b:.3f}"
+        # Said in the headline: a tuned model that a TF-IDF model matches is not worth its cost.
+        return f"; tuned {t:.3f} {'<' if t < b else '='} {name} {b:.3f}: tuning did not pay on this data"
+
     def summary(self) -> str:
         if self.base.task_type == "classification":
             head = (f"macro F1 {self.base.macro_f1:.3f} -> {self.tuned.macro_f1:.3f} "
-                    f"({self.macro_f1_change:+.3f})")
+                    f"({self.macro_f1_change:+.3f}){self._baseline_note()}")
         else:
             b, t = (r.metrics.iloc[0]["rouge-l_f1_score"] for r in (self.base, self.tuned))
             head = f"ROUGE-L F1 {b:.3f} -> {t:.3f} ({t - b:+.3f})"
@@ -47,11 +68,13 @@ class Comparison:
         return f"<Comparison {self.base.model_name} vs {self.tuned.model_name}: {self.summary()}>"
 
     def plot(self):
-        """Per-label F1, base vs tuned (classification); the metrics side by side otherwise."""
+        """Per-label F1, base vs tuned (and the baseline); the metrics side by side otherwise."""
         if self.base.task_type == "classification":
             labels = self.base.labels
-            return plots.f1_base_vs_tuned(labels, self.base.metrics.loc[labels, "f1_score"].tolist(),
-                                          self.tuned.metrics.loc[labels, "f1_score"].tolist())
+            f1 = [r.metrics.reindex(labels)["f1_score"].fillna(0.0).tolist() if r is not None else None
+                  for r in (self.base, self.tuned, self.baseline)]
+            return plots.f1_base_vs_tuned(labels, f1[0], f1[1], baseline=f1[2],
+                                          baseline_name=_baseline_name(self.baseline) if self.baseline else "")
         names = list(self.base.metrics.columns)
         return plots.f1_base_vs_tuned(names, self.base.metrics.iloc[0].tolist(), self.tuned.metrics.iloc[0].tolist(),
                                       title="Text generation metrics: base vs tuned")
@@ -64,39 +87,64 @@ class Comparison:
 
         table = self.metrics.to_html(float_format=lambda v: f"{v:+.3f}" if abs(v) < 1.0001 else f"{v:.0f}",
                                      border=0)
+        lost = self.beats_baseline is False
+        head = html.escape(self.summary())
+        if lost:  # the verdict reads as a warning, not as one more number
+            head = f'<span style="{theme.ERROR_STYLE}">{head}</span>'
         return (f"<div><b>Comparison</b> {html.escape(self.base.model_name)} &rarr; "
-                f"{html.escape(self.tuned.model_name)}: {html.escape(self.summary())}"
+                f"{html.escape(self.tuned.model_name)}: {head}"
                 f'<div style="display:flex;gap:16px;flex-wrap:wrap;align-items:flex-start"><div>{table}</div>'
                 f"<div>{plots.figure_html(self.plot())}</div></div>"
                 f"{examples(self.fixed, 'Fixed by tuning')}{examples(self.broken, 'Broken by tuning')}</div>")
 
 
-def compare(base_report: EvaluationReport, tuned_report: EvaluationReport) -> Comparison:
-    """Compare two reports on the same rows: metrics with deltas, the examples fixed and broken."""
+def _baseline_name(report: EvaluationReport) -> str:
+    """'baseline: TF-IDF + linear SVM' -> 'baseline (TF-IDF + linear SVM)'; another report: its model."""
+    name = report.model_name
+    return f"baseline ({name.split(':', 1)[1].strip()})" if name.startswith("baseline:") else f"baseline {name}"
+
+
+def compare(base_report: EvaluationReport, tuned_report: EvaluationReport,
+            baseline: EvaluationReport | None = None) -> Comparison:
+    """Compare two reports on the same rows: metrics with deltas, the examples fixed and broken.
+
+    baseline: a classification report on the same rows to read both against, typically
+    ``jt.baseline(train, eval)`` (TF-IDF + linear SVM): a third column per label, and the headline says
+    when the tuned model does not beat it.
+    """
     import pandas as pd
 
-    for r in (base_report, tuned_report):
+    reports = (base_report, tuned_report) + ((baseline,) if baseline is not None else ())
+    for r in reports:
         if not isinstance(r, EvaluationReport):
-            raise TypeError(f"compare takes two EvaluationReports (from jt.evaluate), not {type(r).__name__}.")
+            raise TypeError(f"compare takes EvaluationReports (from jt.evaluate or jt.baseline), not "
+                            f"{type(r).__name__}.")
     if base_report.task_type != tuned_report.task_type:
         raise ValueError(f"Cannot compare a {base_report.task_type} report with a {tuned_report.task_type} one; "
                          "evaluate both models with the same task_type.")
+    if baseline is not None and {baseline.task_type, base_report.task_type} != {"classification"}:
+        raise ValueError("baseline= is for classification reports (jt.baseline); evaluate with "
+                         "task_type='classification', or leave baseline out.")
     bp, tp = base_report.predictions, tuned_report.predictions
-    if len(bp) != len(tp) or list(bp["ground_truth"]) != list(tp["ground_truth"]):
-        raise ValueError(f"The reports are on different data ({len(bp)} vs {len(tp)} rows, or other ground "
-                         "truth); evaluate both models on the same dataset.")
+    for other, what in ((tp, "tuned"), (baseline.predictions if baseline is not None else None, "baseline")):
+        if other is not None and (len(bp) != len(other) or list(bp["ground_truth"]) != list(other["ground_truth"])):
+            raise ValueError(f"The base and {what} reports are on different data ({len(bp)} vs {len(other)} rows, "
+                             "or other ground truth); evaluate them on the same dataset.")
     if base_report.task_type == "classification":
         labels = list(dict.fromkeys(base_report.labels + tuned_report.labels))
         idx = labels + ["macro avg", "micro avg", "weighted avg"]
         b, t = base_report.metrics.reindex(idx), tuned_report.metrics.reindex(idx)
+        bl = baseline.metrics.reindex(idx) if baseline is not None else None
         cols = ["precision", "recall", "f1_score"]
     else:
-        b, t = base_report.metrics, tuned_report.metrics
+        b, t, bl = base_report.metrics, tuned_report.metrics, None
         cols = list(b.columns)
     parts = {}
     for c in cols:
         parts[(c, "base")] = b[c]
         parts[(c, "tuned")] = t[c]
+        if bl is not None:
+            parts[(c, "baseline")] = bl[c]
         parts[(c, "delta")] = t[c] - b[c]
     metrics = pd.DataFrame(parts)
     if base_report.task_type == "classification":
@@ -107,6 +155,8 @@ def compare(base_report: EvaluationReport, tuned_report: EvaluationReport) -> Co
     side = bp[keep].copy()
     side["base_prediction"] = bp["prediction"]
     side["tuned_prediction"] = tp["prediction"]
+    if baseline is not None:
+        side["baseline_prediction"] = baseline.predictions["prediction"].to_numpy()
     fixed = side[both_ok & ~bp["correct"].astype(bool) & tp["correct"].astype(bool)]
     broken = side[both_ok & bp["correct"].astype(bool) & ~tp["correct"].astype(bool)]
-    return Comparison(base_report, tuned_report, metrics, fixed, broken)
+    return Comparison(base_report, tuned_report, metrics, fixed, broken, baseline)

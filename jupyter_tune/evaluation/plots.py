@@ -63,14 +63,20 @@ def confusion_heatmap(cm, title: str = "Confusion matrix", ax=None):
 
 
 def f1_base_vs_tuned(labels: Sequence[str], base: Sequence[float], tuned: Sequence[float],
-                     title: str = "F1 per label: base vs tuned"):
+                     title: str | None = None, baseline: Sequence[float] | None = None, baseline_name: str = ""):
+    """Per-label bars: base, tuned and, when given, the baseline (e.g. TF-IDF + linear SVM)."""
     import numpy as np
 
-    fig = _figure(6.0, 0.45 * len(labels) + 1.4)
+    series = [(base, theme.PLOT_GREY, "base"), (tuned, theme.PLOT_BLUE, "tuned")]
+    if baseline is not None:
+        series.append((baseline, theme.PLOT_ORANGE, baseline_name or "baseline"))
+    title = title or "F1 per label: " + " vs ".join(("base", "tuned", "baseline")[: len(series)])
+    fig = _figure(6.0, (0.45 if baseline is None else 0.6) * len(labels) + 1.4)
     ax = fig.add_subplot()
     y = np.arange(len(labels))
-    ax.barh(y - 0.2, base, height=0.4, color=theme.PLOT_GREY, label="base")
-    ax.barh(y + 0.2, tuned, height=0.4, color=theme.PLOT_BLUE, label="tuned")
+    height = 0.8 / len(series)
+    for i, (values, color, name) in enumerate(series):
+        ax.barh(y + (i - (len(series) - 1) / 2) * height, values, height=height, color=color, label=name)
     ax.set_yticks(y, [_short(lab) for lab in labels])
     ax.invert_yaxis()
     ax.set_xlim(0, 1)

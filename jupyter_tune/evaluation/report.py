@@ -24,6 +24,7 @@ class EvaluationReport:
     confusion_matrix: DataFrame (true label x predicted label), classification only.
     scoring: score mode's label scoring ("sum", "mean", "calibrated", "calibrated_mean"), else None.
     content_free_logprobs: {label: mean summed log-likelihood for the content-free inputs} when calibrated.
+    majority: a TF-IDF baseline's (``jt.baseline``) majority-class report on the same rows, else None.
     """
 
     task_type: str
@@ -37,6 +38,7 @@ class EvaluationReport:
     elapsed_s: float = 0.0
     scoring: str | None = None
     content_free_logprobs: dict[str, float] | None = None
+    majority: EvaluationReport | None = None
 
     @property
     def macro_f1(self) -> float | None:
@@ -55,7 +57,8 @@ class EvaluationReport:
         what += f" ({self.scoring} scoring)" if self.scoring else ""
         head = f"{self.model_name}: {what}, {s['num_successful_rows']}/{s['num_total_rows']} rows"
         if self.task_type == "classification":
-            return head + f", macro F1 {self.macro_f1:.3f}, accuracy {self.accuracy:.3f}"
+            extra = f"; majority class: macro F1 {self.majority.macro_f1:.3f}" if self.majority else ""
+            return head + f", macro F1 {self.macro_f1:.3f}, accuracy {self.accuracy:.3f}{extra}"
         m = self.metrics.iloc[0]
         return head + f", BLEU-4 {m['bleu4_score']:.3f}, ROUGE-L F1 {m['rouge-l_f1_score']:.3f}"
 

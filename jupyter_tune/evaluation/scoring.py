@@ -160,6 +160,16 @@ def _takes_logits_to_keep(model) -> bool:
         return False
 
 
+def _cache_arg(model, cache) -> dict[str, Any]:
+    """The KV cache keyword of forward: transformers 5.24 renamed past_key_values to cache (the old name
+    warns a FutureWarning into every evaluation cell until 5.40 removes it); older versions take the old."""
+    try:
+        params = inspect.signature(_inner_model(model).forward).parameters
+    except (TypeError, ValueError):
+        params = {}
+    return {"cache" if "cache" in params else "past_key_values": cache}
+
+
 def _mask_style(model) -> str | None:
     """'bool' (SDPA), 'float' (eager: additive) or None when the attention cannot take a custom 4-D mask."""
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask, sdpa_mask
@@ -329,11 +339,11 @@ def _score_cached(model, batch: list[ScoredPrompt], groups: list[list[int]], pad
     cache = DynamicCache()  # no config: every layer keeps every position (sliding layers included)
     shared = _shared_prefix(batch)
     if shared:  # the rows' common beginning runs once; its cache is repeated for the rows
-        model(input_ids=ids[:1, :shared].to(device), past_key_values=cache, use_cache=True,
+        model(input_ids=ids[:1, :shared].to(device), **_cache_arg(model, cache), use_cache=True,
               position_ids=torch.arange(shared, device=device)[None], **_one_logit(model))
         cache.batch_repeat_interleave(len(batch))
     last = sorted({n - 1 - shared for n in lengths})
-    out = _forward(model, last, input_ids=ids[:, shared:].to(device), past_key_values=cache, use_cache=True,
+    out = _forward(model, last, input_ids=ids[:, shared:].to(device), **_cache_arg(model, cache), use_cache=True,
                    position_ids=torch.arange(shared, p_len, device=device)[None].expand(len(batch), -1))
     first = _prompt_logits(out.logits, [n - 1 - shared for n in lengths], last)
     prompt_seg = torch.stack([(torch.arange(p_len) < n).long() - 1 for n in lengths])  # 0 prompt, -1 padding
@@ -344,7 +354,7 @@ def _score_cached(model, batch: list[ScoredPrompt], groups: list[list[int]], pad
         mask = _masks(model, lab_seg, torch.cat([prompt_seg, lab_seg], 1), lab_col,
                       torch.cat([torch.arange(p_len), lab_col]), lab_pos, torch.cat([prompt_pos, lab_pos], 1))
         logits = model(input_ids=lab_ids.to(device), attention_mask=mask, position_ids=lab_pos.to(device),
-                       past_key_values=cache, use_cache=True).logits
+                       **_cache_arg(model, cache), use_cache=True).logits
         cache.crop(-lab_ids.shape[1])  # drop this group's label tokens: the next group sees the prompt only
         parts.append(_gather(torch.cat([first, logits], 1), *targets, len(batch), len(ks)))
     return torch.cat(parts, dim=1)

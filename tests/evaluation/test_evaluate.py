@@ -142,6 +142,20 @@ def test_a_failing_row_is_reported_and_left_out(chatty):
     assert "1 rows failed" in report._repr_html_()
 
 
+@pytest.mark.parametrize("mode", ["score", "generate"])
+def test_evaluate_shows_no_library_deprecation_notice(chatty, mode):
+    """A user's evaluation cell carries no FutureWarning / DeprecationWarning (transformers 5.24 renamed
+    forward's past_key_values to cache: passing the old name warned in every score-mode cell)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        jt.evaluate(chatty, ROWS[:3], mode=mode, progress=False)
+    noise = [f"{w.category.__name__}: {w.message}" for w in caught
+             if issubclass(w.category, (FutureWarning, DeprecationWarning))]
+    assert noise == []
+
+
 def test_rich_display_and_plot(chatty):
     report = jt.evaluate(chatty, ROWS, progress=False)
     html = report._repr_html_()
