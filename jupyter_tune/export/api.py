@@ -53,7 +53,9 @@ def export(job_or_id: Any, dest: str | os.PathLike, format: str = "merged", dtyp
       file and a Modelfile).
     dtype: merged weights' dtype (default: the base checkpoint's); for gguf "f16" (default), "bf16", "f32".
     quantization: "q8_0" for a quantised GGUF.
-    overwrite: replace ``dest`` if it exists (otherwise FileExistsError).
+    overwrite: replace ``dest`` if an earlier export made it (its ``.jupyter_tune_export`` marker); any
+      other existing path is refused (FileExistsError without overwrite, UnsafeDestinationError with it).
+      ``dest`` is resolved (``..``, ``~``, symlinks) first and never lies in or above the job store or a job.
     prompts: what the parity check asks both models (default: the job's validation rows, at most
       ``max_prompts``); parity=False skips it.
     The export is written beside ``dest`` and renamed into place, so a failure leaves nothing behind.
@@ -63,28 +65,38 @@ def export(job_or_id: Any, dest: str | os.PathLike, format: str = "merged", dtyp
 
     job = _job(job_or_id)
     merged_dtype, gguf_type = _check_args(format, dtype, quantization)
+    from ..jobs.guard import check_destination, missing_parents, remove_empty, write_error, write_marker
     from ..models.loading import job_adapter
 
+    # Resolved (.., ~, symlinks) and checked before anything is touched: never in or above the job store
+    # or a job, and overwrite replaces only an earlier export's folder.
+    dest = check_destination(dest, kind="folder", overwrite=overwrite, store_root=job.store.root)
     job_adapter(job)  # JobNotReadyError (with the state and what to do) before any work
-    dest = Path(dest).expanduser().resolve()
-    if dest.exists() and not overwrite:
-        raise FileExistsError(f"{dest} exists: choose a new folder or pass overwrite=True.")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    created = missing_parents(dest)
     stage = dest.with_name(f".{dest.name}.exporting-{secrets.token_hex(3)}")
-    stage.mkdir()
     t0 = time.monotonic()
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        stage.mkdir()
         written = _write(job, format, stage, dest, merged_dtype, gguf_type, progress)
         artifact_name = written.get("artifact")
+        write_marker(stage, {"format": format, "job_id": job.id, "job_name": job.name, "time": now_iso()})
         if dest.exists():
             old = dest.with_name(f".{dest.name}.replaced-{secrets.token_hex(3)}")
             os.rename(dest, old)
-            os.rename(stage, dest)
+            try:
+                os.rename(stage, dest)
+            except BaseException:
+                os.rename(old, dest)  # the earlier export stays where it was
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(stage, dest)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(stage, ignore_errors=True)
+        remove_empty(created)
+        if isinstance(e, OSError):
+            raise write_error(e, f"{format} export", dest) from e
         raise
     artifact = dest / artifact_name if artifact_name else dest
     report = ParityReport(format=format, dest=str(dest), artifact=str(artifact), prompts_source="",

@@ -97,12 +97,19 @@ def test_merged_export_loads_with_transformers_alone(job, tmp_path):
 
 def test_existing_destination_is_refused_and_a_failed_export_leaves_nothing(job, tmp_path, monkeypatch):
     from jupyter_tune.export import merged
+    from jupyter_tune.jobs.guard import UnsafeDestinationError
 
-    dest = tmp_path / "taken"
-    dest.mkdir()
-    (dest / "keep.txt").write_text("mine")
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "keep.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="overwrite=True"):
-        job.export(dest, format="adapter", progress=False)
+        job.export(taken, format="adapter", progress=False)
+    # overwrite=True replaces only a folder an earlier export made: a user's folder is never replaced.
+    with pytest.raises(UnsafeDestinationError, match="not made by an export"):
+        job.export(taken, format="adapter", overwrite=True, parity=False, progress=False)
+    assert (taken / "keep.txt").read_text() == "mine"
+    dest = tmp_path / "earlier"
+    job.export(dest, format="adapter", parity=False, progress=False)
 
     def broken(job, out, dtype=None, progress=True):
         (out / "model.safetensors").write_bytes(b"half")
@@ -111,13 +118,13 @@ def test_existing_destination_is_refused_and_a_failed_export_leaves_nothing(job,
     monkeypatch.setattr(merged, "write_merged", broken)
     with pytest.raises(OSError, match="disk full"):
         job.export(dest, format="merged", overwrite=True, progress=False)
-    assert (dest / "keep.txt").read_text() == "mine"  # the old folder is untouched
+    assert (dest / "adapter_config.json").is_file()  # the earlier export is untouched
     with pytest.raises(OSError, match="disk full"):
         job.export(tmp_path / "new", format="merged", progress=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier", "taken"]
     monkeypatch.undo()
-    report = job.export(dest, format="adapter", overwrite=True, parity=False, progress=False)
-    assert not (dest / "keep.txt").exists() and (dest / "adapter_config.json").is_file()
+    report = job.export(dest, format="merged", overwrite=True, parity=False, progress=False)
+    assert not (dest / "adapter_config.json").exists() and (dest / "model.safetensors").is_file()
     assert report.num_prompts == 0 and report.error is None
 
 
@@ -173,7 +180,8 @@ def test_gguf_export_reads_back_and_writes_a_matching_modelfile(gguf_job, tmp_pa
     assert report.identical_share == 1.0, report.examples
     gguf = Path(report.artifact)
     assert gguf.suffix == ".gguf" and gguf.parent == dest.resolve() and "f32" in gguf.name
-    assert sorted(p.name for p in dest.iterdir()) == sorted(["Modelfile", "README.md", "parity.json", gguf.name])
+    assert sorted(p.name for p in dest.iterdir()) == sorted(
+        ["Modelfile", "README.md", "parity.json", ".jupyter_tune_export", gguf.name])
     tok = AutoTokenizer.from_pretrained(dest, gguf_file=gguf.name)
     assert tok.eos_token == "<|im_end|>" and "<|im_start|>assistant" in tok.chat_template
     AutoModelForCausalLM.from_pretrained(dest, gguf_file=gguf.name)
