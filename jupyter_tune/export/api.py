@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..jobs.store import now_iso
+from ..params import EXPORT_FORMATS as FORMATS
 
-FORMATS = ("merged", "adapter", "gguf")
 _GGUF_TYPES = {"f32": "f32", "float32": "f32", "f16": "f16", "float16": "f16", "fp16": "f16",
                "bf16": "bf16", "bfloat16": "bf16"}
 _HF_DTYPES = {"float32": "float32", "fp32": "float32", "f32": "float32", "bfloat16": "bfloat16",
