@@ -25,6 +25,8 @@ _LAZY = {
     "load_dataset": "jupyter_tune.data.loader",
     "validate_dataset": "jupyter_tune.data.loader",
     "dataset_stats": "jupyter_tune.data.stats",
+    "check_dataset": "jupyter_tune.data.health",
+    "split": "jupyter_tune.data.split",
     "DatasetError": "jupyter_tune.data.errors",
     "preview_dataset": "jupyter_tune.widgets.preview",
     "load_model": "jupyter_tune.models.loading",

@@ -135,6 +135,9 @@ class TuningParams:
                                  minimum=1, maximum=1024)
     min_train_examples: int = _f(MIN_TRAIN_EXAMPLES, "Refuse training sets smaller than this.", minimum=1,
                                  maximum=10**7)
+    data_checks: str = _f("warn", "Dataset health (duplicates, conflicting labels, train/validation leakage): "
+                                  "'warn' lists them and starts the job, 'error' refuses to start, 'off' skips "
+                                  "the checks.", choices=("warn", "error", "off"))
     dpo_beta: float = _f(0.1, "DPO's beta: how far the tuned model may move from the reference (higher: "
                               "closer to it).", minimum=1e-4, maximum=100.0)
     # -- the task metric during training, the best checkpoint --

@@ -21,6 +21,7 @@ class Dataset:
     examples: list[Example]
     warnings: list[Problem] = field(default_factory=list)
     format: str | None = None
+    unit: str = "line"      # how `Example.line` counts in the source: "line", "row" or "item"
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -200,7 +201,7 @@ def load_dataset(data: Any, prompt_template: str | None = None, *, require_answe
         errors = raw.problems
     if errors:
         raise DatasetError(raw.problems, what)
-    return Dataset(raw.source, examples, [p for p in raw.problems if p.severity == "warning"], fmt)
+    return Dataset(raw.source, examples, [p for p in raw.problems if p.severity == "warning"], fmt, raw.unit)
 
 
 def _key(ex: Example) -> tuple:

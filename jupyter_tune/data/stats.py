@@ -109,12 +109,17 @@ def dataset_stats(train_dataset: Any, validation_dataset: Any = None, base_model
     if tokenizer is None:
         tokenizer = load_tokenizer(params.base_model)
     epochs = params.epochs or choose_epochs(len(train))
-    return {
+    stats = {
         "max_seq_length": params.max_seq_length,
         "epochs": epochs,
         "train": split_stats(tokenizer, train, params.max_seq_length, epochs, params.batch_size),
         "validation": split_stats(tokenizer, val, params.max_seq_length, 1, params.batch_size) if val else None,
     }
+    if params.data_checks != "off":  # duplicates, conflicts, leakage, labels (data/health.py)
+        from .health import check_health
+
+        stats["health"] = check_health(train, val).to_json()
+    return stats
 
 
 def load_tokenizer(base_model: str):

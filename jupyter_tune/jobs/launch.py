@@ -12,6 +12,7 @@ import time
 import typing
 from typing import Any
 
+from ..data.health import check_before_job
 from ..data.loader import Dataset, template_fields, validate_dataset
 from ..data.readers import describe_source
 from ..params import MAIN_GROUP, ParameterError, TuningParams, field_default, main_fields
@@ -127,6 +128,7 @@ def tune(*args: Any, **kwargs: Any) -> TuningJob:
     model_path = from_job.base_path if from_job else _model_path(params.base_model)
     train, val = validate_dataset(train_dataset, validation_dataset, params.prompt_template,
                                   params.min_train_examples, preference=params.method == "dpo")
+    health = check_before_job(train, val, params.data_checks)  # data_checks="error" refuses here
     memory = None
     if params.method == "full":  # weights + gradients + optimizer state must fit, or nothing starts
         from ..training.memory import check_full_tuning_fits
@@ -138,6 +140,7 @@ def tune(*args: Any, **kwargs: Any) -> TuningJob:
     if val is not None:
         files["validation.jsonl"] = _jsonl(val)
     warnings = [str(w) for w in train.warnings + (val.warnings if val else [])]
+    warnings += health.summary() if health else []
     context = model_context_length(model_path)
     if context is not None and params.max_seq_length > context:
         warnings.append(f"max_seq_length={params.max_seq_length} exceeds the model's context of {context} "
@@ -153,6 +156,8 @@ def tune(*args: Any, **kwargs: Any) -> TuningJob:
     }
     if memory is not None:
         record["memory_estimate"] = memory
+    if health is not None:
+        record["data_health"] = health.to_json()
     job_dir = store.create(job_id, record, files)
     result = "model" if params.method == "full" else "adapter"  # full: a plain model folder (models/from_job.py)
     store.update(job_id, paths={"job_dir": str(job_dir), result: str(job_dir / result),

@@ -87,6 +87,8 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, f
         from .guards import CheckpointMarker, NonFiniteGuard
 
         if is_main:
+            if record.get("data_health") is not None:  # checked by jt.tune on the user's files (data/health.py)
+                stats["health"] = record["data_health"]
             atomic_write_json(job_dir / "dataset_stats.json", stats)
             if stats["train"]["truncated_example_count"]:
                 log(f"{stats['train']['truncated_example_count']} training examples truncated to "

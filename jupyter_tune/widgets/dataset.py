@@ -98,12 +98,51 @@ def split_html(title: str, s: dict[str, Any], epochs: Any, max_seq_length: Any, 
     return "".join(parts)
 
 
+def health_html(health: dict[str, Any] | None) -> str:
+    """The dataset health checks (data/health.py): a red line per leak or conflict, grey lines for
+    duplicates and label notes, and the label counts per split."""
+    if not health:
+        return ""
+    findings = health.get("findings") or []
+    counts = health.get("counts") or {}
+    rows = health.get("rows") or {}
+    n_warn = sum(counts.get(k, 0) for k in ("overlap", "conflict"))
+    head = (f'<span class="jt-health-bad" style="{theme.ERROR_STYLE};font-weight:600">{count(n_warn)} '
+            f"leak{'s' * (n_warn != 1)} or conflict{'s' * (n_warn != 1)}</span>" if n_warn else
+            f'<span style="{theme.SUCCESS_STYLE}">No leakage or conflicting labels</span>')
+    checked = " · ".join(f"{count(n)} {esc(s)} rows" for s, n in rows.items())
+    parts = [f'<h4 style="margin:10px 0 4px">Dataset health</h4><div>{head} '
+             f'<span style="{theme.MUTED_STYLE}">({checked} checked in {health.get("seconds", 0):.1f} s)</span></div>']
+    items = []
+    for f in findings[:_MAX_LISTED]:
+        style = theme.ERROR_STYLE if f.get("severity") == "warning" else theme.MUTED_STYLE
+        cls = "jt-health-warning" if f.get("severity") == "warning" else "jt-health-info"
+        items.append(f'<li class="{cls}" style="{style}">{esc(f.get("message"))}</li>')
+    total = sum(counts.values())
+    if total > len(items):
+        items.append(f"<li>… and {count(total - len(items))} more (job.dataset_stats['health'])</li>")
+    if items:
+        parts.append(f'<ul style="margin:2px 0">{"".join(items)}</ul>')
+    labels = health.get("labels")
+    if labels:
+        names = list(labels.get("train", {}))
+        names += [x for x in labels.get("validation", {}) if x not in names]
+        table = [(name, f"{labels.get('train', {}).get(name, 0)}"
+                  + (f" / {labels['validation'].get(name, 0)}" if "validation" in labels else ""))
+                 for name in names[:_MAX_LISTED]]
+        more = f" (first {_MAX_LISTED} of {len(names)})" if len(names) > _MAX_LISTED else ""
+        parts.append(f"<div><b>Labels</b>: {count(len(names))}, most / least frequent in training "
+                     f"{labels.get('imbalance_ratio')}x; examples per label (training"
+                     + (" / validation" if "validation" in labels else "") + f"){more}</div>" + table_html(table))
+    return "".join(parts)
+
+
 def dataset_html(stats: dict[str, Any] | None) -> str:
     if not stats:
         return (f'<div style="{theme.MUTED_STYLE}">The dataset statistics appear once the job has read its '
                 "dataset.</div>")
     epochs, msl = stats.get("epochs"), stats.get("max_seq_length")
-    parts = []
+    parts = [health_html(stats.get("health"))]
     if stats.get("train"):
         parts.append(split_html("Training dataset", stats["train"], epochs, msl, TRAIN_COLOR))
     if stats.get("validation"):
