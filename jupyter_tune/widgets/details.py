@@ -129,9 +129,11 @@ def export_line(entry: dict[str, Any]) -> str:
 
 
 class DetailsTab(w.VBox):
-    def __init__(self):
+    """The details table, below the checkpoint table and chooser (widgets/checkpoints.py) when given."""
+
+    def __init__(self, checkpoints: w.Widget | None = None):
         self.content = w.HTML()
-        super().__init__([self.content])
+        super().__init__([c for c in (checkpoints, self.content) if c is not None])
 
     def update(self, record: dict[str, Any]) -> None:
         value = table_html(details_rows(record))

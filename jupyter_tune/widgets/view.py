@@ -16,6 +16,7 @@ from .. import theme
 from ..jobs.handle import JobHandle
 from ..jobs.states import JobState
 from ..jobs.store import JobNotFoundError
+from .checkpoints import CheckpointsSection
 from .dataset import DatasetTab
 from .details import DetailsTab
 from .header import JobHeader
@@ -36,8 +37,9 @@ class JobView(LivePoller, w.VBox):
         self.header = JobHeader(on_cancel=self.cancel)
         self.supervise = SuperviseTab()
         self.dataset = DatasetTab()
-        self.details = DetailsTab()
         self.test = TestTab(self.job)
+        self.checkpoints = CheckpointsSection(self.job, on_change=lambda: self.test.refresh(self.job.record))
+        self.details = DetailsTab(self.checkpoints)
         self.tabs = w.Tab(children=[self.supervise, self.dataset, self.details, self.test], titles=TAB_TITLES)
         self.message = w.HTML()
         super().__init__([self.header, self.tabs, self.message], layout=w.Layout(max_width="900px"))
@@ -78,6 +80,7 @@ class JobView(LivePoller, w.VBox):
                 self.updates += 1
             self.dataset.update(self.store.read_dataset_stats(self.job.id))
             self.details.update(record)
+            self.checkpoints.update(record, metrics)
             if state != self._state:
                 self._state = state
                 self.test.refresh(record)

@@ -44,7 +44,9 @@ def test_generate_tuned_and_base(store, views, fake_generation):
     assert fake_generation["load"] == [str(adapter), "tiny-llama"]
     model, data, kw = fake_generation["generate"][0]
     assert data == [{"prompt": "CT head without contrast."}]
-    assert kw == {"temperature": 0.7, "top_p": 0.9, "top_k": 20, "max_output_tokens": 12}
+    # a job without a prompt template: the text is the whole prompt (no template applied)
+    assert kw == {"prompt_template": "", "temperature": 0.7, "top_p": 0.9, "top_k": 20, "max_output_tokens": 12}
+    assert not t.fields and t.prompt.layout.display is None
     assert f"answer from model:{adapter}" in t.tuned_answer.value
     assert "answer from model:tiny-llama" in t.base_answer.value
     assert t.base_answer.layout.display is None
@@ -129,3 +131,84 @@ def test_the_tab_opens_exactly_when_load_model_can_load(store, state, saved):
         assert expected is not None  # a stopped job is testable from what it saved
     if state == "JOB_STATE_RUNNING":
         assert expected is None
+
+
+TEMPLATE = "Assign a label to the given medical transcript.\nTRANSCRIPT: {input_text}"
+
+
+def _templated_job(store, job_id: str, template: str, **params):
+    d = make_job(store, job_id, "JOB_STATE_SUCCEEDED", steps=4)
+    store.update(job_id, params={**store.read(job_id)["params"], "prompt_template": template, **params})
+    return d
+
+
+def test_the_job_template_is_filled_from_one_box(store, views, fake_generation):
+    """Tested the way it was trained: the typed text goes into the job's template, not in its place."""
+    _templated_job(store, "tpl-1", TEMPLATE)
+    v = JobView(TuningJob("tpl-1", store))
+    views.append(v)
+    t = v.test
+    assert list(t.fields) == ["input_text"] and t.fields["input_text"].description == ""
+    assert t.prompt.layout.display == "none" and t.field_box.layout.display is None
+    assert "TRANSCRIPT: {input_text}" in t.template_note.value
+    t.generate()
+    assert "Fill in the template first" in t.status.value and not fake_generation["generate"]
+    t.fields["input_text"].value = "CT head without contrast."
+    t.generate()
+    _, data, kw = fake_generation["generate"][-1]
+    assert data == [{"input_text": "CT head without contrast."}] and kw["prompt_template"] == TEMPLATE
+    # the raw checkbox sends the typed text alone, with no template (not even the model's own)
+    t.raw.value = True
+    assert t.prompt.layout.display is None and t.field_box.layout.display == "none"
+    t.prompt.value = "just this"
+    t.generate()
+    _, data, kw = fake_generation["generate"][-1]
+    assert data == [{"prompt": "just this"}] and kw["prompt_template"] == ""
+
+
+def test_one_box_per_placeholder(store, views, fake_generation):
+    _templated_job(store, "tpl-2", "Labels: {labels}\nTranscript: {transcript}\nAgain: {labels}")
+    v = JobView(TuningJob("tpl-2", store))
+    views.append(v)
+    t = v.test
+    assert list(t.fields) == ["labels", "transcript"]
+    assert [b.description for b in t.fields.values()] == ["labels", "transcript"]
+    t.fields["labels"].value, t.fields["transcript"].value = "Urology, Neurology", "CT head."
+    t.generate()
+    _, data, _ = fake_generation["generate"][-1]
+    # the loader knows a text row by its input field: an empty one is added, the template does not use it
+    assert data == [{"labels": "Urology, Neurology", "transcript": "CT head.", "input_text": ""}]
+
+
+def test_real_model_prompt_sent_and_label_ranking(store, views, tiny_model_dir, fresh_models):
+    """The tiny model with a real LoRA adapter: the exact prompt (chat template included) is shown, and a
+    classification job's labels are ranked with scores."""
+    import json
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from jupyter_tune.data.loader import load_dataset
+
+    d = _templated_job(store, "tpl-3", TEMPLATE, base_model=str(tiny_model_dir))
+    labels = ["Neurology", "Urology", "Orthopedic"]
+    rows = [{"input_text": f"Example {i}.", "output_text": labels[i % 3]} for i in range(12)]
+    (d / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in load_dataset(rows, TEMPLATE).to_records()))
+    store.update("tpl-3", tuning={**store.read("tpl-3")["tuning"], "task_metric": {"labels": 3, "examples": 4}})
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                           LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
+    model.save_pretrained(d / "adapter")
+    v = JobView(TuningJob("tpl-3", store))
+    views.append(v)
+    t = v.test
+    t.fields["input_text"].value = "CT head without contrast."
+    t.max_output_tokens.value = 3
+    t.generate()
+    assert "Done" in t.status.value, t.status.value
+    sent = t.sent.value
+    assert "<|im_start|>user\nAssign a label to the given medical transcript.\nTRANSCRIPT: CT head without " \
+           "contrast.<|im_end|>\n<|im_start|>assistant\n" in sent.replace("&lt;", "<").replace("&gt;", ">")
+    assert t.sent_box.selected_index is None  # collapsed until opened
+    ranking = t.ranking.value
+    assert "Label ranking" in ranking and all(lab in ranking for lab in labels)
+    assert "sum log-likelihood" in ranking  # a tuned job's model: jt.evaluate's scoring for it
