@@ -43,10 +43,14 @@ cells = [
     code("job = jt.tune(base_model=BASE_MODEL, train_dataset=TRAIN, validation_dataset=EVAL,\n"
          "              tuned_model_display_name=\"medical-specialty\", prompt_template=TEMPLATE, **TUNING)\njob.view()"),
     code("job.wait()\nprint(job.state, job.error or \"\")\njob.metrics.tail()"),
-    md("## 4. Measure the tuned model and compare"),
+    md("## 4. Measure the tuned model and compare\n\n"
+       "Beside both models, a baseline: a TF-IDF + linear SVM classifier (scikit-learn) trained on the same "
+       "training rows in seconds, and the majority class. Tuning pays when the tuned model beats it; the "
+       "comparison's headline says when it does not."),
     code("tuned = jt.load_model(job)\n"
          "tuned_report = jt.evaluate(tuned, EVAL, prompt_template=TEMPLATE)\ntuned_report"),
-    code("comparison = jt.compare(base_report, tuned_report)\ncomparison"),
+    code("baseline = jt.baseline(TRAIN, EVAL, prompt_template=TEMPLATE)\nbaseline"),
+    code("comparison = jt.compare(base_report, tuned_report, baseline=baseline)\ncomparison"),
     md("## 5. Try a few prompts"),
     code("prompts = [\n"
          "    {\"input_text\": \"Colonoscopy with polypectomy for rectal bleeding.\"},\n"
@@ -59,7 +63,8 @@ cells = [
          "generated[[\"input_text\", \"output_text\", \"ml_generate_text_llm_result\", \"ml_generate_text_status\"]].head(10)"),
     code("def macro_f1(report):\n    return float(report.metrics.loc[\"macro avg\", \"f1_score\"])\n\n"
          "summary = {\"base_macro_f1\": macro_f1(base_report), \"tuned_macro_f1\": macro_f1(tuned_report),\n"
-         "           \"job_id\": job.id, \"state\": job.state.value}\nprint(json.dumps(summary))"),
+         "           \"baseline_macro_f1\": macro_f1(baseline), \"job_id\": job.id, \"state\": job.state.value}\n"
+         "print(json.dumps(summary))"),
 ]
 nb = nbf.v4.new_notebook(cells=cells)
 for i, cell in enumerate(nb.cells):  # fixed ids: regenerating changes only what the cells say
