@@ -157,3 +157,15 @@ def test_data_checks_warn_starts_the_job_with_the_findings(tune_home, tiny_model
         assert job.dataset_stats["health"]["counts"]["overlap"] == 1  # the Dataset tab shows it
     finally:
         job.cancel()
+
+
+def test_dataset_tab_shows_a_red_line_per_leak_or_conflict():
+    from jupyter_tune import theme
+    from jupyter_tune.widgets.dataset import dataset_html
+
+    t = text(999)
+    r = check_health(ds(rows((t, "A"), (text(1), "B"), (t, "B"))), ds(rows((t, "C"))))
+    html = dataset_html({"train": {}, "health": r.to_json()})
+    assert "Dataset health" in html and "2 leaks or conflicts" in html
+    assert html.count(f'class="jt-health-warning" style="{theme.ERROR_STYLE}"') == 2
+    assert "Labels" in html

@@ -1,0 +1,108 @@
+"""jt.split: duplicates and near-duplicates never straddle the split, labels are stratified, conflicts are
+reported / dropped / merged, and files are written only where told (through the write guard)."""
+
+import json
+import random
+from collections import Counter
+
+import pytest
+
+import jupyter_tune as jt
+from jupyter_tune.data.health import check_health
+from jupyter_tune.data.loader import load_dataset
+
+WORDS = [f"word{i}" for i in range(500)]
+
+
+def text(seed: int, n: int = 120) -> str:
+    rng = random.Random(seed)
+    return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+def near_copy(t: str) -> str:
+    words = t.split()
+    words[len(words) // 2] = "changed"
+    return " ".join(words)
+
+
+def dataset():
+    """100 rows of 4 labels; each of 20 inputs appears 3 times: exactly, in capitals and nearly."""
+    rows = []
+    for i in range(60):
+        t = text(i)
+        label = f"label{i % 4}"
+        rows.append({"input_text": t, "output_text": label})
+        if i < 20:
+            rows.append({"input_text": t.upper(), "output_text": label})
+            rows.append({"input_text": near_copy(t), "output_text": label})
+    return rows
+
+
+def test_split_has_no_exact_or_near_overlap_and_is_stratified():
+    rows = dataset()
+    train, val = jt.split(rows, test_size=0.25, seed=3)
+    assert len(train) + len(val) == len(rows)
+    report = check_health(load_dataset(train.to_dict("records")), load_dataset(val.to_dict("records")))
+    assert report.counts.get("overlap", 0) == 0
+    # every label on both sides, in about the same share
+    tc, vc = Counter(train["output_text"]), Counter(val["output_text"])
+    assert set(tc) == set(vc) == {f"label{i}" for i in range(4)}
+    assert all(abs(vc[k] / len(val) - tc[k] / len(train)) < 0.15 for k in tc)
+    # the same seed gives the same split; the rows come back unchanged
+    again, _ = jt.split(rows, test_size=0.25, seed=3)
+    assert again.equals(train)
+    assert set(train.columns) == {"input_text", "output_text"}
+
+
+def test_without_grouping_duplicates_can_leak():
+    rows = dataset()
+    r = jt.split(rows, test_size=0.25, seed=0, group_duplicates=False)
+    report = check_health(load_dataset(r.train.to_dict("records")), load_dataset(r.validation.to_dict("records")))
+    assert report.counts.get("overlap", 0) > 0  # what group_duplicates=True prevents
+
+
+def test_conflicts_reported_dropped_or_merged():
+    rows = dataset() + [{"input_text": text(0).lower(), "output_text": "other"}]  # input 0 under two labels
+    reported = jt.split(rows, seed=0)
+    (c,) = reported.report["conflicts"]
+    assert c["labels"] == ["label0", "other"] and c["lines"] == [1, 2, 3, 101]
+    assert reported.report["train_rows"] + reported.report["validation_rows"] == 101
+    dropped = jt.split(rows, seed=0, conflicts="drop")
+    assert dropped.report["dropped_rows"] == 4
+    assert text(0) not in set(dropped.train["input_text"]) | set(dropped.validation["input_text"])
+    merged = jt.split(rows, seed=0, conflicts="merge")
+    kept = [r for part in merged for r in part.to_dict("records") if r["input_text"].lower() in
+            {text(0), near_copy(text(0))} or r["input_text"] == text(0).upper()]
+    assert [r["output_text"] for r in kept] == ["label0"]
+    with pytest.raises(ValueError, match="conflicts='keep'"):
+        jt.split(rows, conflicts="keep")
+
+
+def test_writes_only_where_told_and_never_into_the_store(tmp_path, tune_home):
+    src = tmp_path / "all.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in dataset()))
+    before = src.read_bytes()
+    r = jt.split(src, seed=1)
+    assert r.paths == {} and sorted(p.name for p in tmp_path.iterdir()) == ["all.jsonl"]
+    out = tmp_path / "split"
+    r = jt.split(src, seed=1, out_dir=out)
+    assert src.read_bytes() == before
+    lines = {k: (out / f"{k}.jsonl").read_text().splitlines() for k in ("train", "validation")}
+    assert [json.loads(x) for x in lines["train"]] == r.train.to_dict("records")
+    assert len(lines["validation"]) == len(r.validation)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        jt.split(src, seed=1, out_dir=out)
+    jt.split(src, seed=2, out_dir=out, overwrite=True)
+    tune_home.mkdir(parents=True, exist_ok=True)
+    with pytest.raises(ValueError, match="job store"):
+        jt.split(src, out_dir=tune_home / "data")
+    assert not (tune_home / "data").exists()
+
+
+def test_bad_input_gets_the_loader_errors(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"input_text": "a", "output_text": "b"}\n{"input_text": "c"}\n')
+    with pytest.raises(jt.DatasetError, match="line 2, field 'output_text'"):
+        jt.split(bad)
+    with pytest.raises(ValueError, match="test_size"):
+        jt.split(dataset(), test_size=1.5)
