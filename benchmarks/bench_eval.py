@@ -13,8 +13,9 @@ Writes benchmarks/results/evaluation.json and generation.json and prints a table
   with a fixed seed) against one plain forward pass over the same prompts (same batches, right-padded,
   no cache, the last position's logits only), alternating; wall and process CPU time. Writes
   benchmarks/results/evaluation_full.json.
---scoring MODEL: macro F1 / accuracy of every label scoring (sum, mean, calibrated, calibrated_mean) and of
-  always answering the majority label, on small-eval (all rows) and eval.jsonl (--full-rows rows), for
+--scoring MODEL: macro F1 / accuracy of every label scoring (sum, mean, calibrated, calibrated_mean), of
+  always answering the majority label and of the TF-IDF + linear SVM baseline (jt.baseline, trained on
+  small-train / train.jsonl), on small-eval (all rows) and eval.jsonl (--full-rows rows), for
   MODEL (a base model, job id or adapter folder; tag it with --tag). Merges into
   benchmarks/results/scoring.json and rewrites scoring.md.
 
@@ -41,6 +42,7 @@ from machine import cpu_model
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "notebooks" / "data" / "small-eval.jsonl"  # the repo's own data: a fresh clone runs it
 FULL_DATA = DATA.with_name("eval.jsonl")
+TRAIN = {False: DATA.with_name("small-train.jsonl"), True: DATA.with_name("train.jsonl")}  # by full
 LABELS_FILE = DATA.with_name("labels.txt")
 RESULTS = ROOT / "benchmarks" / "results"
 MODEL = MODELS["default"]
@@ -209,6 +211,10 @@ def scoring_table(lm, rows, template: str | None, labels: list[str], full: bool 
     m = classification_metrics(truth, [major] * len(truth), labels)
     out["always_majority"] = {"macro_f1": float(m.loc["macro avg", "f1_score"]),
                               "accuracy": truth.count(major) / len(truth), "label": major}
+    # The same rows and labels, a TF-IDF + linear SVM trained on the task's training file (the model's own
+    # template: its constant words barely move TF-IDF).
+    base = jt.baseline(TRAIN[full], rows.iloc[list(p.index)], prompt_template=template, labels=labels)
+    out["tfidf_baseline"] = {"macro_f1": base.macro_f1, "accuracy": base.accuracy, "train": TRAIN[full].name}
     return out
 
 
@@ -250,8 +256,9 @@ def scoring_markdown(table: dict) -> str:
     lines = ["# Label scoring choices (score mode), measured", "",
              "Macro F1 (accuracy) of ranking the labels by each scoring; written by "
              "`benchmarks/bench_eval.py --scoring`. Default: `" + scoring.DEFAULT_SCORING + "`.", "",
-             "| model | data | rows x labels | " + " | ".join(scoring.SCORINGS) + " | always majority |",
-             "| --- | --- | --- | " + " | ".join("---" for _ in scoring.SCORINGS) + " | --- |"]
+             "| model | data | rows x labels | " + " | ".join(scoring.SCORINGS) + " | always majority | TF-IDF "
+             "baseline |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in scoring.SCORINGS) + " | --- | --- |"]
     for tag, run in table["runs"].items():
         for data in ("small-eval", "eval"):
             if data not in run:
@@ -259,6 +266,8 @@ def scoring_markdown(table: dict) -> str:
             r = run[data]
             cells = [f"{r[h]['macro_f1']:.3f} ({r[h]['accuracy']:.2f})" for h in scoring.SCORINGS]
             cells.append(f"{r['always_majority']['macro_f1']:.3f} ({r['always_majority']['accuracy']:.2f})")
+            tf = r.get("tfidf_baseline")  # runs measured before the baseline existed lack it
+            cells.append(f"{tf['macro_f1']:.3f} ({tf['accuracy']:.2f})" if tf else "—")
             lines.append(f"| {tag} | {data} | {r['rows']} x {r['labels']} | " + " | ".join(cells) + " |")
     noise = [(t, r["eval"]) for t, r in table["runs"].items() if "source_labels" in r.get("eval", {})]
     if noise:
@@ -323,6 +332,9 @@ def main() -> int:
             reports[mode] = r
             print(f"  evaluate mode={mode:<8} run {rep + 1}: {t:6.1f} s  macro F1 {r.macro_f1:.3f}", flush=True)
 
+    baseline = jt.baseline(TRAIN[False], rows, prompt_template=TEMPLATE)  # seconds: TF-IDF + linear SVM
+    print(f"  baseline (TF-IDF + linear SVM) macro F1 {baseline.macro_f1:.3f}", flush=True)
+
     def valid_share(r):
         p = r.predictions
         return float(sum(isinstance(x, str) and x in labels for x in p["prediction"]) / len(p))
@@ -354,6 +366,8 @@ def main() -> int:
                           "unmapped_answers_sample": [a for a, p in zip(reports["generate"].predictions["raw_answer"],
                                                                         reports["generate"].predictions["prediction"], strict=True)
                                                       if not isinstance(p, str)][:5]},
+        "baseline": {"name": baseline.model_name, "macro_f1": baseline.macro_f1, "accuracy": baseline.accuracy,
+                     "majority_macro_f1": baseline.majority.macro_f1},
         "score_vs_generate_speedup": med["generate"] / med["score"],
         "label_scoring_implementations": {"seconds": impl, "median_s": med_impl,
                                           "speedup_cached_vs_separate": med_impl["separate"] / med_impl["cached"],
@@ -388,6 +402,8 @@ def main() -> int:
     print(f"{'evaluate, generate mode (s)':<44}{gm['median_s']:>12.1f}{evaluation['score_vs_generate_speedup']:>9.1f}x  >= 5x")
     print(f"{'  valid labels: score / generate':<44}{sm['valid_label_share']:>6.0%} / {gm['valid_label_share']:.0%}")
     print(f"{'  macro F1: score / generate':<44}{sm['macro_f1']:>6.3f} / {gm['macro_f1']:.3f}")
+    print(f"{'  macro F1: TF-IDF baseline / majority':<44}{baseline.macro_f1:>6.3f} / "
+          f"{baseline.majority.macro_f1:.3f}")
     print(f"{'label scores, prompt cache (s)':<44}{li['median_s']['cached']:>12.1f}")
     print(f"{'label scores, one 4-D-masked pass (s)':<44}{li['median_s']['one_pass']:>12.1f}"
           f"{li['speedup_cached_vs_one_pass']:>9.1f}x")

@@ -2,7 +2,8 @@
 (or, with --full, full transcripts: --task specialty, the default, is specialty-train/-eval.jsonl, 519 rows and
 19 labels, one label per distinct transcript; --task walkthrough38 is the walkthrough's label list, train.jsonl /
 eval.jsonl with 38 labels; notebooks/data/README.md says why). Writes per-label F1, macro
-F1, the label scoring used, times and tokens/s to benchmarks/results/quality[_specialty|_full][-MODEL].json.
+F1 (base, tuned, and the jt.baseline ones: TF-IDF + linear SVM and the majority class, trained on the same
+training rows), the label scoring used, times and tokens/s to benchmarks/results/quality[_specialty|_full][-MODEL].json.
 
     python benchmarks/bench_quality.py [--full [--task specialty|walkthrough38]] [--model default|gemma3]
         [--epochs N] [--adapter-size R] [--lr-mult X] [--max-seq-length L] [--val-rows N] [--eval-rows N]
@@ -85,6 +86,12 @@ def main() -> None:
         tune_kw["eval_task_metric"] = True
     times = {}
 
+    t = time.perf_counter()  # seconds, and not part of the loop: timed apart
+    baseline = jt.baseline(train, evald, prompt_template=template, labels=labels)
+    baseline_s = time.perf_counter() - t
+    print(f"baseline (TF-IDF + linear SVM): macro F1 {baseline.macro_f1:.3f}; majority class "
+          f"{baseline.majority.macro_f1:.3f} ({baseline_s:.1f} s)", flush=True)
+
     t = time.perf_counter()
     base = jt.evaluate(jt.load_model(model_id), evald, prompt_template=template, labels=labels, progress=False)
     times["base_evaluation_s"] = time.perf_counter() - t
@@ -106,7 +113,7 @@ def main() -> None:
     tuned = jt.evaluate(jt.load_model(job), evald, prompt_template=template, labels=labels, progress=False)
     times["tuned_evaluation_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    cmp = jt.compare(base, tuned)
+    cmp = jt.compare(base, tuned, baseline=baseline)
     times["compare_s"] = time.perf_counter() - t
     times["loop_s"] = sum(times.values())
 
@@ -121,7 +128,10 @@ def main() -> None:
         "tuning_parameters": {**tune_kw, "val_rows": a.val_rows}, "prompt": template,
         "best": job.record.get("best"), "stopped_early": job.record.get("stopped_early"),
         "base_macro_f1": f1(base), "tuned_macro_f1": f1(tuned),
-        "per_label_f1": {"base": base.metrics["f1_score"].to_dict(), "tuned": tuned.metrics["f1_score"].to_dict()},
+        "baseline_macro_f1": f1(baseline), "majority_macro_f1": f1(baseline.majority),
+        "tuned_beats_baseline": cmp.beats_baseline, "baseline_s": baseline_s,
+        "per_label_f1": {"base": base.metrics["f1_score"].to_dict(), "tuned": tuned.metrics["f1_score"].to_dict(),
+                         "baseline": baseline.metrics["f1_score"].to_dict()},
         "job": {"id": job.id, "epochs": job.record["tuning"]["epochs"], "steps": job.record["tuning"]["total_steps"],
                 "time_to_first_step_s": first_step_s, "median_tokens_per_second": float(tps.median()),
                 "final_train_loss": float(m["train_total_loss"].dropna().iloc[-1]),
@@ -138,7 +148,10 @@ def main() -> None:
           f"{result['job']['median_tokens_per_second']:.0f} tokens/s, first step after "
           f"{first_step_s:.1f} s, job {times['tuning_job_s']:.0f} s")
     print(f"  tuned macro F1 {result['tuned_macro_f1']:.3f}   ({times['tuned_evaluation_s']:.0f} s)")
+    print(f"  baseline macro F1 {result['baseline_macro_f1']:.3f} (TF-IDF + linear SVM, {baseline_s:.1f} s); "
+          f"majority class {result['majority_macro_f1']:.3f}")
     print(f"  fixed {len(cmp.fixed)} examples, broke {len(cmp.broken)}")
+    print(f"  {cmp.summary()}")
     if ambiguity:
         print(f"  {ambiguity['rows_with_several_source_labels']} of {len(evald)} eval transcripts carry several "
               f"specialties in mtsamples.csv; predictions among them: base {ambiguity['base']:.2f}, "
