@@ -113,12 +113,14 @@ def tune(*args: Any, **kwargs: Any) -> TuningJob:
                              "on every machine)")
     if params.node_rank >= params.nnodes:
         raise ParameterError(f"node_rank: {params.node_rank} must be below nnodes ({params.nnodes})")
-    if params.effective_quantization:
+    if params.effective_quantization:  # bitsandbytes >= 0.50 quantizes on a CPU too; older ones need CUDA
         import torch
 
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"quantization={params.effective_quantization!r} loads the model with bitsandbytes, which "
-                               "needs a CUDA GPU; this machine has none. Use quantization=None (bf16/fp32 LoRA).")
+        from ..training.quantized import bitsandbytes_problem
+
+        problem = bitsandbytes_problem(torch.cuda.is_available())
+        if problem:
+            raise RuntimeError(f"quantization={params.effective_quantization!r}: {problem}")
     if params.prompt_template:
         template_fields(params.prompt_template)  # a bad template fails before the model is looked up
     from ..models.from_job import job_base
@@ -134,6 +136,11 @@ def tune(*args: Any, **kwargs: Any) -> TuningJob:
         from ..training.memory import check_full_tuning_fits
 
         memory = check_full_tuning_fits(model_path, params).to_json()
+    elif params.effective_quantization:  # QLoRA: the base counted in 4 (or 8) bits
+        from ..training.memory import check_adapter_tuning_fits
+
+        estimate = check_adapter_tuning_fits(model_path, params)
+        memory = estimate.to_json() if estimate else None
     store = JobStore()
     job_id = store.new_job_id(params.tuned_model_display_name)
     files = {"train.jsonl": _jsonl(train)}

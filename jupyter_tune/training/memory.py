@@ -116,3 +116,112 @@ def check_full_tuning_fits(model_dir: str | Path, params) -> FullTuningMemory:
             f"method='full' refused: {est.describe()}. Use method='lora' (adapters: a fraction of this), a "
             "smaller model, or a machine with more memory.")
     return est
+
+
+# -- adapters on a (possibly quantized) base: LoRA and QLoRA --
+# NF4 packs two weights a byte; double quantization keeps one 8-bit absmax per 64 weights and one fp32
+# constant per 256 of those (the QLoRA paper's 0.127 bits a weight). LLM.int8() keeps one byte a weight
+# and an fp32 scale per row (left out: under 0.1 %).
+_QUANT_BYTES = {"4bit": 0.5 + 8 / 64 / 8 + 32 / (64 * 256) / 8, "8bit": 1.0}
+
+
+def tensor_shapes(model_dir: str | Path) -> dict[str, list[int]]:
+    """Every stored tensor's shape, from the safetensors headers (no weights loaded)."""
+    files = sorted(Path(model_dir).glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"No .safetensors files in {model_dir}")
+    shapes = {}
+    for f in files:
+        with open(f, "rb") as fh:
+            (n,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(n))
+        shapes.update({k: v["shape"] for k, v in header.items() if k != "__metadata__"})
+    return shapes
+
+
+@dataclass
+class AdapterTuningMemory:
+    parameters: int
+    quantized_parameters: int   # the linear layers' weights bitsandbytes quantizes
+    weights: int                # bytes: the base as it sits in memory
+    adapter_state: int          # bytes: LoRA weights, gradients and AdamW's moments (fp32)
+    available: int | None
+    device: str
+    dtype: str
+    quantization: str | None
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.adapter_state
+
+    @property
+    def fits(self) -> bool:
+        return self.available is None or self.total <= self.available
+
+    def to_json(self) -> dict:
+        return {"parameters": self.parameters, "quantized_parameters": self.quantized_parameters,
+                "quantization": self.quantization, "weights_bytes": self.weights,
+                "adapter_state_bytes": self.adapter_state, "total_bytes": self.total,
+                "available_bytes": self.available, "device": self.device, "dtype": self.dtype}
+
+    def describe(self) -> str:
+        gb = lambda b: f"{b / 1e9:.2f} GB"  # noqa: E731
+        base = (f"{self.quantized_parameters / 1e6:,.0f}M weights in {self.quantization}, the other "
+                f"{(self.parameters - self.quantized_parameters) / 1e6:,.0f}M in fp32" if self.quantization
+                else f"{self.parameters / 1e6:,.0f}M weights in {self.dtype}")
+        avail = f"; {self.device} has {gb(self.available)} available" if self.available is not None else ""
+        return (f"the base ({base}) takes about {gb(self.weights)} and the adapters' training state "
+                f"{gb(self.adapter_state)}, activations on top{avail}")
+
+
+def adapter_tuning_memory(model_dir: str | Path, quantization: str | None, rank: int, half_precision: bool,
+                          device: str) -> AdapterTuningMemory:
+    """Base weights (4-bit/8-bit linear layers counted as bitsandbytes stores them) plus the state of rank-r
+    adapters on every linear layer. Quantized: the layers left unquantized (embeddings, norms, an untied
+    output layer) are counted in fp32, as peft's prepare_model_for_kbit_training casts them."""
+    shapes = tensor_shapes(model_dir)
+    try:
+        vocab = int(json.loads((Path(model_dir) / "config.json").read_text()).get("vocab_size") or 0)
+    except (OSError, ValueError):
+        vocab = 0
+    total = linear = adapter = 0
+    for name, shape in shapes.items():
+        count = 1
+        for d in shape:
+            count *= d
+        total += count
+        # a linear layer's weight: 2-D and not an embedding (vocab rows); these get quantized and adapters
+        if len(shape) == 2 and name.endswith(".weight") and shape[0] != vocab:
+            linear += count
+            adapter += rank * (shape[0] + shape[1])
+    if quantization:
+        weights = int(linear * _QUANT_BYTES[quantization]) + (total - linear) * 4
+    else:
+        weights = total * (2 if half_precision else 4)
+    return AdapterTuningMemory(total, linear if quantization else 0, weights, adapter * 16,
+                               available_memory(device), device, "bfloat16" if half_precision else "float32",
+                               quantization)
+
+
+def check_adapter_tuning_fits(model_dir: str | Path, params) -> AdapterTuningMemory | None:
+    """The estimate for a LoRA/QLoRA job (None for a model without safetensors files); raises
+    InsufficientMemoryError when the base will not fit."""
+    import torch
+
+    if not any(Path(model_dir).glob("*.safetensors")):
+        return None
+
+    cuda = torch.cuda.is_available()
+    if params.precision == "auto":
+        from ..models.hardware import cpu_has_fast_bf16
+
+        half = cuda or cpu_has_fast_bf16()
+    else:
+        half = params.precision != "fp32"
+    est = adapter_tuning_memory(model_dir, params.effective_quantization, params.adapter_size, half,
+                                "cuda" if cuda else "cpu")
+    if not est.fits:
+        raise InsufficientMemoryError(
+            f"method={params.effective_method!r} refused: {est.describe()}. Use a smaller model or a machine "
+            "with more memory.")
+    return est

@@ -27,9 +27,12 @@ def choose_hardware(params: TuningParams) -> Hardware:
     import psutil
 
     cuda = torch.cuda.is_available()
-    if params.effective_quantization and not cuda:
-        raise RuntimeError(f"quantization={params.effective_quantization!r} needs a CUDA GPU (bitsandbytes); "
-                           "this machine has none. Leave quantization=None to train in bf16/fp32.")
+    if params.effective_quantization:
+        from .quantized import bitsandbytes_problem
+
+        problem = bitsandbytes_problem(cuda)
+        if problem:
+            raise RuntimeError(problem)
     if params.precision == "auto":
         if cuda:
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -56,15 +59,11 @@ def load_for_training(model_path: str, params: TuningParams, hw: Hardware,
     kwargs: dict[str, Any] = {"dtype": hw.dtype, "attn_implementation": attn}
     quantization = params.effective_quantization
     if quantization:
-        from transformers import BitsAndBytesConfig
+        from .quantized import device_map, quantization_config
 
-        if quantization == "4bit":
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=hw.dtype)
-        else:
-            kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
-        kwargs["device_map"] = {"": torch.cuda.current_device()}  # a distributed rank: its own GPU
+        # 4-bit layers dequantize and compute in the probed dtype (bf16 where the hardware runs it fast)
+        kwargs["quantization_config"] = quantization_config(quantization, hw.dtype)
+        kwargs["device_map"] = device_map(hw.device)  # a distributed rank: its own GPU
     from ..models.from_job import JobBase, load_merged
 
     try:
@@ -82,7 +81,10 @@ def load_for_training(model_path: str, params: TuningParams, hw: Hardware,
     if quantization:
         from peft import prepare_model_for_kbit_training
 
+        from .quantized import keep_training_layout
+
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        keep_training_layout(model)
     elif hw.device == "cuda":
         model = model.to("cuda")
     lora = LoraConfig(
@@ -97,6 +99,10 @@ def load_for_training(model_path: str, params: TuningParams, hw: Hardware,
     else:
         plan_fused_lora(params, model, fp)
     plan_logits(params, model, fp)
+    if quantization:
+        from .fastpath import note_quantized_base
+
+        note_quantized_base(fp, quantization)
     trainable, total = model.get_nb_trainable_parameters()
     targets = sorted({name.split(".")[-1] for name, mod in model.named_modules()
                       if hasattr(mod, "lora_A") and hasattr(mod, "base_layer")})
