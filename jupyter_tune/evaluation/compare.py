@@ -61,6 +61,8 @@ class Comparison:
         b, t = self.base.scoring, self.tuned.scoring
         if b == t:
             return f"; {b} scoring" if b else ""
+        if self.base.scoring_auto and self.tuned.scoring_auto:  # each the best measured for its kind
+            return f"; auto scoring: base {b}, tuned {t}"
         # Different scorings rank labels differently: the delta mixes model and scoring.
         return f"; scoring differs: base {b or self.base.mode}, tuned {t or self.tuned.mode}"
 

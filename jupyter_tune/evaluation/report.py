@@ -22,7 +22,8 @@ class EvaluationReport:
       or raw_answer in generate mode.
     evaluation_status: {"num_successful_rows", "num_total_rows"}; rows that failed are left out of metrics.
     confusion_matrix: DataFrame (true label x predicted label), classification only.
-    scoring: score mode's label scoring ("sum", "mean", "calibrated", "calibrated_mean"), else None.
+    scoring: score mode's label scoring ("sum", "mean", "calibrated", "calibrated_mean"), else None;
+      scoring_auto: True when scoring="auto" chose it (calibrated for a base model, sum for a tuned one).
     content_free_logprobs: {label: mean summed log-likelihood for the content-free inputs} when calibrated.
     majority: a TF-IDF baseline's (``jt.baseline``) majority-class report on the same rows, else None.
     """
@@ -39,6 +40,7 @@ class EvaluationReport:
     scoring: str | None = None
     content_free_logprobs: dict[str, float] | None = None
     majority: EvaluationReport | None = None
+    scoring_auto: bool = False  # `scoring` was chosen by scoring="auto" for this kind of model
 
     @property
     def macro_f1(self) -> float | None:
@@ -54,7 +56,7 @@ class EvaluationReport:
     def summary(self) -> str:
         s = self.evaluation_status
         what = f"{self.task_type}" + (f", {self.mode} mode" if self.mode else "")
-        what += f" ({self.scoring} scoring)" if self.scoring else ""
+        what += f" ({'auto: ' if self.scoring_auto else ''}{self.scoring} scoring)" if self.scoring else ""
         head = f"{self.model_name}: {what}, {s['num_successful_rows']}/{s['num_total_rows']} rows"
         if self.task_type == "classification":
             extra = f"; majority class: macro F1 {self.majority.macro_f1:.3f}" if self.majority else ""
