@@ -51,7 +51,18 @@ _WORD_BYTE[[*range(48, 58), *range(65, 91), *range(97, 123), *range(128, 256)]] 
 
 
 _BLOCK = 1 << 18     # characters of text hashed at once: the per-byte arrays of one block stay in cache
-_POWERS = np.cumprod(np.full(4096, 0x100000001B3, dtype=np.uint64))  # bytes past 4096 in a word share one
+_P = 0x100000001B3   # odd, so invertible modulo 2**64
+_TABLES: list[np.ndarray] = []
+
+
+def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """P**k and P**-k modulo 2**64 for k < n (cached, grown by doubling)."""
+    if not _TABLES or len(_TABLES[0]) < n:
+        size = max(n, 2 * len(_TABLES[0]) if _TABLES else 1 << 20)
+        pw = np.cumprod(np.full(size, _P, dtype=np.uint64)) * np.uint64(pow(_P, -1, 1 << 64))  # P**0, P**1, ...
+        inv = np.cumprod(np.full(size, pow(_P, -1, 1 << 64), dtype=np.uint64)) * np.uint64(_P)
+        _TABLES[:] = [pw, inv]
+    return _TABLES[0], _TABLES[1]
 
 
 def _block_words(data: bytes, n_texts: int) -> tuple[np.ndarray, np.ndarray]:
@@ -68,9 +79,10 @@ def _block_words(data: bytes, n_texts: int) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.flatnonzero(ends) - start_at + 1
     first_byte = np.cumsum(lengths) - lengths  # of each word among the word bytes
     at = np.flatnonzero(is_word)
-    pos = np.arange(len(at)) - np.repeat(first_byte, lengths)  # of each byte in its word
-    terms = b[at].astype(np.uint64) * _POWERS[np.minimum(pos, len(_POWERS) - 1)]
-    return _fmix64(np.add.reduceat(terms, first_byte)), counts
+    pw, inv = _powers(len(b))
+    # sum of byte * P**(offset in the block), shifted back to the word's start: sum of byte * P**(offset in word)
+    words = np.add.reduceat(b[at].astype(np.uint64) * pw[at], first_byte) * inv[start_at]
+    return _fmix64(words), counts
 
 
 def word_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -114,9 +126,11 @@ def shingle_hashes(words: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, n
     h = np.zeros(n, np.uint64)
     for k in range(SHINGLE):  # polynomial combination of the words, wrapping at 2**64
         h = h * np.uint64(0x100000001B3) + words[k:k + n]
-    doc = np.repeat(np.arange(len(counts)), counts)[:n]
-    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    keep = np.arange(n) - first[doc] < shingles[doc]  # the shingle ends inside its own text
+    keep = np.ones(n, bool)  # the shingle ends inside its own text: not at any text's last SHINGLE-1 words
+    ends = np.cumsum(counts)
+    for k in range(1, SHINGLE):
+        at = ends - k
+        keep[at[(counts >= k) & (at < n)]] = False
     return (_fmix64(h[keep]) >> np.uint64(32)).astype(np.uint32), shingles
 
 
