@@ -137,3 +137,14 @@ def test_a_full_disk_is_reported_as_itself_not_as_a_kill(tune_home, tiny_model_d
     assert raw["state"] == JobState.FAILED.value  # reconcile wrote what the note said
     assert "could not record" in job.log().lower() or "holds it" in job.log()
 
+
+
+def test_preference_rows_round_trip_through_the_jobs_copy():
+    from jupyter_tune.data.loader import Dataset, load_dataset
+
+    rows = [{"prompt": f"Question {i}?", "chosen": f"Good {i}", "rejected": f"Bad {i}"} for i in range(3)]
+    original = load_dataset(rows, preference=True)
+    stored = Dataset.from_records("pairs", original.to_records())
+    assert stored.is_preference and original.is_preference
+    assert [(e.messages, e.rejected, e.fields) for e in stored.examples] == \
+        [(e.messages, e.rejected, e.fields) for e in original.examples]

@@ -34,6 +34,10 @@ class Dataset:
     def from_records(cls, source: str, records: list[dict[str, Any]]) -> Dataset:
         return cls(source, [_expand(r, i) for i, r in enumerate(records)])
 
+    @property
+    def is_preference(self) -> bool:
+        return bool(self.examples) and self.examples[0].is_preference
+
 
 _REJECTED = -1  # field_turns' index for a preference row's rejected answer
 
@@ -80,10 +84,6 @@ def _expand(record: dict[str, Any], index: int) -> Example:
     if record.get("template") is not None:
         apply_template(ex, record["template"])
     return ex
-
-    @property
-    def is_preference(self) -> bool:
-        return bool(self.examples) and self.examples[0].is_preference
 
 
 class TemplateError(ValueError):
