@@ -15,7 +15,7 @@ from typing import Any
 from ..data.health import check_before_job
 from ..data.loader import Dataset, template_fields, validate_dataset
 from ..data.readers import describe_source
-from ..params import MAIN_GROUP, ParameterError, TuningParams, field_default, main_fields
+from ..params import MAIN_GROUP, TuningParams, field_default, main_fields
 from . import queue
 from .job import TuningJob
 from .states import JobState
@@ -105,14 +105,9 @@ def tune(*args: Any, **kwargs: Any) -> TuningJob:
     train_dataset, validation_dataset = values["train_dataset"], values["validation_dataset"]
     if train_dataset is None:
         raise ValueError("train_dataset is required: a path, a list of dicts or a pandas DataFrame.")
-    values.update(base_model=str(values["base_model"]), train_dataset=describe_source(train_dataset),
+    values.update(train_dataset=describe_source(train_dataset),
                   validation_dataset=None if validation_dataset is None else describe_source(validation_dataset))
-    params = TuningParams.from_dict({**values, **advanced})
-    if params.nnodes > 1 and not params.rdzv_endpoint:
-        raise ParameterError("rdzv_endpoint: needed when nnodes > 1 (host:port of the first machine, the same "
-                             "on every machine)")
-    if params.node_rank >= params.nnodes:
-        raise ParameterError(f"node_rank: {params.node_rank} must be below nnodes ({params.nnodes})")
+    params = TuningParams.from_dict({**values, **advanced})  # every value checked, every problem listed
     if params.effective_quantization:  # bitsandbytes >= 0.50 quantizes on a CPU too; older ones need CUDA
         import torch
 
@@ -128,6 +123,10 @@ def tune(*args: Any, **kwargs: Any) -> TuningJob:
     from_job = job_base(params.base_model)  # base_model=<job id>: start from a finished job's model
     # an unknown model fails here, naming what was tried
     model_path = from_job.base_path if from_job else _model_path(params.base_model)
+    if params.target_modules and params.method != "full":
+        from ..models.arch import check_target_modules
+
+        check_target_modules(model_path, params.target_modules)  # before a job exists, not at its first step
     train, val = validate_dataset(train_dataset, validation_dataset, params.prompt_template,
                                   params.min_train_examples, preference=params.method == "dpo")
     health = check_before_job(train, val, params.data_checks)  # data_checks="error" refuses here

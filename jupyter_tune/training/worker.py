@@ -17,6 +17,7 @@ import traceback
 from pathlib import Path
 
 from ..data.loader import Dataset
+from ..jobs import exit_note
 from ..jobs.cancel import CancelWatch, JobCancelled
 from ..jobs.states import JobState
 from ..jobs.store import JobStore, atomic_write_json, now_iso
@@ -53,7 +54,24 @@ def run(job_dir: Path, resume: bool) -> int:
     if not store.start_worker(job_id, os.getpid(), _create_time()):
         log(f"Not starting: the job is {store.read_raw(job_id)['state']}")
         return 0
+    try:
+        exit_note.reserve(job_dir)  # room for the last word, while there is room
+    except OSError as e:
+        log(f"Warning: could not reserve {exit_note.NAME} ({e}); a full disk may hide why the job stops")
     return _train(store, job_id, watch, pauses, resume, 0, 1)
+
+
+def _finish(store: JobStore, job_id: str, state: JobState, message: str | None) -> None:
+    """The one place a job process records how it ended: the exit note first (in place: it survives a
+    full disk), then job.json. A failed job.json write is logged, never raised: the note tells the
+    store the rest when it sees the process gone."""
+    exit_note.write(store.job_dir(job_id), state.value, message)
+    try:
+        store.update(job_id, state=state.value, end_time=now_iso(),
+                     error={"message": message} if state is JobState.FAILED else None)
+    except OSError as e:
+        log(f"Could not record {state.value} in job.json ({type(e).__name__}: {e}); "
+            f"{exit_note.NAME} holds it")
 
 
 def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, float], resume: bool,
@@ -144,7 +162,7 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, f
             last = store.latest_checkpoint(job_id, report=log)
             message = guard.message(last.name if last else None)
             log(message)
-            store.update(job_id, state=JobState.FAILED.value, end_time=now_iso(), error={"message": message})
+            _finish(store, job_id, JobState.FAILED, message)
             return 1
         final = JobState.CANCELLED if watch.requested.is_set() else JobState.SUCCEEDED
         _finish_selection(store, job_id, trainer, final)
@@ -152,7 +170,7 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, f
         log(f"{'Model' if params.method == 'full' else 'Adapter'} saved to "
             f"{job_dir / ('model' if params.method == 'full' else 'adapter')}; {final.value}")
         _close_trackers(trackers, job_dir / "adapter", final.value)
-        store.update(job_id, state=final.value, end_time=now_iso(), error=None)
+        _finish(store, job_id, final, None)
         return 0
     except JobCancelled:
         # While loading (nothing trained) or evaluating (the weights are the last step's: keep them).
@@ -163,7 +181,7 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, f
         else:
             log("Cancelled before training started")
         _close_trackers(trackers, store.job_dir(job_id) / "adapter", JobState.CANCELLED.value)
-        store.update(job_id, state=JobState.CANCELLED.value, end_time=now_iso(), error=None)
+        _finish(store, job_id, JobState.CANCELLED, None)
         return 0
     except BaseException as e:  # noqa: BLE001 - the job must always end in a final state
         traceback.print_exc()
@@ -175,7 +193,7 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, f
             if is_main:
                 store.update(job_id, rank_error=f"{message} (rank 0 of {world_size})")
         else:
-            store.update(job_id, state=JobState.FAILED.value, end_time=now_iso(), error={"message": message})
+            _finish(store, job_id, JobState.FAILED, message)
         return 1
     finally:
         _close_trackers(trackers, None, "ended")  # no-op once closed above
