@@ -9,7 +9,7 @@ from typing import Any
 from .errors import DatasetError, Problem
 from .formats import FORMATS, Example, convert_row, detect_format
 from .preference import PREFERENCE_FORMATS
-from .readers import RawRows, describe_source, read_rows
+from .readers import RawRows, read_rows
 
 _USABLE_COLUMNS = ("input_text", "output_text", "prompt", "label", "contents", "messages", "chosen", "rejected",
                    "completions")
@@ -204,10 +204,6 @@ def load_dataset(data: Any, prompt_template: str | None = None, *, require_answe
     return Dataset(raw.source, examples, [p for p in raw.problems if p.severity == "warning"], fmt, raw.unit)
 
 
-def _key(ex: Example) -> tuple:
-    return tuple((m["role"], m["content"].strip()) for m in ex.messages)
-
-
 def validate_dataset(train_dataset: Any, validation_dataset: Any = None, prompt_template: str | None = None,
                      min_examples: int = 16, preference: bool | None = None) -> tuple[Dataset, Dataset | None]:
     """Validate a training (and validation) dataset together; every problem of both is listed at once."""
@@ -227,14 +223,5 @@ def validate_dataset(train_dataset: Any, validation_dataset: Any = None, prompt_
     if problems:
         raise DatasetError(problems, "dataset")
     assert train is not None
-    if val is not None:
-        seen = {_key(e) for e in train.examples}
-        repeats = [e.line for e in val.examples if _key(e) in seen]
-        if repeats:
-            shown = ", ".join(map(str, repeats[:10])) + (" ..." if len(repeats) > 10 else "")
-            val.warnings.append(Problem(
-                describe_source(validation_dataset), None, None,
-                f"{len(repeats)} of {len(val)} validation examples also appear in the training data "
-                f"(lines {shown}).", "Validation metrics on them overstate quality; remove them.",
-                severity="warning"))
+    # Overlap between the two (exact and near, with conflicting labels) is data/health.py's finding.
     return train, val
