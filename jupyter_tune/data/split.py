@@ -5,6 +5,7 @@ Files are written only where told (``out_dir``), through the write guard."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
@@ -137,7 +138,17 @@ def _write(out_dir: str | os.PathLike, parts: dict[str, list], overwrite: bool) 
     paths = {name: os.path.join(os.fspath(out_dir), f"{name}.jsonl") for name in parts}
     for p in paths.values():  # both refused before either is written
         check_destination(p, kind="file", overwrite=overwrite)
-    for name, rows in parts.items():
-        text = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
-        paths[name] = str(write_file(paths[name], text, overwrite=overwrite, what=f"{name} split"))
+    written: list[str] = []
+    try:
+        for name, rows in parts.items():
+            text = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
+            existed = os.path.exists(paths[name])
+            paths[name] = str(write_file(paths[name], text, overwrite=overwrite, what=f"{name} split"))
+            if not existed:
+                written.append(paths[name])
+    except BaseException:  # all or nothing: a failed second file takes the new first one with it
+        for path in written:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        raise
     return paths

@@ -106,3 +106,23 @@ def test_bad_input_gets_the_loader_errors(tmp_path):
         jt.split(bad)
     with pytest.raises(ValueError, match="test_size"):
         jt.split(dataset(), test_size=1.5)
+
+
+def test_a_failed_second_file_leaves_no_first_one(tmp_path, monkeypatch):
+    import errno
+
+    from jupyter_tune.jobs import guard
+
+    real, calls = guard.write_file, []
+
+    def second_fails(dest, data, **kw):
+        calls.append(dest)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(dest, data, **kw)
+
+    monkeypatch.setattr(guard, "write_file", second_fails)
+    out = tmp_path / "split"
+    with pytest.raises(OSError):
+        jt.split(dataset(), seed=1, out_dir=out)
+    assert not out.exists() or not any(out.iterdir())
