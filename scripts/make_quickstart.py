@@ -39,8 +39,12 @@ cells = [
     md("## 3. Tune\n\n"
        "`jt.tune` returns at once: the job runs in its own process, so this notebook stays usable. "
        "`job.view()` shows the live curves (Supervise), the dataset statistics (Dataset), the settings "
-       "(Details) and, once it has succeeded, a Test tab."),
-    code("job = jt.tune(base_model=BASE_MODEL, train_dataset=TRAIN, validation_dataset=EVAL,\n"
+       "(Details) and, once it has succeeded, a Test tab.\n\n"
+       "The job picks its best checkpoint on a validation set. That set is held out from the training rows "
+       "with `jt.split` (stratified; duplicates never straddle it), never the evaluation set: a checkpoint "
+       "chosen on `EVAL` would make the final scores on `EVAL` look better than they are."),
+    code("train_rows, val_rows = jt.split(TRAIN, test_size=0.1, seed=0)\n"
+         "job = jt.tune(base_model=BASE_MODEL, train_dataset=train_rows, validation_dataset=val_rows,\n"
          "              tuned_model_display_name=\"medical-specialty\", prompt_template=TEMPLATE, **TUNING)\njob.view()"),
     code("job.wait()\nprint(job.state, job.error or \"\")\njob.metrics.tail()"),
     md("## 4. Measure the tuned model and compare\n\n"
@@ -49,7 +53,7 @@ cells = [
        "comparison's headline says when it does not."),
     code("tuned = jt.load_model(job)\n"
          "tuned_report = jt.evaluate(tuned, EVAL, prompt_template=TEMPLATE)\ntuned_report"),
-    code("baseline = jt.baseline(TRAIN, EVAL, prompt_template=TEMPLATE)\nbaseline"),
+    code("baseline = jt.baseline(train_rows, EVAL, prompt_template=TEMPLATE)  # the rows the model tuned on\nbaseline"),
     code("comparison = jt.compare(base_report, tuned_report, baseline=baseline)\ncomparison"),
     md("## 5. Try a few prompts"),
     code("prompts = [\n"
