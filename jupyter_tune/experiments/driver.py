@@ -114,6 +114,9 @@ def run(folder: Path) -> int:
             sweeps.update(sweep_id, state=JobState.CANCELLED.value, end_time=now_iso())
             log("Cancelled")
             return 0
+        if JobState(record["state"]).is_final:  # recorded ended by someone else (e.g. judged dead): stop
+            log(f"The sweep is {record['state']}: nothing left to drive")
+            return 0
         running = 0
         for t in record["trials"]:
             if t.get("status") != "running":

@@ -12,86 +12,105 @@ it once, so every job, and a driver in another process, reads the same rows.
   objective to Optuna, cancels the trials the pruner stops (recorded ``pruned``), and keeps Optuna's own
   study in a journal file beside sweep.json, so ``sweep.resume()`` continues a sweep whose driver died.
 
+sweep.json is kept by the job store's mechanism (jobs/records.py: atomic writes, a ``filelock`` per
+sweep, create-then-rename, checked reads), and a search whose driver died is reported and recorded the
+way a job whose process died is: `SweepStore.read` reports it (no side effect), `reconcile` writes it.
+
 Torch-free at import.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import itertools
 import json
+import logging
 import os
 import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..jobs.records import CorruptRecordError, RecordNotFoundError, RecordStore
 from ..jobs.states import ACTIVE_STATES, JobState
-from ..jobs.store import JobStore, atomic_write_json, loads, now_iso, process_alive, slugify
+from ..jobs.store import JobStore, now_iso, process_alive, slugify
 from .compare import Run, best_run, greater_is_better
 
 SEARCHES = (None, "grid", "optuna")
 PRUNERS = ("median", "percentile", "hyperband", "successive_halving")
 DEFAULT_PRUNER = {"type": "median", "n_startup_trials": 2, "n_warmup_steps": 0}
 _ACTIVE = ACTIVE_STATES
+_STATES = frozenset(s.value for s in JobState)
+# A search whose driver never recorded its pid within this time is reported FAILED (as a PENDING job).
+_DRIVER_GRACE_S = 120.0
+# sweep.json's blocks that readers index, and the JSON type each must have.
+_RECORD_SHAPES = (("base", dict), ("grid", dict), ("objective", dict), ("trials", list), ("ranges", list),
+                  ("driver", dict), ("pruner", dict), ("enqueue", list))
+
+logger = logging.getLogger(__name__)
 
 
 class SweepError(ValueError):
     """The sweep cannot be made as asked; the message says why."""
 
 
-# -- the record --
-class SweepStore:
-    """sweeps/<id>/sweep.json beside the job store's jobs/."""
+class SweepNotFoundError(RecordNotFoundError):
+    pass
 
-    def __init__(self, root: str | os.PathLike | None = None):
-        self.root = JobStore(root).root
-        self.dir = self.root / "sweeps"
+
+class CorruptSweepError(CorruptRecordError):
+    """A sweep folder whose sweep.json cannot be used; `.reason` says why."""
+
+    noun = "Sweep"
+
+
+# -- the record --
+class SweepStore(RecordStore):
+    """sweeps/<id>/sweep.json beside the job store's jobs/, kept the same way (jobs/records.py)."""
+
+    kind, subdir, noun, lock_subdir = "sweep", "sweeps", "sweep", "sweeps"
+    not_found_error, corrupt_error, invalid_id_error = SweepNotFoundError, CorruptSweepError, SweepError
+
+    @property
+    def dir(self) -> Path:
+        return self.records_dir
 
     def path(self, sweep_id: str) -> Path:
-        from ..jobs.store import validate_job_id
-
-        try:
-            validate_job_id(sweep_id)
-        except ValueError:
-            raise SweepError(f"Invalid sweep id {sweep_id!r}: 1 to 64 characters of a-z, 0-9 and '-'.") from None
-        return self.dir / sweep_id
+        return self.record_dir(sweep_id)
 
     def new_id(self, name: str | None) -> str:
         return f"{slugify(name or 'sweep', 30)}-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
     def read(self, sweep_id: str) -> dict[str, Any]:
-        try:
-            return loads((self.path(sweep_id) / "sweep.json").read_bytes())
-        except FileNotFoundError:
-            raise KeyError(f"No sweep {sweep_id!r} in {self.dir}") from None
+        """sweep.json for display, with no side effect: a search whose driver died reads FAILED (or
+        CANCELLED, if it was being cancelled) with the reason; `reconcile` records it. Raises
+        SweepNotFoundError (a KeyError) or CorruptSweepError (a ValueError) saying what is wrong."""
+        return self.assess(self.read_raw(sweep_id))
 
-    def write(self, sweep_id: str, record: dict[str, Any]) -> None:
-        atomic_write_json(self.path(sweep_id) / "sweep.json", record)
-
-    @contextlib.contextmanager
-    def lock(self, sweep_id: str) -> Iterator[None]:
-        with open(self.path(sweep_id) / ".lock", "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
-
-    def update(self, sweep_id: str, **changes: Any) -> dict[str, Any]:
-        with self.lock(sweep_id):
-            record = {**self.read(sweep_id), **changes, "update_time": now_iso()}
-            self.write(sweep_id, record)
-            return record
+    def check(self, record: dict[str, Any]) -> str | None:
+        if record.get("state") not in _STATES:
+            return f"sweep.json has no valid state (found {record.get('state')!r})"
+        if record.get("search") not in SEARCHES[1:]:
+            return f"sweep.json's search is {record.get('search')!r}, not 'grid' or 'optuna'"
+        for key in ("trials", "objective", "base"):
+            if key not in record:
+                return f"sweep.json has no {key!r}"
+        problem = self.check_shapes(record, _RECORD_SHAPES)
+        if problem:
+            return problem
+        if not isinstance(record["objective"].get("metric"), str):
+            return "sweep.json's objective names no metric"
+        for i, t in enumerate(record["trials"]):
+            if not isinstance(t, dict) or not isinstance(t.get("number"), int):
+                return f"sweep.json's trials[{i}] is not an object with a trial number"
+        return None
 
     def update_trial(self, sweep_id: str, number: int, **changes: Any) -> None:
         with self.lock(sweep_id):
-            record = self.read(sweep_id)
+            record = self.read_raw(sweep_id)
             for t in record["trials"]:
                 if t["number"] == number:
                     t.update(changes)
@@ -100,14 +119,50 @@ class SweepStore:
 
     def add_trial(self, sweep_id: str, trial: dict[str, Any]) -> None:
         with self.lock(sweep_id):
-            record = self.read(sweep_id)
+            record = self.read_raw(sweep_id)
             record["trials"].append(trial)
             self.write(sweep_id, record)
 
-    def ids(self) -> list[str]:
-        if not self.dir.is_dir():
-            return []
-        return [p.name for p in self.dir.iterdir() if (p / "sweep.json").is_file()]
+    # -- a search whose driver process died, as a job whose process died (jobs/store.py) --
+    def _died(self, record: dict[str, Any]) -> bool:
+        if record.get("search") != "optuna" or record.get("state") not in (
+                JobState.RUNNING.value, JobState.CANCELLING.value):
+            return False  # a grid sweep has no process: its jobs run on their own
+        driver = record.get("driver") or {}
+        if driver.get("pid") is None:  # being started: its pid is recorded right after the start
+            since = driver.get("start_unix") or record.get("create_unix") or time.time()
+            return time.time() - since > _DRIVER_GRACE_S
+        return not process_alive(driver["pid"], driver.get("create_time"))
+
+    def _death_changes(self, record: dict[str, Any]) -> dict[str, Any]:
+        if record.get("state") == JobState.CANCELLING.value:  # it died while stopping: it did stop
+            trials = [{**t, "status": "cancelled"} if t.get("status") in (None, "running") else t
+                      for t in record["trials"]]
+            return {"state": JobState.CANCELLED.value, "end_time": now_iso(), "update_time": now_iso(),
+                    "trials": trials}
+        pid = (record.get("driver") or {}).get("pid")
+        log = self.record_dir(record["id"]) / "driver.log"
+        why = (f"The sweep's driver process (pid {pid}) ended before the search did: it was killed or crashed"
+               if pid is not None else "The sweep's driver process never started")
+        return {"state": JobState.FAILED.value, "end_time": now_iso(), "update_time": now_iso(),
+                "error": f"{why} (its log: {log}). sweep.resume() continues the search where it stopped."}
+
+    def reconcile(self, sweep_id: str | None = None) -> list[str]:
+        """Record the searches (all, or `sweep_id`) whose driver died, as `read` reports them; returns
+        their ids. Never raises for a sweep it cannot read or write."""
+        return self.record_deaths(sweep_id)
+
+    def begin_resume(self, sweep_id: str) -> bool:
+        """Mark a search whose driver is gone RUNNING, with a driver about to start, in one locked step;
+        False if a driver runs or is starting (two racing resumes start one driver)."""
+        with self.lock(sweep_id):
+            record = self.read_raw(sweep_id)
+            if record["state"] in (JobState.RUNNING.value, JobState.CANCELLING.value) and not self._died(record):
+                return False
+            record.update(state=JobState.RUNNING.value, end_time=None, error=None, update_time=now_iso(),
+                          driver={"pid": None, "start_unix": time.time()})
+            self.write(sweep_id, record)
+            return True
 
 
 # -- building a sweep --
@@ -208,18 +263,22 @@ def sweep(base: dict[str, Any], grid: dict[str, Any], search: str | None = None,
 
     store = SweepStore()
     sweep_id = store.new_id(name)
-    folder = store.path(sweep_id)
-    folder.mkdir(parents=True)
-    try:
+    final = store.path(sweep_id)
+    with store.creating(sweep_id) as folder:  # all or nothing: a refused sweep leaves no folder
         base = dict(base)
-        base["train_dataset"] = _data_file(base["train_dataset"], folder / "train.jsonl")
-        base["validation_dataset"] = _data_file(base.get("validation_dataset"), folder / "validation.jsonl")
+        data = (("train_dataset", "train.jsonl"), ("validation_dataset", "validation.jsonl"))
+        for key, file_name in data:
+            base[key] = _data_file(base.get(key), folder / file_name)
         from ..data.loader import validate_dataset
         from ..params import MIN_TRAIN_EXAMPLES
 
         if base.get("method") != "dpo":  # every problem listed before any job starts
             validate_dataset(base["train_dataset"], base["validation_dataset"], base.get("prompt_template"),
                              base.get("min_train_examples", MIN_TRAIN_EXAMPLES))
+        objective_spec = _objective(base, objective, base["validation_dataset"])
+        for key, file_name in data:  # the jobs read the rows where the folder will be
+            if base[key] == str(folder / file_name):
+                base[key] = str(final / file_name)
         pruner_spec = None
         if search == "optuna" and pruner is not None:
             pruner_spec = dict(pruner) if isinstance(pruner, dict) else (
@@ -229,17 +288,12 @@ def sweep(base: dict[str, Any], grid: dict[str, Any], search: str | None = None,
             "create_time": now_iso(), "create_unix": time.time(), "end_time": None, "error": None,
             "base": base, "grid": {k: list(v) for k, v in grid.items()},
             "ranges": [k for k, v in grid.items() if isinstance(v, tuple)],
-            "objective": _objective(base, objective, base["validation_dataset"]),
+            "objective": objective_spec,
             "n_trials": n_trials if search == "optuna" else len(points),
             "parallel": max(1, parallel or machine_slots()), "pruner": pruner_spec, "seed": seed,
             "enqueue": list(enqueue or []), "trials": [], "driver": None,
         }
-        store.write(sweep_id, record)
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+        store.write_new(folder, sweep_id, record)
     s = Sweep(sweep_id, store)
     if search == "grid":
         s._submit_grid(points)
@@ -299,14 +353,11 @@ class Sweep:
     def state(self) -> JobState:
         """RUNNING while jobs run (or the search goes on), then SUCCEEDED (some job succeeded), FAILED or
         CANCELLED. A search whose driver process died reads FAILED, with the reason; resume() continues it."""
-        record = self.record
+        record = self.record  # SweepStore.read: a dead driver already reads FAILED
         state = record["state"]
         if state in (JobState.SUCCEEDED.value, JobState.FAILED.value, JobState.CANCELLED.value):
             return JobState(state)
         if record["search"] == "optuna":
-            driver = record.get("driver") or {}
-            if not process_alive(driver.get("pid"), driver.get("create_time")):
-                return JobState.FAILED  # its pid is recorded as it starts: a dead driver, not a slow one
             return JobState(state)
         job_states = [self._job_state(j) for j in self.job_ids]
         if any(s in _ACTIVE for s in job_states) or len(record["trials"]) < record["n_trials"]:
@@ -318,12 +369,8 @@ class Sweep:
 
     @property
     def error(self) -> str | None:
-        record = self.record
-        if record.get("error"):
-            return record["error"]
-        if record["search"] == "optuna" and self.state is JobState.FAILED:
-            return "The sweep's driver process ended before the search did; sweep.resume() continues it."
-        return None
+        """Why the sweep failed (a search whose driver died says so, and that resume() continues it)."""
+        return self.record.get("error") or None
 
     @staticmethod
     def _job_state(job_id: str) -> str:
@@ -377,6 +424,7 @@ class Sweep:
     def wait(self, timeout: float | None = None, poll: float = 1.0) -> JobState:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            self.store.reconcile(self.id)  # a dead driver recorded, as job.wait records a dead job
             for job in self.jobs:  # a waiting kernel keeps the queue moving (as job.wait does)
                 job.store.reconcile(job.id)  # reads have no side effect: this records deaths, starts queued jobs
             state = self.state
@@ -394,13 +442,15 @@ class Sweep:
         for job in self.jobs:
             if job.state.is_active:
                 job.cancel()
-        record = self.record
-        driver = record.get("driver") or {}
-        if record["search"] == "grid" or not process_alive(driver.get("pid"), driver.get("create_time")):
-            for t in record["trials"]:
-                if t.get("status") in (None, "running"):
-                    self.store.update_trial(self.id, t["number"], status="cancelled")
-            self.store.update(self.id, state=JobState.CANCELLED.value, end_time=now_iso())
+        with self.store.lock(self.id):  # no driver to finish the cancel: this does, in one step
+            record = self.store.read_raw(self.id)
+            if record["state"] == JobState.CANCELLING.value and (
+                    record["search"] == "grid" or self.store._died(record)):
+                for t in record["trials"]:
+                    if t.get("status") in (None, "running"):
+                        t["status"] = "cancelled"
+                record.update(state=JobState.CANCELLED.value, end_time=now_iso(), update_time=now_iso())
+                self.store.write(self.id, record)
         return self.state
 
     def resume(self) -> Sweep:
@@ -409,11 +459,8 @@ class Sweep:
         if record["search"] != "optuna":
             raise SweepError("resume() continues an Optuna search; a grid sweep's jobs run on their own "
                              "(jt.resume(job_id) continues a job)")
-        driver = record.get("driver") or {}
-        if process_alive(driver.get("pid"), driver.get("create_time")):
-            return self
-        self.store.update(self.id, state=JobState.RUNNING.value, end_time=None, error=None)
-        self._start_driver()
+        if self.store.begin_resume(self.id):  # False: a driver runs (or is starting) already
+            self._start_driver()
         return self
 
     def view(self, **kwargs: Any):
@@ -468,17 +515,29 @@ class Sweep:
 
 
 def get_sweep(sweep_id: str) -> Sweep:
-    return Sweep(sweep_id)
+    """The sweep `sweep_id` (SweepNotFoundError, CorruptSweepError or SweepError for a bad id otherwise).
+    Reconciles it first: a search whose driver died is recorded FAILED, as jt.get_job does for a job."""
+    store = SweepStore()
+    store.read(sweep_id)  # the id's errors before any write
+    store.reconcile(sweep_id)
+    return Sweep(sweep_id, store)
 
 
 def list_sweeps() -> list[Sweep]:
-    """Every sweep in the store, newest first."""
+    """Every sweep in the store, newest first (searches whose driver died recorded FAILED first). An
+    unreadable sweep.json is left out with a warning that says why."""
     store = SweepStore()
+    store.reconcile()
     sweeps = []
     for sweep_id in store.ids():
-        with contextlib.suppress(KeyError, ValueError):
+        try:
             sweeps.append(Sweep(sweep_id, store))
+        except CorruptSweepError as e:
+            logger.warning("%s", e)
+        except KeyError:
+            continue  # deleted while we listed
     return sorted(sweeps, key=lambda s: s.record.get("create_unix") or 0, reverse=True)
 
 
-__all__ = ["sweep", "get_sweep", "list_sweeps", "Sweep", "SweepError"]
+__all__ = ["sweep", "get_sweep", "list_sweeps", "Sweep", "SweepError", "SweepNotFoundError",
+           "CorruptSweepError"]

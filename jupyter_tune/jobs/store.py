@@ -9,36 +9,48 @@ Layout (``$JUPYTER_TUNE_HOME`` or ``<jupyter data dir>/tune``)::
     jobs/<job_id>/checkpoints/       Trainer checkpoints (adapter + optimizer state)
     jobs/<job_id>/adapter/           the final PEFT adapter
 
-Torch-free: the server imports it. Writers take a per-job file lock (``filelock``: POSIX and Windows),
-so several processes can update a job without losing each other's changes. Reading has no side effect:
-`read` and `list` report a job whose process died as FAILED without writing anything; `reconcile` is
-the one explicit step that records it and lets the queue move (called by the kernel API, the queue
-dispatcher and the server's periodic task). Readers never fail because of one bad job folder, and JSON
-the store writes never holds NaN or Infinity (a browser's JSON.parse rejects them).
+Torch-free: the server imports it. The mechanism (atomic writes, create-then-rename, checked reads, a
+per-job file lock with ``filelock``: POSIX and Windows) is jobs/records.py's RecordStore, which sweeps
+share. Writers take the job's lock, so several processes can update a job without losing each other's
+changes. Reading has no side effect: `read` and `list` report a job whose process died as FAILED
+without writing anything; `reconcile` is the one explicit step that records it and lets the queue move
+(called by the kernel API, the queue dispatcher and the server's periodic task). Readers never fail
+because of one bad job folder, and JSON the store writes never holds NaN or Infinity (a browser's
+JSON.parse rejects them).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import math
 import os
 import re
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from . import exit_note
 from .checkpoints import checkpoint_problem
+from .records import (  # noqa: F401 - re-exported: the rest of the package imports them from here
+    RECORD_ID_RE,
+    CorruptRecordError,
+    InvalidRecordIdError,
+    RecordNotFoundError,
+    RecordStore,
+    atomic_write_json,
+    default_root,
+    dumps,
+    json_safe,
+    loads,
+    now_iso,
+    process_alive,
+)
 from .states import ACTIVE_STATES, FINAL_STATES, JobState
 
-# \Z, not $: "$" also matches before a trailing newline. Use fullmatch (or match: \Z anchors the end).
-JOB_ID_RE = re.compile(r"[a-z0-9-]{1,64}\Z")
+JOB_ID_RE = RECORD_ID_RE  # 1 to 64 of a-z, 0-9 and '-' (fullmatch)
 # A PENDING job whose process never registered within this time is reported FAILED.
 _PENDING_GRACE_S = 120.0
 _STATES = frozenset(s.value for s in JobState)
@@ -46,32 +58,28 @@ _ACTIVE = ACTIVE_STATES
 _FINAL_VALUES = frozenset(s.value for s in FINAL_STATES)
 # job.json's blocks that readers index, and the JSON type each must have.
 _RECORD_SHAPES = (("params", dict), ("progress", dict), ("tuning", dict), ("paths", dict), ("error", dict),
-                  ("best", dict), ("warnings", list), ("exports", list),
-                  ("chosen_checkpoint", dict))
+                  ("best", dict), ("warnings", list), ("exports", list))
 
-
-def _json_kind(value: Any) -> str:
-    return {str: "string", bool: "boolean", int: "number", float: "number", list: "array",
-            dict: "object"}.get(type(value), type(value).__name__)
 
 logger = logging.getLogger(__name__)
 
 
-class InvalidJobIdError(ValueError):
+class InvalidJobIdError(InvalidRecordIdError):
     pass
 
 
-class JobNotFoundError(KeyError):
-    def __str__(self) -> str:  # KeyError quotes its message; this one reads as a sentence
-        return str(self.args[0]) if self.args else "job not found"
+class JobNotFoundError(RecordNotFoundError):
+    pass
 
 
-class CorruptJobError(ValueError):
+class CorruptJobError(CorruptRecordError):
     """A job folder whose job.json cannot be used; `.reason` says why."""
 
-    def __init__(self, job_id: str, reason: str):
-        self.job_id, self.reason = job_id, reason
-        super().__init__(f"Job {job_id} is unreadable: {reason}")
+    noun = "Job"
+
+    @property
+    def job_id(self) -> str:
+        return self.record_id
 
 
 class JobStateError(RuntimeError):
@@ -85,181 +93,43 @@ def validate_job_id(job_id: Any) -> str:
     return job_id
 
 
-def default_root() -> Path:
-    env = os.environ.get("JUPYTER_TUNE_HOME")
-    if env:
-        return Path(env).expanduser()
-    from jupyter_core.paths import jupyter_data_dir
-
-    return Path(jupyter_data_dir()) / "tune"
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 def slugify(text: str, max_len: int = 40) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return slug[:max_len].strip("-") or "job"
-
-
-# -- JSON that every reader (a browser's JSON.parse included) accepts --
-def json_safe(obj: Any) -> Any:
-    """`obj` with NaN/Infinity as None, numpy/torch scalars as numbers and anything else as str."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if obj is None or isinstance(obj, (str, int)):
-        return obj
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if hasattr(obj, "tolist"):  # numpy and torch scalars and arrays
-        with contextlib.suppress(Exception):
-            return json_safe(obj.tolist())
-    return str(obj)
-
-
-def dumps(obj: Any, **kwargs: Any) -> str:
-    return json.dumps(json_safe(obj), allow_nan=False, **kwargs)
-
-
-def _no_constants(name: str) -> None:
-    return None  # NaN / Infinity written by an older version read as null
-
-
-def loads(text: str | bytes) -> Any:
-    return json.loads(text, parse_constant=_no_constants)
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    """Replace `path` whole (readers see the old or the new file); leaves no temporary file on failure."""
-    text = dumps(data, indent=2)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
-def process_alive(pid: int | None, create_time: float | None = None) -> bool:
-    """True while process `pid` runs and is the one that was recorded (pids get reused)."""
-    if not pid or not isinstance(pid, int):
-        return False
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        if isinstance(create_time, (int, float)) and abs(proc.create_time() - create_time) > 1.0:
-            return False
-        return True
-    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError, OverflowError):
-        return False
 
 
 def _number(value: Any, default: float = 0.0) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
 
 
-class JobStore:
+class JobStore(RecordStore):
+    kind, subdir, noun = "job", "jobs", "tuning job"
+    not_found_error, corrupt_error, invalid_id_error = JobNotFoundError, CorruptJobError, InvalidJobIdError
+
     def __init__(self, root: str | os.PathLike | None = None):
-        self.root = Path(root).expanduser() if root is not None else default_root()
-        self.jobs_dir = self.root / "jobs"
+        super().__init__(root)
+        self.jobs_dir = self.records_dir
 
     # -- paths --
     def job_dir(self, job_id: str) -> Path:
-        return self.jobs_dir / validate_job_id(job_id)
-
-    def exists(self, job_id: str) -> bool:
-        return (self.job_dir(job_id) / "job.json").is_file()
+        return self.record_dir(job_id)
 
     def new_job_id(self, display_name: str | None = None) -> str:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         return f"{slugify(display_name or 'tuning')}-{stamp}-{secrets.token_hex(2)}"
 
-    def _lock_path(self, job_id: str) -> Path:
-        # Beside the job folders, not in them: taking the lock must never re-create a deleted job's folder.
-        return self.root / ".locks" / f"{validate_job_id(job_id)}.lock"
-
-    @contextlib.contextmanager
-    def lock(self, job_id: str) -> Iterator[None]:
-        """The job's exclusive lock, across processes. JobNotFoundError for a job that does not exist."""
-        from filelock import FileLock
-
-        if not self.job_dir(job_id).is_dir():
-            raise JobNotFoundError(f"No tuning job {job_id!r} in {self.jobs_dir}")
-        path = self._lock_path(job_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path)):
-            yield
-
     # -- creating --
     def create(self, job_id: str, record: dict[str, Any], files: dict[str, bytes | str] | None = None) -> Path:
-        """Create a job folder with its job.json and extra files, all or nothing."""
-        validate_job_id(job_id)
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        final = self.jobs_dir / job_id
-        if final.exists():
-            raise FileExistsError(f"Job {job_id} already exists in {self.jobs_dir}")
-        tmp = self.jobs_dir / f".creating-{job_id}-{secrets.token_hex(3)}"
-        tmp.mkdir()
-        try:
-            for name, content in (files or {}).items():
-                mode = "wb" if isinstance(content, bytes) else "w"
-                with open(tmp / name, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as f:
-                    f.write(content)
-            record = {**record, "id": job_id}
-            atomic_write_json(tmp / "job.json", record)
-            (tmp / "metrics.jsonl").touch()
-            (tmp / "log.txt").touch()
-            os.rename(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return final
+        """Create a job folder with its job.json, an empty metrics.jsonl and log.txt and the extra files,
+        all or nothing."""
+        return super().create(job_id, record, {"metrics.jsonl": "", "log.txt": "", **(files or {})})
 
     # -- reading --
-    def read_raw(self, job_id: str) -> dict[str, Any]:
-        """job.json as written. Raises JobNotFoundError, or CorruptJobError saying what is wrong with it."""
-        folder = self.job_dir(job_id)
-        try:
-            data = (folder / "job.json").read_bytes()
-        except FileNotFoundError:
-            if folder.is_dir():
-                raise CorruptJobError(job_id, "its folder has no job.json") from None
-            raise JobNotFoundError(f"No tuning job {job_id!r} in {self.jobs_dir}") from None
-        except OSError as e:
-            raise CorruptJobError(job_id, f"job.json cannot be read ({e.strerror or e})") from None
-        try:
-            record = loads(data.decode("utf-8"))
-        except UnicodeDecodeError as e:
-            raise CorruptJobError(job_id, f"job.json is not UTF-8 text (byte 0x{data[e.start]:02x} at "
-                                          f"offset {e.start})") from None
-        except json.JSONDecodeError as e:
-            raise CorruptJobError(job_id, f"job.json is not valid JSON ({e.msg} at line {e.lineno} "
-                                          f"column {e.colno})") from None
-        except RecursionError:
-            raise CorruptJobError(job_id, "job.json is nested too deeply") from None
-        if not isinstance(record, dict):
-            raise CorruptJobError(job_id, f"job.json holds a JSON {type(record).__name__}, not an object")
-        if record.get("id") != job_id:
-            raise CorruptJobError(job_id, f"job.json names job {record.get('id')!r}, not its folder's "
-                                          f"name {job_id!r}")
+    def check(self, record: dict[str, Any]) -> str | None:
+        """read_raw's job checks: a valid state, and the blocks readers index of the right JSON type."""
         if record.get("state") not in _STATES:
-            raise CorruptJobError(job_id, f"job.json has no valid state (found {record.get('state')!r})")
-        for key, kind in _RECORD_SHAPES:  # readers index these: a wrong type is this error, not theirs
-            if record.get(key) is not None and not isinstance(record[key], kind):
-                raise CorruptJobError(job_id, f"job.json's {key!r} is a JSON {_json_kind(record[key])}, not "
-                                              f"{'an object' if kind is dict else 'a list'}")
-        return record
+            return f"job.json has no valid state (found {record.get('state')!r})"
+        return self.check_shapes(record, _RECORD_SHAPES)
 
     def read(self, job_id: str) -> dict[str, Any]:
         """job.json for display, with no side effect: a job whose process died reads FAILED (with the
@@ -281,12 +151,6 @@ class JobStore:
                                      f"jt.delete_job({job_id!r}) or the panel."},
                 "params": {}, "progress": {}, "create_unix": created, "create_time": None,
                 "start_time": None, "end_time": None, "warnings": []}
-
-    def assess(self, record: dict[str, Any]) -> dict[str, Any]:
-        """`record` as readers see it: FAILED, with the reason, if its process died (nothing is written)."""
-        if not self._died(record):
-            return record
-        return {**record, **self._death_changes(record)}
 
     def _death_changes(self, record: dict[str, Any]) -> dict[str, Any]:
         """The final state of a job whose process is gone: the state and reason it left in its exit note
@@ -333,14 +197,7 @@ class JobStore:
             try:
                 raw = self.read_raw(jid)
                 queued |= raw["state"] == JobState.QUEUED.value
-                if not self._died(raw):
-                    continue
-                with self.lock(jid):
-                    current = self.read_raw(jid)
-                    if not self._died(current):
-                        continue
-                    current.update(self._death_changes(current))
-                    atomic_write_json(self.job_dir(jid) / "job.json", current)
+                if self._died(raw) and self.record_death(jid):  # checked again under the lock
                     recorded.append(jid)
             except (OSError, CorruptJobError, JobNotFoundError) as e:
                 logger.debug("could not record job %s as FAILED: %s", jid, e)
@@ -365,14 +222,6 @@ class JobStore:
                f"(for example kill -9 or out of memory) or crashed. Resume it with "
                f"jt.resume({record['id']!r}) to continue from the last checkpoint.")
         return msg + (f"\nLast log lines:\n{tail}" if tail else "")
-
-    def update(self, job_id: str, **changes: Any) -> dict[str, Any]:
-        with self.lock(job_id):
-            record = self.read_raw(job_id)
-            record.update(changes)
-            record["update_time"] = now_iso()
-            atomic_write_json(self.job_dir(job_id) / "job.json", record)
-            return record
 
     # -- state changes that must be checked and made in one step (under the job's lock) --
     def start_worker(self, job_id: str, pid: int, pid_create_time: float | None) -> bool:
@@ -432,10 +281,7 @@ class JobStore:
             return JobState(record["state"])
 
     def _job_ids(self) -> list[str]:
-        if not self.jobs_dir.is_dir():
-            return []
-        return [d.name for d in self.jobs_dir.iterdir()
-                if not d.name.startswith(".") and JOB_ID_RE.fullmatch(d.name) and d.is_dir()]
+        return self.ids()
 
     def list(self) -> list[dict[str, Any]]:
         """Every job, newest first, as `read` gives it (no side effect); an unreadable one appears as a
@@ -472,17 +318,6 @@ class JobStore:
             if record["state"] == JobState.QUEUED.value:
                 record.update(queue_position=position, update_time=now_iso())
                 atomic_write_json(self.job_dir(job_id) / "job.json", record)
-
-    def delete(self, job_id: str) -> None:
-        d = self.job_dir(job_id)
-        if not d.is_dir():
-            raise JobNotFoundError(f"No tuning job {job_id!r} in {self.jobs_dir}")
-        # Rename first so readers never see a half-deleted job.
-        trash = self.jobs_dir / f".deleting-{job_id}-{secrets.token_hex(3)}"
-        os.rename(d, trash)
-        shutil.rmtree(trash, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            self._lock_path(job_id).unlink()
 
     # -- metrics, stats, logs --
     def append_metrics(self, job_id: str, row: dict[str, Any]) -> None:
@@ -580,8 +415,6 @@ class JobStore:
             "queue_position": record.get("queue_position") if record.get("state") == JobState.QUEUED.value
             else None,
             "error": record.get("error"),
-            # the checkpoint the user made the job's model (jobs/choice.py), for the job list's note
-            "chosen_checkpoint": (record.get("chosen_checkpoint") or {}).get("step"),
             **({"unreadable": True} if record.get("unreadable") else {}),
         })
 
