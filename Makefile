@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # pip warns about every missing local index folder; keep its real output only
 QUIET  := 2>&1 | { grep -v "is ignored" || true; }
 
-.PHONY: install test test-fast lint lab demo bench bench-train bench-quality-full clean
+.PHONY: install test test-fast lint lab demo bench bench-train bench-quality-full gpu-wheels gpu-check clean
 
 install: $(STAMP)
 
@@ -63,6 +63,16 @@ BENCH_TASK ?= specialty
 bench-quality-full: install
 	$(PY) benchmarks/bench_quality.py --full --task $(BENCH_TASK) --model gemma3 --prompt short --max-seq-length 512 \
 		--epochs 2 --val-rows 38 --eval-steps $(if $(filter walkthrough38,$(BENCH_TASK)),45,40)
+
+# Checks on a CUDA GPU (README, "Checks on a GPU"). gpu-wheels, here with network: bitsandbytes' manylinux
+# wheel and SmolLM2's tokenizer into .gpu-wheels/ (ignored, carried with the working tree). gpu-check, on the
+# GPU machine (no venv there, no network): its python3 with CUDA torch; says so and stops without CUDA.
+GPU_PY ?= python3
+gpu-wheels: install
+	$(PY) scripts/gpu_check.py --fetch-wheels $(QUIET)
+
+gpu-check:
+	$(GPU_PY) scripts/gpu_check.py $(GPU_CHECK_ARGS)
 
 # Python (ruff) and the labextension's TypeScript (ESLint, then Prettier's check; `npm run lint:fix` in
 # labextension/ fixes what they can).

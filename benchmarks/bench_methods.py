@@ -7,7 +7,7 @@ job runs), the order alternating over repeats. The first step is warm-up and not
 rejected answer), and its reference pass (the adapter disabled) is not counted again. Peak memory is the
 process's RSS peak (CPU) or the allocated peak (CUDA), model load included.
 
-    python benchmarks/bench_methods.py [--steps 8] [--batch-size 8] [--repeats 2] [--configs lora,full,dpo,dpo_all_positions]
+    python benchmarks/bench_methods.py [--steps 8] [--batch-size 8] [--repeats 2] [--configs lora,qlora,full,dpo,dpo_all_positions]
 Writes benchmarks/results/methods.json.
 """
 
@@ -33,7 +33,7 @@ LABELS = ["Cardiovascular / Pulmonary", "Gastroenterology", "Neurology", "Orthop
 TEMPLATE = ("Assign a label to the given medical transcript from among these labels: [" + ", ".join(LABELS)
             + "]. TRANSCRIPT: {input_text}")
 # dpo_all_positions: DPO with answer_only_logits off, TRL's own CPU path (its fused LM head scores every position)
-CONFIGS = ("lora", "full", "dpo", "dpo_all_positions")
+CONFIGS = ("lora", "qlora", "full", "dpo", "dpo_all_positions")  # qlora: LoRA on a 4-bit (NF4) base
 MATMUL: dict = {}
 
 
@@ -99,6 +99,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--worker", nargs=2, metavar=("METHOD", "OUT"))
+    ap.add_argument("--result-file", type=Path, default=RESULTS / "methods.json")
     a = ap.parse_args()
     if a.worker:
         Path(a.worker[1]).write_text(json.dumps(run(a.worker[0], a.steps, a.batch_size)))
@@ -146,7 +147,8 @@ def write(a, runs: dict[str, list[dict]]) -> dict:
                       "sequences (its reference pass is extra work not counted); peak memory includes the model "
                       "load; on a shared 2-core machine figures are noisy."}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "methods.json").write_text(json.dumps(result, indent=2) + "\n")
+    a.result_file.parent.mkdir(parents=True, exist_ok=True)
+    a.result_file.write_text(json.dumps(result, indent=2) + "\n")
     return summary
 
 

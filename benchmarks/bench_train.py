@@ -113,7 +113,8 @@ def peak_memory() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
-def run_ours(steps: int, batch_size: int, model_id: str, length: str, off: str | None = None) -> dict:
+def run_ours(steps: int, batch_size: int, model_id: str, length: str, off: str | None = None,
+             method: str = "lora") -> dict:
     from jupyter_tune.data.loader import load_dataset
     from jupyter_tune.params import TuningParams
     from jupyter_tune.training.build import build_trainer
@@ -121,7 +122,7 @@ def run_ours(steps: int, batch_size: int, model_id: str, length: str, off: str |
     train_file, _, template, max_len, _ = task(length)
     params = TuningParams(base_model=model_id, train_dataset=str(train_file), prompt_template=template,
                           max_steps=steps, batch_size=batch_size, save_steps=10**6, seed=0,
-                          max_seq_length=max_len, **({off: not _DEFAULTS[off]} if off else {}))
+                          max_seq_length=max_len, method=method, **({off: not _DEFAULTS[off]} if off else {}))
     train = load_dataset(train_file, template)
     with tempfile.TemporaryDirectory() as tmp:
         trainer, tok, info, _ = build_trainer(params, train, None, tmp)
@@ -230,12 +231,15 @@ def run_b0(steps: int, batch_size: int, model_id: str, length: str) -> dict:
             "eval_loss": eval_loss(model, tok, model.device, length), "peak_memory_bytes": peak_memory()}
 
 
-def worker(which: str, steps: int, batch_size: int, model: str, length: str, out: str) -> None:
+def worker(which: str, steps: int, batch_size: int, model: str, length: str, out: str,
+           model_dir: str | None = None) -> None:
     import torch
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", os.cpu_count() or 1)))
-    model_id = MODELS[model]
-    if which == "b0":
+    model_id = model_dir or MODELS[model]
+    if which == "qlora":  # ours on a 4-bit (NF4) base
+        res = run_ours(steps, batch_size, model_id, length, method="qlora")
+    elif which == "b0":
         res = run_b0(steps, batch_size, model_id, length)
     elif which == "b1":
         res = run_b1(steps, batch_size, model_id, length)
@@ -298,10 +302,13 @@ def main() -> None:
     ap.add_argument("--ablation-repeats", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--configs", default=None,
-                    help="comma-separated from b0, b1, ours, " + ", ".join(ABLATIONS) + " (default: b0 on the default "
+                    help="comma-separated from b0, b1, ours, qlora, " + ", ".join(ABLATIONS) + " (default: b0 on the default "
                          "model's short inputs, b1, ours and every ablation)")
     ap.add_argument("--processes", type=int, default=None,
                     help="compare ours on 1 and on N processes (torchrun data parallel), as jobs")
+    ap.add_argument("--model-dir", help="a local model folder in place of --model's offline model (make gpu-check: "
+                                        "the architecture with random weights)")
+    ap.add_argument("--result-file", help="where the result JSON goes (default: benchmarks/results/train*.json)")
     ap.add_argument("--worker")
     ap.add_argument("--out")
     a = ap.parse_args()
@@ -309,7 +316,7 @@ def main() -> None:
     if a.processes:
         return run_processes(a, steps)
     if a.worker:
-        return worker(a.worker, steps, a.batch_size, a.model, a.length, a.out)
+        return worker(a.worker, steps, a.batch_size, a.model, a.length, a.out, a.model_dir)
     if a.configs:
         configs = a.configs.split(",")
     else:
@@ -323,7 +330,8 @@ def main() -> None:
                 t0 = time.perf_counter()
                 subprocess.run([sys.executable, __file__, "--worker", which, "--steps", str(steps),
                                 "--batch-size", str(a.batch_size), "--model", a.model, "--length", a.length,
-                                "--out", f.name], check=True, stdout=subprocess.DEVNULL)
+                                "--out", f.name, *(["--model-dir", a.model_dir] if a.model_dir else [])],
+                               check=True, stdout=subprocess.DEVNULL)
                 res = json.loads(Path(f.name).read_text())
                 res["process_seconds"] = time.perf_counter() - t0
             runs[which].append(res)
@@ -339,6 +347,11 @@ def main() -> None:
         med[k]["achieved_flops"] = 4 * n_params * med[k]["tokens_per_second"]
         med[k]["fraction_of_bf16_ceiling"] = med[k]["achieved_flops"] / ceiling["bf16"]
     ratios = {}
+    if "qlora" in med and "ours" in med:  # QLoRA beside LoRA (ours): speed, memory and loss of the 4-bit base
+        ratios["qlora_vs_ours"] = {
+            "tokens_per_second": med["qlora"]["tokens_per_second"] / med["ours"]["tokens_per_second"],
+            "peak_memory": med["qlora"]["peak_memory_bytes"] / med["ours"]["peak_memory_bytes"],
+            "eval_loss_delta": med["qlora"]["eval_loss"] - med["ours"]["eval_loss"]}
     if "ours" in med:
         for base in ("b0", "b1"):
             if base in med:
@@ -358,9 +371,13 @@ def main() -> None:
         "runs": runs, "matmul_ceiling_flops": ceiling,
         "fast_path": runs["ours"][0].get("fast_path") if runs.get("ours") else None,
     }
+    if a.model_dir:
+        result["model_dir"] = a.model_dir
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "train.json" if (a.model, a.length) == ("default", "short") else f"train-{a.model}-{a.length}.json"
-    (RESULTS / name).write_text(json.dumps(result, indent=2))
+    out_file = Path(a.result_file) if a.result_file else RESULTS / name
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(json.dumps(result, indent=2))
     print(f"\ntrain benchmark: {MODELS[a.model]}, {a.length} inputs, {steps} steps x batch {a.batch_size}, "
           f"median of {a.repeats} ({result['device']}, {result['cpu']}; matmul ceilings bf16 "
           f"{ceiling['bf16'] / 1e9:.0f}, fp32 {ceiling['fp32'] / 1e9:.0f} GFLOP/s)")
