@@ -95,12 +95,15 @@ def test_preference_rows_need_method_dpo_and_back(tune_home, tiny_model_dir):
     assert not (tune_home / "jobs").exists() or not any((tune_home / "jobs").iterdir())
 
 
-def test_full_fine_tuning_trains_every_weight_and_reloads(tune_home, tiny_model_dir, tmp_path):
+# Each precision forced: the probe picks bf16 on one CPU and fp32 on another (models/hardware.py), and a
+# failure on one path must not hide behind a CI machine that runs the other.
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_full_fine_tuning_trains_every_weight_and_reloads(tune_home, tiny_model_dir, tmp_path, precision):
     import torch
     from transformers import AutoModelForCausalLM
 
     job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:6],
-                  method="full", max_steps=6, batch_size=4, eval_steps=3, learning_rate=1e-3)
+                  method="full", max_steps=6, batch_size=4, eval_steps=3, learning_rate=1e-3, precision=precision)
     assert job.wait(timeout=180) is jt.JobState.SUCCEEDED, job.log()
     rec = job.record
     assert rec["tuning"]["method"] == "Full fine-tuning" and rec["tuning"]["trainable_percent"] == 100.0
@@ -120,7 +123,16 @@ def test_full_fine_tuning_trains_every_weight_and_reloads(tune_home, tiny_model_
     b, t = dict(base.named_parameters()), dict(tuned.named_parameters())
     moved = [n for n in b if not torch.equal(b[n], t[n])]
     assert len(moved) == len(b), set(b) - set(moved)
-    assert json.loads((folder / "config.json").read_text())["use_cache"] is True
+    config = json.loads((folder / "config.json").read_text())
+    assert config["use_cache"] is True
+    # What was saved, and why: bf16 weights are written as their fp32 masters (rounding them to bf16 would
+    # put the norm weights back at 1.0), and config.json says float32 so a plain from_pretrained keeps them.
+    assert rec["tuning"]["dtype"] == {"bf16": "bfloat16", "fp32": "float32"}[precision]
+    saved = rec["tuning"]["saved"]
+    assert saved["dtype"] == config["dtype"] == "float32", saved
+    assert precision == "fp32" or "master weights" in saved["why"]
+    plain = AutoModelForCausalLM.from_pretrained(folder)
+    assert all(torch.equal(p, t[n]) for n, p in plain.named_parameters())
     # jt.load_model(job) loads it and generates.
     model = jt.load_model(job, dtype="float32")
     assert model.adapter_path is None

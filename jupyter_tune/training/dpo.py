@@ -83,7 +83,9 @@ def answer_positions_only():
 def make_trainer_class():
     from trl import DPOTrainer
 
-    class JobDPOTrainer(DPOTrainer):
+    from .optim import MasterWeightCheckpoints
+
+    class JobDPOTrainer(MasterWeightCheckpoints, DPOTrainer):
         """TRL's DPOTrainer plus the token counts the job's metrics read, and fp32 master weights for
         half-precision adapters (as TuningTrainer)."""
 
@@ -141,6 +143,7 @@ def build_dpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None,
     from ..models.from_job import JobBase, load_merged
     from .fastpath import FastPath, plan_master_weights
     from .methods import METHOD_NAMES
+    from .optim import saved_precision
     from .selection import EarlyStopping, EvaluateAtEnd, resolve_select_best
     from .setup import choose_hardware
 
@@ -221,6 +224,7 @@ def build_dpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None,
         "total_params": int(total), "trainable_percent": round(100.0 * trainable / max(1, total), 4),
         "quantization": quantization, "device": hw.device, "dtype": hw.dtype_name, "num_threads": hw.num_threads,
         "attn_implementation": trainer.model.config._attn_implementation, "fast_path": fp.to_json(),
+        "saved": saved_precision(trainer.model, half),
         "dpo_beta": params.dpo_beta, "reference": "the base model (adapter disabled)",
         "base_model": params.base_model, "resolved_model_path": str(model_path),
         "learning_rate": params.effective_learning_rate, "epochs": epochs, "total_steps": total_steps,

@@ -19,6 +19,7 @@ def prepare_full(model, params, hw, fp) -> tuple[Any, dict[str, Any]]:
     import torch
 
     from .fastpath import plan_logits
+    from .optim import saved_precision
 
     for p in model.parameters():
         p.requires_grad_(True)
@@ -50,24 +51,31 @@ def prepare_full(model, params, hw, fp) -> tuple[Any, dict[str, Any]]:
         "num_threads": hw.num_threads,
         "attn_implementation": model.config._attn_implementation,
         "fast_path": fp.to_json(),
+        "saved": saved_precision(model, fp.on("master_weights")),
     }
     return model, info
 
 
-def save_full_model(model, tokenizer, folder) -> None:
+def save_full_model(model, tokenizer, folder, state_dict=None) -> None:
     """A plain Hugging Face folder (safetensors, config, generation config, tokenizer) that
-    ``AutoModelForCausalLM.from_pretrained`` loads alone."""
+    ``AutoModelForCausalLM.from_pretrained`` loads alone. ``state_dict``: the weights to write instead of the
+    model's own (optim.full_precision_state_dict: the fp32 masters of bf16 weights); config.json's dtype
+    then says float32, so a plain ``from_pretrained`` loads them as trained rather than rounded to bf16."""
     import json
     from pathlib import Path
 
     from .attention import NAME
 
     model = getattr(model, "module", model)
-    model.save_pretrained(folder, safe_serialization=True)
+    model.save_pretrained(folder, state_dict=state_dict, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     path = Path(folder) / "config.json"
     config = json.loads(path.read_text(encoding="utf-8"))
     config["use_cache"] = True  # off only while training packed rows
+    dtypes = {str(t.dtype).replace("torch.", "") for t in (state_dict or model.state_dict()).values()
+              if t.is_floating_point()}
+    if len(dtypes) == 1:  # the file's own dtype: a model kept in fp32 after its last checkpoint, or masters
+        config["dtype"] = dtypes.pop()
     for key in ("attn_implementation", "_attn_implementation"):
         if config.get(key) == NAME:  # the trainer's own kernel exists only in the job process
             del config[key]

@@ -53,6 +53,7 @@ def load_for_training(model_path: str, params: TuningParams, hw: Hardware,
     from transformers import AutoConfig
 
     from .fastpath import FastPath, plan_attention, plan_fused_lora, plan_logits, plan_master_weights
+    from .optim import saved_precision
 
     fp = FastPath()
     attn = plan_attention(params, AutoConfig.from_pretrained(model_path), fp)
@@ -121,5 +122,6 @@ def load_for_training(model_path: str, params: TuningParams, hw: Hardware,
         "num_threads": hw.num_threads,
         "attn_implementation": model.config._attn_implementation,
         "fast_path": fp.to_json(),
+        "saved": saved_precision(model, half_adapters),
     }
     return model, info

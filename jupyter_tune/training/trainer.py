@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer
 
+from .optim import MasterWeightCheckpoints
+
 
 @dataclass
 class TokenCounts:
@@ -30,7 +32,7 @@ class TokenCounts:
 VARLEN_KEYS = ("cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k")
 
 
-class TuningTrainer(Trainer):
+class TuningTrainer(MasterWeightCheckpoints, Trainer):
     """transformers' Trainer with the loss on answer tokens, through the model's own forward.
 
     The collator marks the positions whose next token is trained on; the model computes its output layer

@@ -286,8 +286,11 @@ def _save_adapter(trainer, tokenizer, adapter: Path) -> None:
     A full fine-tuning job (no adapter) saves its whole model as a plain Hugging Face folder, model/."""
     from peft import PeftModel
 
+    from .optim import full_precision_state_dict
+
     model = trainer.accelerator.unwrap_model(trainer.model)
     full = not isinstance(model, PeftModel)
+    state_dict = full_precision_state_dict(model, trainer.optimizer)  # the fp32 masters, where there are
     if full:
         from ..models.from_job import FULL_MODEL_DIR
 
@@ -298,9 +301,9 @@ def _save_adapter(trainer, tokenizer, adapter: Path) -> None:
     if full:
         from .methods import save_full_model
 
-        save_full_model(model, tokenizer, tmp)
+        save_full_model(model, tokenizer, tmp, state_dict)
     else:
-        trainer.model.save_pretrained(tmp)
+        model.save_pretrained(tmp, state_dict=state_dict)
         tokenizer.save_pretrained(tmp)
     old = adapter.with_name(f".{adapter.name}-{os.getpid()}.old")
     if adapter.exists():
