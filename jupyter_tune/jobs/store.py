@@ -58,7 +58,8 @@ _ACTIVE = ACTIVE_STATES
 _FINAL_VALUES = frozenset(s.value for s in FINAL_STATES)
 # job.json's blocks that readers index, and the JSON type each must have.
 _RECORD_SHAPES = (("params", dict), ("progress", dict), ("tuning", dict), ("paths", dict), ("error", dict),
-                  ("best", dict), ("warnings", list), ("exports", list))
+                  ("best", dict), ("warnings", list), ("exports", list),
+                  ("chosen_checkpoint", dict))
 
 
 logger = logging.getLogger(__name__)
@@ -415,6 +416,8 @@ class JobStore(RecordStore):
             "queue_position": record.get("queue_position") if record.get("state") == JobState.QUEUED.value
             else None,
             "error": record.get("error"),
+            # the checkpoint the user made the job's model (jobs/choice.py), for the job list's note
+            "chosen_checkpoint": (record.get("chosen_checkpoint") or {}).get("step"),
             **({"unreadable": True} if record.get("unreadable") else {}),
         })
 
