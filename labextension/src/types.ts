@@ -25,6 +25,8 @@ export interface IJobStates {
 
 export interface ISchema {
   parameters: IParameter[];
+  /** The panel's other values (job_id, dataset, prompt, max_output_tokens, dest, format, job_ids). */
+  action_parameters: IParameter[];
   recommended_learning_rate: number;
   states: IJobStates;
 }
@@ -51,6 +53,12 @@ export interface IJobSummary {
   progress: { step?: number; total_steps?: number | null; epoch?: number };
   queue_position?: number | null; // while JOB_STATE_QUEUED: 1 starts next
   error: { message?: string } | string | null;
+}
+
+/** GET jobs/<id>: job.json with the last logged step's metrics. */
+export interface IJobDetail extends IJobSummary {
+  latest_metrics: Record<string, unknown> | null;
+  [key: string]: unknown;
 }
 
 export interface ICell {
