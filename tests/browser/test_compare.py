@@ -14,6 +14,7 @@ from test_panel import (  # noqa: F401 - lab and page are fixtures
     dismiss_news_toast,
     job_items,
     lab,
+    open_tuning_panel,
     page,
     shot,
 )
@@ -55,13 +56,9 @@ def _make_jobs(home) -> None:
 def test_check_jobs_and_compare(page, lab):  # noqa: F811 - the fixtures imported above
     _, _, _, home = lab
     _make_jobs(home)
-    page.keyboard.press("Control+Shift+C")
-    page.fill(Sel.PALETTE_INPUT, "Open Tuning panel")
-    page.keyboard.press("Enter")
-    panel = page.locator(Sel.PANEL)
-    panel.wait_for(state="visible")
+    panel = open_tuning_panel(page)
     compare = panel.locator("button.jp-TuningPanel-compare")
-    panel.locator("button", has_text="↻").click()
+    panel.locator(Sel.REFRESH).click()
     page.wait_for_function("sel => document.querySelectorAll(sel).length >= 3", arg=f"{Sel.PANEL} {Sel.JOB}")
     assert compare.is_disabled()  # nothing checked yet
     for job_id in RUNS:

@@ -13,12 +13,12 @@ import os
 import re
 import secrets
 import shutil
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from lab_server import running_lab
+from waiting import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -28,6 +28,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 DISPLAY_NAME = 'tiny "panel" run'
 JOB_TIMEOUT_S = 420
+FILE_BROWSER_LISTING = ".jp-FileBrowser .jp-DirListing-content"
+FINAL_STATES = ["JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"]
 
 
 class Sel:
@@ -40,6 +42,7 @@ class Sel:
     FIELD = "#jp-TuningPanel-{name}"
     FIELD_PROBLEM = "#jp-TuningPanel-{name}-error"
     PICK_FILE = 'button[data-pick-for="{name}"]'
+    REFRESH = "button.jp-TuningPanel-refresh"
     FILE_ITEM = ".jp-DirListing-item"
     ACTION = '.jp-TuningPanel-actions button[data-action="{action}"]'
     JOB = ".jp-TuningPanel-job"
@@ -112,6 +115,32 @@ def dismiss_news_toast(page) -> None:
         no.first.click()
 
 
+def open_tuning_panel(page):
+    """Open the panel through the command palette, as a user would; returns the panel's locator."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    # Give the page a user's click first (the empty bottom of the file browser's listing), and press the
+    # shortcut again if a loaded machine lost the first press.
+    listing = page.locator(FILE_BROWSER_LISTING).first
+    listing.wait_for(state="visible")
+    box = listing.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] - 5)
+    palette = page.locator(Sel.PALETTE_INPUT)
+    for attempt in range(2):
+        page.keyboard.press("Control+Shift+C")
+        try:
+            palette.wait_for(state="visible", timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            if attempt:
+                raise
+    palette.fill("Open Tuning panel")
+    page.keyboard.press("Enter")
+    panel = page.locator(Sel.PANEL)
+    panel.wait_for(state="visible")
+    return panel
+
+
 def wait_for_idle_kernel(page) -> None:
     page.wait_for_function("() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText)",
                            timeout=120_000)
@@ -125,29 +154,39 @@ def job_items(page):
     return page.locator(f"{Sel.PANEL} {Sel.JOB}")
 
 
+def layout_saved_with_panel(root: Path) -> bool:
+    """The workspace JupyterLab saved (to --LabApp.workspaces_dir) shows the Tuning panel open."""
+    for path in (root / "workspaces").glob("*"):
+        try:
+            layout = json.loads(path.read_text())["data"]["layout-restorer:data"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # being written, or not a layout yet
+        right = layout.get("right") or {}
+        if right.get("current") == "jupyter-tune-panel" and not right.get("collapsed"):
+            return True
+    return False
+
+
 def test_open_panel_and_insert_tune_cells(page, lab, tiny_model_dir):
     _, _, root, _ = lab
     train = _training_data(root / "train.jsonl")
 
-    # Open the panel through the command palette, as a user would.
-    page.keyboard.press("Control+Shift+C")
-    page.fill(Sel.PALETTE_INPUT, "Open Tuning panel")
-    page.keyboard.press("Enter")
-    panel = page.locator(Sel.PANEL)
-    panel.wait_for(state="visible")
+    panel = open_tuning_panel(page)
     assert page.locator(Sel.PANEL_TAB).get_attribute("title") == "Tuning"
     page.wait_for_selector(Sel.FIELD.format(name="base_model"))
     # The form is prefilled from GET /jupyter-tune/schema.
     assert page.input_value(Sel.FIELD.format(name="adapter_size")) == "8"
     assert page.input_value(Sel.FIELD.format(name="learning_rate_multiplier")) == "1.0"
     assert page.input_value(Sel.FIELD.format(name="method")) == "lora"  # a choice: lora, qlora, full, dpo
-    assert "No tuning jobs yet" in panel.inner_text()
+    panel.get_by_text("No tuning jobs yet").wait_for()  # the first job list has arrived
     shot(page, "01-panel")
 
     page.fill(Sel.FIELD.format(name="base_model"), str(tiny_model_dir))
     # The training file comes from the file browser: select it there, then the button beside the field.
     page.locator(Sel.FILE_ITEM, has_text=train.name).first.click()
-    page.click(Sel.PICK_FILE.format(name="train_dataset"))
+    pick = page.locator(Sel.PICK_FILE.format(name="train_dataset"))
+    assert pick.locator("svg").count() == 1 and pick.inner_text().strip() == ""  # an icon, not an emoji
+    pick.click()
     assert page.input_value(Sel.FIELD.format(name="train_dataset")) == train.name  # relative to the notebook
     page.fill(Sel.FIELD.format(name="tuned_model_display_name"), DISPLAY_NAME)
     page.fill(Sel.FIELD.format(name="epochs"), "1")
@@ -168,6 +207,8 @@ def test_open_panel_and_insert_tune_cells(page, lab, tiny_model_dir):
 
 
 def test_run_cells_and_follow_the_job(page, lab):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     _, _, _, home = lab
     dismiss_news_toast(page)
     wait_for_idle_kernel(page)
@@ -182,14 +223,13 @@ def test_run_cells_and_follow_the_job(page, lab):
     item = job_items(page).first
     assert item.locator(".jp-TuningPanel-jobName").inner_text() == DISPLAY_NAME
     shot(page, "03-job-running")
-    deadline = time.monotonic() + JOB_TIMEOUT_S
-    while True:
-        state = item.get_attribute("data-state")
-        if state in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"):
-            break
-        if time.monotonic() > deadline:
-            break
-        time.sleep(2)
+    # The list is redrawn on each poll: read the first job's state afresh each time.
+    try:
+        page.wait_for_function("([sel, final]) => final.includes(document.querySelector(sel)?.dataset.state)",
+                               arg=[f"{Sel.PANEL} {Sel.JOB}", FINAL_STATES], timeout=JOB_TIMEOUT_S * 1000)
+    except PlaywrightTimeout:
+        pass  # reported below with the job's log
+    state = item.get_attribute("data-state")
     shot(page, "04-job-final")
     if state != "JOB_STATE_SUCCEEDED":
         logs = "\n".join(p.read_text()[-3000:] for p in Path(home).glob("jobs/*/log.txt"))
@@ -276,13 +316,14 @@ def test_server_errors_show_in_the_panel(page):
 
 
 def test_panel_is_restored_after_reload(page, lab):
-    url, token, _, _ = lab
+    url, token, root, _ = lab
     # A user setting (schema/plugin.json through the settings registry): the form's default base model.
     body = json.dumps({"raw": json.dumps({"defaultBaseModel": "my-org/my-model"})}).encode()
     request = urllib.request.Request(f"{url}/lab/api/settings/jupyter-tune:plugin?token={token}", data=body,
                                      method="PUT", headers={"Content-Type": "application/json"})
     urllib.request.urlopen(request, timeout=30).close()
-    page.wait_for_timeout(1500)  # the layout is saved to the workspace shortly after it changes
+    # The layout is saved to the workspace shortly after it changes: reload once it is.
+    wait_for(lambda: layout_saved_with_panel(root), timeout=60, what="the workspace to record the open panel")
     page.reload()
     page.wait_for_selector("#jupyterlab-splash", state="detached")
     page.locator(Sel.PANEL).wait_for(state="visible")
