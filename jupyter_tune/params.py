@@ -258,6 +258,9 @@ class ActionParams:
     format: str | None = _f(None, "Export format: 'merged' (plain transformers folder), 'adapter' (PEFT) or "
                                   "'gguf' (llama.cpp, Ollama).", choices=EXPORT_FORMATS)
     job_ids: list[str] | None = _f(None, "Tuning job ids to compare side by side.")
+    holdout: float | None = _f(None, "Share of the training rows held out for validation when no validation "
+                                     "dataset is given (jt.split: stratified by label, no input or near-"
+                                     "duplicate on both sides).", minimum=0.05, maximum=0.5)
 
 
 def check_action_value(name: str, value: Any) -> None:

@@ -57,7 +57,7 @@ EXTRAS = {f.name: f.metadata["help"] for f in dataclasses.fields(ActionParams)}
 ACTIONS: dict[str, Action] = {a.id: a for a in (
     Action("tune", "Tune a model",
            "Insert a parameters cell and a cell that starts a LoRA tuning job and shows it live.",
-           MAIN_PARAMS, ("tune_params.py.j2", "tune_run.py.j2")),
+           MAIN_PARAMS + ("holdout",), ("tune_params.py.j2", "tune_run.py.j2")),
     Action("evaluate", "Evaluate a model",
            "Insert a cell that scores the base model (or a tuned job's model) on a labelled dataset.",
            ("base_model", "job_id", "dataset", "validation_dataset", "train_dataset", "prompt_template",
@@ -166,6 +166,8 @@ def _checked_params(action: Action, params: dict[str, Any]) -> dict[str, Any]:
             validate_job_id(values["job_id"])
         except ValueError as e:
             raise CellsError(str(e)) from None
+    if action.id == "tune" and values.get("holdout") is not None:
+        _check_holdout(values)
     if action.id == "compare":
         ids = values.get("job_ids")
         if not isinstance(ids, list) or not ids:
@@ -180,6 +182,17 @@ def _checked_params(action: Action, params: dict[str, Any]) -> dict[str, Any]:
     values["advanced"] = {k: v for k, v in tuning.items()
                           if k not in MAIN_PARAMS and v != defaults.get(k)}
     return values
+
+
+def _check_holdout(values: dict[str, Any]) -> None:
+    """holdout splits the training file (jt.split) only when there is no validation file to use instead."""
+    if values.get("validation_dataset"):
+        raise CellsError(f"holdout={values['holdout']!r} and validation_dataset={values['validation_dataset']!r} "
+                         "both give validation rows: clear validation_dataset to hold out a share of the "
+                         "training rows, or leave holdout empty to validate on that file.")
+    if values.get("method") == "dpo":
+        raise CellsError("holdout: jt.split splits labelled rows, not preference pairs (method='dpo'); give a "
+                         "validation_dataset of pairs, or leave holdout empty.")
 
 
 def latest_succeeded_job(store: JobStore) -> str | None:

@@ -50,6 +50,10 @@ BAD = [
     ("evaluate", {"dataset": {"a": 1}}, "dataset"),
     ("evaluate", {"dataset": "eval.jsonl", "task_type": "regression"}, "task_type"),
     ("compare", {"job_ids": [1, 2]}, "job_ids"),
+    ("tune", {"train_dataset": "a.jsonl", "holdout": "0.1"}, "holdout"),
+    ("tune", {"train_dataset": "a.jsonl", "holdout": True}, "holdout"),
+    ("tune", {"train_dataset": "a.jsonl", "holdout": 0.9}, "holdout"),
+    ("tune", {"train_dataset": "a.jsonl", "holdout": 0}, "holdout"),
 ]
 
 
@@ -86,3 +90,50 @@ async def test_the_schema_declares_the_action_parameters(jp_fetch):
     r = await jp_fetch("jupyter-tune", "schema")
     names = {p["name"]: p for p in json.loads(r.body)["action_parameters"]}
     assert names["max_output_tokens"]["maximum"] >= 1024 and names["format"]["choices"] == ["merged", "adapter", "gguf"]
+
+
+async def test_holdout_with_a_validation_file_is_refused_naming_both(jp_fetch):
+    code, body = await post(jp_fetch, json.dumps({"action": "tune", "params": {
+        "train_dataset": "a.jsonl", "validation_dataset": "b.jsonl", "holdout": 0.1}}))
+    assert code == 400 and "holdout" in body["message"] and "validation_dataset" in body["message"], body
+    with pytest.raises(CellsError, match="preference pairs"):
+        render_cells("tune", {"train_dataset": "a.jsonl", "method": "dpo", "holdout": 0.1})
+
+
+def test_holdout_cells_split_the_training_file_and_tune_on_both_parts(tmp_path, monkeypatch):
+    """The cells run as a user would (one namespace), jt.tune replaced by a recorder: jt.split's two parts
+    reach jt.tune, and no row (nor input) is on both sides."""
+    import jupyter_tune as jt
+
+    rows = [{"input_text": f"note {i} about topic {i % 3}", "output_text": f"label{i % 3}"} for i in range(40)]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    params_cell, run_cell = (c["source"] for c in render_cells("tune", {"train_dataset": str(data),
+                                                                          "holdout": 0.25}))
+    assert "holdout = 0.25" in params_cell and "jt.split(train_dataset, test_size=holdout" in run_cell
+    seen = {}
+
+    class Job:
+        def view(self):
+            return None
+
+    monkeypatch.setattr(jt, "tune", lambda **kw: seen.update(kw) or Job())
+    namespace: dict = {}
+    exec(compile(params_cell, "params", "exec"), namespace)
+    exec(compile(run_cell, "run", "exec"), namespace)
+    train, val = seen["train_dataset"], seen["validation_dataset"]
+    assert len(train) + len(val) == 40 and 5 <= len(val) <= 15
+    assert not set(train["input_text"]) & set(val["input_text"])
+    assert set(val["output_text"]) == {"label0", "label1", "label2"}  # stratified: every label on both sides
+    # Without holdout the cells stay as they were: the files go to jt.tune as given.
+    plain = render_cells("tune", {"train_dataset": str(data)})[1]["source"]
+    assert "jt.split" not in plain and "train_dataset=train_dataset" in plain
+
+
+async def test_the_schema_declares_holdout(jp_fetch):
+    r = await jp_fetch("jupyter-tune", "schema")
+    holdout = {p["name"]: p for p in json.loads(r.body)["action_parameters"]}["holdout"]
+    assert (holdout["type"], holdout["minimum"], holdout["maximum"]) == ("float", 0.05, 0.5)
+    r = await jp_fetch("jupyter-tune", "templates")
+    tune = next(a for a in json.loads(r.body)["actions"] if a["id"] == "tune")
+    assert "holdout" in tune["params"]
