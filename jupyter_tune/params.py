@@ -39,6 +39,9 @@ DEFAULT_MAX_OUTPUT_TOKENS = 64
 # The most tokens one answer may ask for anywhere (jt.generate_text, the cells): a typo such as 10**12 is
 # refused before a model loads.
 MAX_OUTPUT_TOKENS = 32768
+# Sample answers at each evaluation (training/samples.py): rows sampled when sample_prompts is left empty.
+DEFAULT_SAMPLE_PROMPTS = 4
+MAX_SAMPLE_PROMPTS = 64
 # jt.export's formats: a plain transformers folder, the PEFT adapter, a llama.cpp / Ollama file.
 EXPORT_FORMATS = ("merged", "adapter", "gguf")
 # The group of the main parameters: jt.tune's named arguments, the panel's form, the parameters cell.
@@ -144,6 +147,10 @@ class TuningParams:
     eval_task_metric: bool | None = _f(None, "Score the validation rows' labels at every evaluation and log "
                                              "eval_macro_f1 / eval_accuracy; empty: on when the validation "
                                              "set is a classification set (few distinct answers).")
+    sample_prompts: int | None = _f(None, "Validation rows whose greedy answers are recorded at every "
+                                          "evaluation (samples.jsonl, the Supervise tab); 0: off; empty: "
+                                          f"{DEFAULT_SAMPLE_PROMPTS} with a validation set, off for dpo.",
+                                    minimum=0, maximum=MAX_SAMPLE_PROMPTS)
     select_best: str | None = _f(None, "The job's adapter is the best checkpoint by this metric; empty: "
                                        "eval_macro_f1 when the task metric is on, else eval_total_loss "
                                        "(with a validation set).", choices=SELECT_BEST)
@@ -204,6 +211,13 @@ class TuningParams:
     def effective_method(self) -> str:
         """The method that runs: ``quantization=`` on a LoRA job keeps meaning QLoRA."""
         return "qlora" if self.method == "lora" and self.quantization else self.method
+
+    @property
+    def effective_sample_prompts(self) -> int:
+        """Validation rows sampled at each evaluation: the default is off for DPO (asked for, it samples)."""
+        if self.sample_prompts is not None:
+            return self.sample_prompts
+        return 0 if self.method == "dpo" else DEFAULT_SAMPLE_PROMPTS
 
     @property
     def effective_quantization(self) -> str | None:

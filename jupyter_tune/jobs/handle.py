@@ -83,6 +83,17 @@ class JobHandle:
         return df.groupby("step", as_index=False, sort=True).first()
 
     @property
+    def samples(self):
+        """The model's answers to a few fixed validation rows at each evaluation (``sample_prompts``): one
+        row per evaluation and sampled row, with ``changed`` (differs from the previous evaluation's answer)
+        and ``became`` ("right" / "wrong" when that flipped). Empty without a validation set."""
+        import pandas as pd
+
+        from .samples import COLUMNS, read_evaluations, sample_rows
+
+        return pd.DataFrame(sample_rows(read_evaluations(self.store, self.id)), columns=COLUMNS)
+
+    @property
     def dataset_stats(self) -> dict[str, Any] | None:
         return self.store.read_dataset_stats(self.id)
 

@@ -322,8 +322,12 @@ class JobStore(RecordStore):
 
     # -- metrics, stats, logs --
     def append_metrics(self, job_id: str, row: dict[str, Any]) -> None:
+        self.append_line(job_id, "metrics.jsonl", row)
+
+    def append_line(self, job_id: str, name: str, row: dict[str, Any]) -> None:
+        """One JSON line appended to the job's `name` (metrics.jsonl, samples.jsonl)."""
         line = dumps(row) + "\n"
-        with open(self.job_dir(job_id) / "metrics.jsonl", "a+b") as f:
+        with open(self.job_dir(job_id) / name, "a+b") as f:
             # A process killed mid-line left a torn last line: start on a new one, or both rows are lost.
             if f.seek(0, os.SEEK_END) > 0:
                 f.seek(-1, os.SEEK_END)

@@ -116,6 +116,10 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, f
         guard = NonFiniteGuard(trainer.model)
         metrics_callback = MetricsCallback(store, job_id, trainer, write=is_main)
         trainer.add_callback(metrics_callback)
+        if is_main:  # the model's answers to a few validation rows at each evaluation (samples.jsonl)
+            from .samples import add_samples
+
+            add_samples(trainer, params, val, tokenizer, store, job_id)
         if is_main and params.report_to:
             from .trackers import add_trackers
 

@@ -9,6 +9,7 @@ import ipywidgets as w
 from .. import theme
 from .charts import has_eval, has_task_metric, metrics_png
 from .format import cards_html, count, number
+from .samples import SamplesSection
 
 
 def latest(rows: list[dict[str, Any]], key: str) -> Any:
@@ -24,7 +25,8 @@ class SuperviseTab(w.VBox):
         self.chart = w.Image(format="png", layout=w.Layout(max_width="820px", width="100%"))
         self.note = w.HTML()
         self.rendered_rows = -1  # metric lines drawn in the current chart
-        super().__init__([self.summary, self.chart, self.note])
+        self.samples = SamplesSection()  # the model's answers to a few validation rows (view.py refreshes it)
+        super().__init__([self.summary, self.chart, self.note, self.samples])
 
     def update(self, rows: list[dict[str, Any]], total_steps: int | None = None, force: bool = False) -> bool:
         """Redraw when new metric lines arrived; returns whether it redrew."""

@@ -1,0 +1,158 @@
+"""Sample answers at every evaluation: a few fixed validation rows, answered greedily by the model as it
+trains, written beside the expected answer to ``samples.jsonl`` (read back by jobs/samples.py).
+
+The rows are chosen once, before training (``choose_rows``), so each evaluation answers the same prompts.
+Prompts are encoded as training encodes them (data/tokenize.py: the chat template, the middle of an
+over-long prompt cut so that prompt + answer fit max_seq_length). Generation runs in the job process on
+rank 0, in eval mode under ``torch.inference_mode`` with the KV cache on (training runs with it off), and
+stops after the longest expected answer plus a few tokens, so its cost stays small and bounded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from transformers import TrainerCallback
+
+from ..data.tokenize import encode_prompt
+from ..evaluation.classification import normalize
+from ..jobs.samples import FILE
+
+# New tokens per answer: the longest expected answer plus this margin (end-of-turn markers), at most the cap.
+_MARGIN = 4
+MAX_NEW_TOKENS = 32
+PROMPT_CHARS = 200  # the prompt text kept in samples.jsonl, for the table
+
+
+def choose_rows(answers: list[str | None], n: int) -> list[int]:
+    """`n` fixed positions among rows with an answer, spread over the answers: the first row of each
+    answer, most common answers first (ties in order of appearance), then the second rows, and so on.
+    When no answer repeats (text generation), rows evenly spaced through the set."""
+    have = [i for i, a in enumerate(answers) if a is not None]
+    if n <= 0 or not have:
+        return []
+    counts = Counter(answers[i] for i in have)
+    if max(counts.values()) == 1:
+        step = len(have) / min(n, len(have))
+        return [have[int(k * step)] for k in range(min(n, len(have)))]
+    groups: dict[str, list[int]] = {}
+    for i in have:
+        groups.setdefault(answers[i], []).append(i)
+    order = sorted(groups.values(), key=lambda g: (-len(g), g[0]))
+    chosen: list[int] = []
+    for depth in range(max(len(g) for g in order)):
+        for g in order:
+            if depth < len(g) and len(chosen) < n:
+                chosen.append(g[depth])
+    return sorted(chosen)
+
+
+def end_tokens(model, tokenizer) -> list[int]:
+    """The tokenizer's and the generation config's end-of-turn tokens (as models/loading.py reads them)."""
+    ids: list[int] = []
+    gen = getattr(model, "generation_config", None)
+    for x in (getattr(gen, "eos_token_id", None), tokenizer.eos_token_id):
+        for i in (x if isinstance(x, (list, tuple)) else [x]):
+            if i is not None and int(i) not in ids:
+                ids.append(int(i))
+    return ids
+
+
+class SampleAnswers(TrainerCallback):
+    """At each evaluation, the model's greedy answers to the chosen rows, one samples.jsonl line."""
+
+    def __init__(self, store, job_id: str, tokenizer, examples: list, max_seq_length: int):
+        self.store, self.job_id, self.tokenizer = store, job_id, tokenizer
+        self.examples = examples
+        longest = max(len(tokenizer(ex.answer, add_special_tokens=False)["input_ids"]) for ex in examples)
+        self.max_new_tokens = max(1, min(MAX_NEW_TOKENS, longest + _MARGIN, max_seq_length // 2))
+        budget = max_seq_length - self.max_new_tokens  # prompt + answer within max_seq_length, as in training
+        self.prompts, self.truncated = [], []
+        for ex in examples:
+            full = encode_prompt(tokenizer, ex.prompt_messages)
+            self.prompts.append(encode_prompt(tokenizer, ex.prompt_messages, budget))
+            self.truncated.append(len(full) > budget)
+        self.evaluations = 0
+
+    def on_evaluate(self, args, state, control, model=None, **kwargs):
+        if model is None:
+            return control
+        t = time.perf_counter()
+        answers = self.answer(model)
+        seconds = time.perf_counter() - t
+        samples = []
+        for ex, answer, cut in zip(self.examples, answers, self.truncated, strict=True):
+            sample = {"row": ex.index, "line": ex.line, "prompt": _short(_user_text(ex)), "expected": ex.answer,
+                      "answer": answer, "correct": normalize(answer) == normalize(ex.answer)}
+            if cut:
+                sample["truncated"] = True
+            samples.append(sample)
+        self.evaluations += 1
+        self.store.append_line(self.job_id, FILE, {
+            "step": state.global_step, "epoch": round(float(state.epoch or 0.0), 4), "time": time.time(),
+            "seconds": round(seconds, 4), "max_new_tokens": self.max_new_tokens, "samples": samples})
+        self.store.update(self.job_id, samples={
+            "file": FILE, "rows": [ex.index for ex in self.examples], "evaluations": self.evaluations,
+            "last_step": state.global_step, "correct": sum(s["correct"] for s in samples)})
+        return control
+
+    def on_train_end(self, args, state, control, **kwargs):
+        # a cancelled job ends here too (at a step end): it keeps samples.jsonl
+        from .build import log
+
+        log(f"Sample answers: {self.evaluations} evaluation(s) of {len(self.examples)} validation rows in {FILE}")
+
+    def answer(self, model) -> list[str]:
+        """Greedy answers to the chosen prompts in one left-padded batch; the model's mode is restored."""
+        import torch
+        from transformers import GenerationConfig
+
+        from ..generation.prompts import left_padded
+
+        tok = self.tokenizer
+        eos = end_tokens(model, tok)
+        pad = tok.pad_token_id if tok.pad_token_id is not None else eos[0]
+        device = next(model.parameters()).device
+        input_ids, mask, _ = left_padded(self.prompts, pad, str(device))
+        config = GenerationConfig(max_new_tokens=self.max_new_tokens, do_sample=False, eos_token_id=eos,
+                                  pad_token_id=pad, use_cache=True)  # training runs with the cache off
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config)
+        finally:
+            model.train(was_training)
+        answers = []
+        for row in out[:, input_ids.shape[1]:].tolist():
+            n = next((i for i, x in enumerate(row) if x in eos), len(row))
+            answers.append(tok.decode(row[:n], skip_special_tokens=True).strip())
+        return answers
+
+
+def add_samples(trainer, params, val, tokenizer, store, job_id: str) -> SampleAnswers | None:
+    """Attach the callback to `trainer` and return it, or return None: no validation set, sample_prompts=0
+    (DPO's default), or FSDP (the weights are sharded over the ranks: one rank cannot generate alone)."""
+    from ..jobs.samples import read_evaluations
+
+    n = params.effective_sample_prompts
+    if val is None or n <= 0 or params.sharding:
+        return None
+    rows = choose_rows([ex.answer for ex in val.examples], n)
+    if not rows:
+        return None
+    callback = SampleAnswers(store, job_id, tokenizer, [val.examples[i] for i in rows], params.max_seq_length)
+    callback.evaluations = len(read_evaluations(store, job_id))  # a resumed job counts on
+    trainer.add_callback(callback)
+    return callback
+
+
+def _user_text(ex) -> str:
+    users = [m["content"] for m in ex.prompt_messages if m["role"] == "user"]
+    return users[-1] if users else ""
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= PROMPT_CHARS else text[: PROMPT_CHARS - 3] + "..."
