@@ -157,6 +157,11 @@ class TuningParams:
     early_stopping_patience: int | None = _f(None, "End the job after this many evaluations without "
                                                    "improvement of the select_best metric.", minimum=1,
                                              maximum=1000)
+    evaluate_after: bool | None = _f(None, "After training, evaluate the base and the tuned model (and a "
+                                           "TF-IDF baseline) on the validation set and store the comparison "
+                                           "(job.evaluation, the Evaluate tab); empty: on when the validation "
+                                           "set is labelled and a classification or short-answer set, off "
+                                           "for dpo.")
     # -- experiment trackers (training/trackers.py) --
     report_to: list[str] | None = _f(None, "Also send the metrics, parameters and the adapter's location to "
                                            "these trackers: tensorboard, mlflow, trackio (each writes under "

@@ -42,6 +42,27 @@ class EvaluationReport:
     majority: EvaluationReport | None = None
     scoring_auto: bool = False  # `scoring` was chosen by scoring="auto" for this kind of model
 
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (``from_json`` reads it back): frames in pandas' "split" form."""
+        return {"task_type": self.task_type, "mode": self.mode, "metrics": _frame_out(self.metrics),
+                "predictions": _frame_out(self.predictions), "evaluation_status": dict(self.evaluation_status),
+                "confusion_matrix": _frame_out(self.confusion_matrix), "labels": list(self.labels),
+                "model_name": self.model_name, "elapsed_s": self.elapsed_s, "scoring": self.scoring,
+                "content_free_logprobs": self.content_free_logprobs, "scoring_auto": self.scoring_auto,
+                "majority": self.majority.to_json() if self.majority is not None else None,
+                "summary": self.summary()}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> EvaluationReport:
+        """The report ``to_json`` wrote (a job's evaluation/*.json, the cached base reports)."""
+        return cls(task_type=d["task_type"], mode=d.get("mode"), metrics=_frame_in(d["metrics"]),
+                   predictions=_frame_in(d["predictions"]), evaluation_status=dict(d["evaluation_status"]),
+                   confusion_matrix=_frame_in(d.get("confusion_matrix")), labels=list(d.get("labels") or []),
+                   model_name=d.get("model_name", ""), elapsed_s=float(d.get("elapsed_s") or 0.0),
+                   scoring=d.get("scoring"), content_free_logprobs=d.get("content_free_logprobs"),
+                   majority=cls.from_json(d["majority"]) if d.get("majority") else None,
+                   scoring_auto=bool(d.get("scoring_auto")))
+
     @property
     def macro_f1(self) -> float | None:
         if self.task_type != "classification":
@@ -98,3 +119,21 @@ class EvaluationReport:
             body += f'<div style="flex:1 1 400px">{plots.figure_html(self.plot())}</div>'
         return (f'<div class="jt-report"><b>EvaluationReport</b> &mdash; {html.escape(self.summary())}{warn}'
                 f'<div style="display:flex;gap:16px;flex-wrap:wrap;align-items:flex-start">{body}</div></div>')
+
+
+def _frame_out(df) -> dict[str, Any] | None:
+    if df is None:
+        return None
+    out = df.to_dict(orient="split")
+    out["index_name"], out["columns_name"] = df.index.name, df.columns.name
+    return out
+
+
+def _frame_in(d: dict[str, Any] | None):
+    import pandas as pd
+
+    if d is None:
+        return None
+    df = pd.DataFrame(d["data"], index=d["index"], columns=d["columns"])
+    df.index.name, df.columns.name = d.get("index_name"), d.get("columns_name")
+    return df

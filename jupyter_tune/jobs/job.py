@@ -21,6 +21,15 @@ class TuningJob(JobHandle):
 
         return export(self, dest, format=format, **options)
 
+    @property
+    def evaluation(self):
+        """The end-of-job report (``evaluate_after``) as a Comparison: base vs tuned on the validation set,
+        with the TF-IDF baseline for classification; None until it exists (job.json's ``evaluation`` says
+        why: skipped, or the error)."""
+        from ..evaluation.job_report import load_comparison
+
+        return load_comparison(self.dir)
+
     def view(self):
         """The ipywidgets view: Supervise / Dataset / Details / Test."""
         from ..widgets import JobView

@@ -59,7 +59,7 @@ _FINAL_VALUES = frozenset(s.value for s in FINAL_STATES)
 # job.json's blocks that readers index, and the JSON type each must have.
 _RECORD_SHAPES = (("params", dict), ("progress", dict), ("tuning", dict), ("paths", dict), ("error", dict),
                   ("best", dict), ("warnings", list), ("exports", list),
-                  ("chosen_checkpoint", dict))
+                  ("chosen_checkpoint", dict), ("evaluation", dict))
 
 
 logger = logging.getLogger(__name__)
@@ -422,6 +422,8 @@ class JobStore(RecordStore):
             "error": record.get("error"),
             # the checkpoint the user made the job's model (jobs/choice.py), for the job list's note
             "chosen_checkpoint": (record.get("chosen_checkpoint") or {}).get("step"),
+            # the end-of-job report's one line (training/evaluate_after.py), e.g. "macro F1 0.29 -> 0.84, ..."
+            "headline": (record.get("evaluation") or {}).get("headline"),
             **({"unreadable": True} if record.get("unreadable") else {}),
         })
 

@@ -36,11 +36,14 @@ def estimate_cost(data: Any, params: TuningParams, validation_data: Any = None, 
     extrapolate.
 
     Returns seconds_per_step, total_steps, estimated_seconds (training only), peak_memory_bytes
-    (the probe process's RSS peak on CPU, allocated on CUDA), measured_steps, device and dtype.
+    (the probe process's RSS peak on CPU, allocated on CUDA), measured_steps, device and dtype; with a
+    validation set, evaluation_seconds (the end-of-job report, ``evaluate_after``: rough, from the measured
+    step time, evaluation/job_report.estimate_seconds; None when no report will run) and
+    total_seconds (training plus the report).
     Raises DatasetError for bad data (before any process starts), EstimateError if the probe fails and
     TimeoutError after `timeout` seconds.
     """
-    train, _ = validate_dataset(data, None, params.prompt_template, params.min_train_examples)
+    train, val = validate_dataset(data, validation_data, params.prompt_template, params.min_train_examples)
     spec = params.to_dict()
     for key in ("train_dataset", "validation_dataset"):  # the data goes in its own file
         if spec.get(key) is not None and not isinstance(spec[key], str):
@@ -66,7 +69,24 @@ def estimate_cost(data: Any, params: TuningParams, validation_data: Any = None, 
         raise EstimateError(f"The estimate process ended with code {proc.returncode}" + (f":\n{tail}" if tail else "."))
     if result.get("error"):
         raise EstimateError(result["error"])
+    result["evaluation_seconds"] = _report_seconds(params, train, val, result.get("seconds_per_step"))
+    if result.get("estimated_seconds") is not None:
+        result["total_seconds"] = result["estimated_seconds"] + (result["evaluation_seconds"] or 0.0)
     return result
+
+
+def _report_seconds(params: TuningParams, train: Dataset, val: Dataset | None,
+                    seconds_per_step: float | None) -> float | None:
+    """The end-of-job report's time: the job's own decision (evaluation/job_report.plan) and rows."""
+    from ..evaluation import job_report
+
+    task_type, _ = job_report.plan(params, [ex.answer for ex in train.examples],
+                                   [ex.answer for ex in val.examples] if val is not None else None)
+    if task_type is None or seconds_per_step is None:
+        return None
+    answers = [ex.answer for ex in val.examples if ex.answer is not None]
+    per_example = seconds_per_step / (params.batch_size * params.gradient_accumulation_steps)
+    return job_report.estimate_seconds(task_type, len(answers), per_example, job_report.mean_answer_tokens(answers))
 
 
 # -- the child process --

@@ -174,6 +174,15 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, f
         log(f"{'Model' if params.method == 'full' else 'Adapter'} saved to "
             f"{job_dir / ('model' if params.method == 'full' else 'adapter')}; {final.value}")
         _close_trackers(trackers, job_dir / "adapter", final.value)
+        if final is JobState.SUCCEEDED and (val is not None or params.evaluate_after):
+            import gc
+
+            from . import end_report
+
+            # the training model's memory back before the report loads the base and tuned models
+            trainer = guard = metrics_callback = trackers = None
+            gc.collect()
+            final = end_report.run(store, job_id, params, train, val, watch)
         _finish(store, job_id, final, None)
         return 0
     except JobCancelled:

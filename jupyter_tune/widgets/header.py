@@ -79,6 +79,8 @@ class JobHeader(w.VBox):
             parts = [f"queued, position {position}" if isinstance(position, int) else "queued"]
         else:
             parts = [f"step {step:,} / {total:,}" if total else "preparing…"]
+            if progress.get("phase") == "evaluating":  # the end-of-job report (training/end_report.py)
+                parts.append(f"evaluating the {esc(progress.get('evaluating') or 'models')}")
         if progress.get("epoch") is not None:
             parts.append(f"epoch {float(progress['epoch']):.2f}")
         parts.append(f"elapsed {duration(elapsed_seconds(record))}")

@@ -19,12 +19,13 @@ from ..jobs.store import JobNotFoundError
 from .checkpoints import CheckpointsSection
 from .dataset import DatasetTab
 from .details import DetailsTab
+from .evaluate_tab import EvaluateTab
 from .header import JobHeader
 from .poller import LivePoller
 from .supervise import SuperviseTab
 from .test_tab import TestTab
 
-TAB_TITLES = ("Supervise", "Dataset", "Details", "Test")
+TAB_TITLES = ("Supervise", "Dataset", "Details", "Test", "Evaluate")
 
 
 class JobView(LivePoller, w.VBox):
@@ -40,7 +41,9 @@ class JobView(LivePoller, w.VBox):
         self.test = TestTab(self.job)
         self.checkpoints = CheckpointsSection(self.job, on_change=lambda: self.test.refresh(self.job.record))
         self.details = DetailsTab(self.checkpoints)
-        self.tabs = w.Tab(children=[self.supervise, self.dataset, self.details, self.test], titles=TAB_TITLES)
+        self.evaluate = EvaluateTab(self.job)  # the end-of-job report (evaluate_after)
+        self.tabs = w.Tab(children=[self.supervise, self.dataset, self.details, self.test, self.evaluate],
+                          titles=TAB_TITLES)
         self.message = w.HTML()
         super().__init__([self.header, self.tabs, self.message], layout=w.Layout(max_width="900px"))
         self.add_class("jt-job-view")
@@ -83,6 +86,8 @@ class JobView(LivePoller, w.VBox):
             self.dataset.update(self.store.read_dataset_stats(self.job.id))
             self.details.update(record)
             self.checkpoints.update(record, metrics)
+            if self.evaluate.update(record):
+                self.updates += 1
             if state != self._state:
                 self._state = state
                 self.test.refresh(record)

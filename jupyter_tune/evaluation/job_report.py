@@ -1,0 +1,221 @@
+"""The end-of-job report (``evaluate_after``): the base and the tuned model, and a TF-IDF baseline, on a
+job's validation rows, stored in the job folder and read back as a Comparison (``job.evaluation``).
+
+The job process runs it after saving the tuned model (training/end_report.py). Files, under
+``<job>/evaluation/``: base.json, tuned.json and, for classification, baseline.json (EvaluationReport
+.to_json). The base model's report depends only on the model, the rows, the template and the scoring, so it
+is cached under ``cache_dir()/base-reports/``: a second job on the same data does not pay for it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .report import EvaluationReport
+
+EVAL_DIR = "evaluation"
+REPORTS = ("base", "tuned", "baseline")
+# "Short generation": answers averaging at most this many tokens, counted as characters / 4 (no tokenizer
+# needed, so the pre-flight estimate and the job decide alike).
+SHORT_ANSWER_TOKENS = 32
+CHARS_PER_TOKEN = 4
+CACHE_VERSION = 1  # bump when a report's content changes for the same inputs
+# Tests only: "base", "tuned" or "baseline" makes that step raise, to check a failed report fails nothing.
+FAIL_ENV = "JUPYTER_TUNE_TEST_REPORT_FAIL"
+
+
+def mean_answer_tokens(answers: list[str]) -> float:
+    return sum(len(a) for a in answers) / max(1, len(answers)) / CHARS_PER_TOKEN
+
+
+def plan(params, train_answers: list[str | None], val_answers: list[str | None] | None) -> tuple[str | None, str]:
+    """(task_type or None to skip, the reason, for the job log). Auto (evaluate_after=None): on for a
+    labelled classification-like validation set or short answers; off for dpo and without validation."""
+    from ..training.selection import looks_like_classification
+
+    if params.evaluate_after is False:
+        return None, "evaluate_after=False: no end-of-job report"
+    if val_answers is None:
+        return None, ("evaluate_after=True but there is no validation set: no end-of-job report; give "
+                      "validation_dataset=" if params.evaluate_after else "")
+    if params.method == "dpo":
+        return None, "No end-of-job report for method='dpo' (preference pairs have no single right answer)"
+    answers = [a for a in val_answers if a is not None]
+    if not answers:
+        return None, ("The validation set has no labels (no row ends with an answer): no end-of-job report; "
+                      "add output_text / label to its rows to get one")
+    if looks_like_classification(answers, [a for a in train_answers if a is not None]):
+        return "classification", f"classification report on {len(answers)} validation rows"
+    tokens = mean_answer_tokens(answers)
+    if tokens <= SHORT_ANSWER_TOKENS or params.evaluate_after:
+        return "text_generation", f"text generation report on {len(answers)} validation rows"
+    return None, (f"The validation answers are not class labels and not short (about {tokens:.0f} tokens on "
+                  f"average; short is <= {SHORT_ANSWER_TOKENS}): no end-of-job report. Set "
+                  "evaluate_after=True to run one anyway")
+
+
+def eval_rows(datasets: list, template: str | None) -> tuple[list[list[dict[str, Any]]], str]:
+    """Each dataset's rows with an answer in a form ``jt.evaluate`` reads, and the template to pass: the
+    user's fields and template for text / BigQuery rows (their columns show in the examples), else the
+    chat turns with the template already applied ("": apply none). One form for all, so a baseline trained
+    on one and scored on another reads the same text."""
+    sets = [[ex for ex in ds.examples if ex.answer is not None] for ds in datasets]
+    if not all("output_text" in ex.fields or "label" in ex.fields for exs in sets for ex in exs):
+        return [[{"messages": ex.messages} for ex in exs] for exs in sets], ""
+    out = []
+    for exs in sets:
+        rows = []
+        for ex in exs:
+            row = dict(ex.fields)
+            twin = ("prompt", "label") if "output_text" in row else ("input_text", "output_text")
+            for key in twin:  # the loader's alias of the other format would make the row ambiguous
+                row.pop(key, None)
+            rows.append(row)
+        out.append(rows)
+    return out, template or ""
+
+
+def _fingerprint(base_model: str) -> list[Any]:
+    """The base model's files (name, size, mtime): a changed model is a new cache entry."""
+    from ..models.from_job import job_base
+    from ..models.resolve import resolve_model
+
+    jb = job_base(base_model)
+    folders = [jb.base_path, *jb.adapters] if jb else [resolve_model(base_model)]
+    out: list[Any] = []
+    for folder in folders:
+        for f in sorted(Path(folder).iterdir()):
+            if f.is_file():
+                st = f.stat()
+                out.append([str(f), st.st_size, st.st_mtime_ns])
+    return out
+
+
+def base_cache_path(base_model: str, rows: list[dict], template: str, task_type: str, scoring: str) -> Path:
+    from ..models.resolve import cache_dir
+
+    key = json.dumps([CACHE_VERSION, base_model, _fingerprint(base_model), rows, template, task_type, scoring],
+                     sort_keys=True, default=str)
+    return cache_dir() / "base-reports" / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+
+
+def write_report(path: Path, report: EvaluationReport) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(report.to_json(), default=_plain), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_report(path: Path) -> EvaluationReport | None:
+    try:
+        return EvaluationReport.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None
+
+
+def _plain(x: Any) -> Any:
+    """numpy scalars (and anything else JSON lacks) as Python values."""
+    return x.item() if hasattr(x, "item") else str(x)
+
+
+def _maybe_fail(step: str) -> None:
+    if os.environ.get(FAIL_ENV) == step:
+        raise RuntimeError(f"test failure injected at the {step} report ({FAIL_ENV})")
+
+
+def base_report(base_model: str, rows, template: str, task_type: str) -> tuple[EvaluationReport, bool]:
+    """The base model's report and whether it came from the cache."""
+    from . import scoring as label_scoring
+    from .run import evaluate
+
+    _maybe_fail("base")
+    path = base_cache_path(base_model, rows, template, task_type, label_scoring.AUTO)
+    try:
+        cached = read_report(path)
+    except (OSError, ValueError, KeyError, TypeError):  # a torn or old entry: evaluate again
+        cached = None
+    if cached is not None:
+        return cached, True
+    report = evaluate(base_model, rows, task_type=task_type, prompt_template=template, progress=False)
+    try:
+        write_report(path, report)
+    except OSError:  # no cache is slower, not wrong
+        pass
+    return report, False
+
+
+def tuned_report(model_dir: Path, rows, template: str, task_type: str) -> EvaluationReport:
+    """The tuned model (its adapter or full model folder), with the scoring auto picks for a tuned model."""
+    from . import scoring as label_scoring
+    from .run import evaluate
+
+    _maybe_fail("tuned")
+    how = label_scoring.resolve_scoring(label_scoring.AUTO, tuned=True)
+    report = evaluate(str(model_dir), rows, task_type=task_type, prompt_template=template, progress=False,
+                      scoring=how)
+    report.scoring_auto = report.mode == "score"  # what scoring="auto" picks for a tuned model
+    return report
+
+
+def baseline_report(train_rows, rows, template: str) -> EvaluationReport:
+    from .baseline import baseline
+
+    _maybe_fail("baseline")
+    return baseline(train_rows, rows, prompt_template=template)
+
+
+def headline(base: EvaluationReport, tuned: EvaluationReport, baseline: EvaluationReport | None) -> str:
+    """One line for the job list, e.g. "macro F1 0.29 -> 0.84, baseline 0.79"."""
+    if base.task_type == "classification":
+        line = f"macro F1 {base.macro_f1:.2f} -> {tuned.macro_f1:.2f}"
+        if baseline is not None:
+            line += f", baseline {baseline.macro_f1:.2f}"
+            if tuned.macro_f1 <= baseline.macro_f1:
+                line += " (tuning did not pay)"
+        return line
+    b, t = (r.metrics.iloc[0]["rouge-l_f1_score"] for r in (base, tuned))
+    return f"ROUGE-L F1 {b:.2f} -> {t:.2f}"
+
+
+def summary(reports: dict[str, EvaluationReport], seconds: float, error: str | None,
+            base_cached: bool) -> dict[str, Any]:
+    """job.json's ``evaluation`` block: the headline, the macro F1s, the time and any error."""
+    base, tuned, bl = (reports.get(k) for k in REPORTS)
+    out: dict[str, Any] = {"task_type": (base or tuned).task_type if (base or tuned) else None,
+                           "headline": headline(base, tuned, bl) if base and tuned else None,
+                           "seconds": round(seconds, 2), "error": error, "base_cached": base_cached,
+                           "reports": sorted(reports)}
+    for name in REPORTS:
+        r = reports.get(name)
+        out[f"{name}_macro_f1"] = r.macro_f1 if r is not None else None
+    return out
+
+
+def load_comparison(job_dir: Path):
+    """The Comparison stored in a job folder (base vs tuned, with the baseline where there is one), or None
+    before the report exists."""
+    from .compare import compare
+
+    folder = Path(job_dir) / EVAL_DIR
+    base, tuned = read_report(folder / "base.json"), read_report(folder / "tuned.json")
+    if base is None or tuned is None:
+        return None
+    return compare(base, tuned, baseline=read_report(folder / "baseline.json"))
+
+
+def estimate_seconds(task_type: str | None, rows: int, seconds_per_example: float | None,
+                     answer_tokens: float = 1.0) -> float | None:
+    """A rough time for the end-of-job report: two models (base and tuned) over the validation rows, each
+    row one forward pass (a third of a training example's forward + backward) in score mode; generation
+    also decodes the answer (about an eighth of a forward per token, from the KV cache). A cached base
+    report halves it; the TF-IDF baseline takes seconds and is left out."""
+    if task_type is None or seconds_per_example is None:
+        return None
+    per_row = seconds_per_example / 3
+    if task_type == "text_generation":
+        per_row *= 1 + answer_tokens / 8
+    return 2 * rows * per_row
