@@ -119,8 +119,10 @@ def _assign(y: np.ndarray, groups: np.ndarray, test_size: float, stratify: bool,
     from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
 
     n_labels = len(set(y))
-    if stratify and 1 < n_labels <= max(2, len(y) // 2):
-        n_splits = max(2, round(1 / test_size))
+    n_splits = max(2, round(1 / test_size))
+    # StratifiedGroupKFold refuses n_splits above the largest label's count (a 10 % share of 24 rows in 4
+    # labels): such data falls back to the grouped shuffle below.
+    if stratify and 1 < n_labels <= max(2, len(y) // 2) and max(Counter(y.tolist()).values()) >= n_splits:
         with warnings.catch_warnings():  # "the least populated class has only 1 member": still the best split
             warnings.simplefilter("ignore", UserWarning)
             folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)

@@ -54,6 +54,15 @@ def test_split_has_no_exact_or_near_overlap_and_is_stratified():
     assert set(train.columns) == {"input_text", "output_text"}
 
 
+def test_a_small_share_of_a_small_set_still_splits():
+    """10 % of 24 rows in 4 labels: more folds than rows per label, which StratifiedGroupKFold refuses;
+    the split falls back to a grouped shuffle (the panel's default holdout on a small file)."""
+    rows = [{"input_text": text(i), "output_text": f"label{i % 4}"} for i in range(24)]
+    result = jt.split(rows, test_size=0.1, seed=0)
+    assert len(result.validation) == 3 and len(result.train) == 21
+    assert result.report["method"].startswith("grouped shuffle")
+
+
 def test_without_grouping_duplicates_can_leak():
     rows = dataset()
     r = jt.split(rows, test_size=0.25, seed=0, group_duplicates=False)
