@@ -15,6 +15,7 @@ export type FilePicker = () => string | null;
 /** One form field: its schema entry, its input and the line that shows its problem. */
 interface IField {
   param: IParameter;
+  row: HTMLDivElement;
   input: HTMLInputElement | HTMLSelectElement;
   error: HTMLDivElement;
   touched: boolean; // the user changed it: a settings default no longer replaces it
@@ -51,6 +52,21 @@ export class ParameterForm {
     }
   }
 
+  /** What field `name` holds as typed ('' when empty or not in the form). */
+  text(name: string): string {
+    return this.fields.get(name)?.input.value ?? '';
+  }
+
+  /** Put `node` right below field `name` (at the end when the form has no such field). */
+  insertAfter(name: string, node: HTMLElement): void {
+    const row = this.fields.get(name)?.row;
+    if (row) {
+      row.after(node);
+    } else {
+      this.node.appendChild(node);
+    }
+  }
+
   /** The form's values; throws naming the fields that have a problem (each shown at its field). */
   values(): Record<string, unknown> {
     const values: Record<string, unknown> = {};
@@ -81,7 +97,7 @@ export class ParameterForm {
     input.id = id;
     input.name = param.name;
     input.title = param.help;
-    const field: IField = { param, input, error: el('div', 'jp-TuningPanel-fieldError'), touched: false };
+    const field: IField = { param, row, input, error: el('div', 'jp-TuningPanel-fieldError'), touched: false };
     field.error.id = `${id}-error`;
     field.error.hidden = true;
     input.setAttribute('aria-describedby', field.error.id);
@@ -123,6 +139,7 @@ export class ParameterForm {
     field.input.value = path;
     field.touched = true;
     this.readField(field);
+    field.input.dispatchEvent(new Event('change', { bubbles: true })); // the form's watchers see it too
     this.options.reportError(null);
   }
 

@@ -84,6 +84,11 @@ export class TuningPanelModel implements IDisposable {
     return [...this.actions.values()].filter(a => a.button);
   }
 
+  /** Whether the server's action reads parameter `name` (GET templates), e.g. tune's holdout. */
+  actionTakes(actionId: string, name: string): boolean {
+    return this.actions.get(actionId)?.params.includes(name) ?? false;
+  }
+
   get states(): IJobStates {
     return this._schema?.states ?? NO_STATES;
   }

@@ -4,7 +4,9 @@ import { Widget } from '@lumino/widgets';
 
 import { button, el } from './dom';
 import { FilePicker, ParameterForm } from './form';
+import { HoldoutChoice } from './holdout';
 import { TuningPanelModel, errorText } from './model';
+import { outcomeLines } from './outcome';
 import { IAction, ICell, IJobSummary } from './types';
 
 export type { FilePicker } from './form';
@@ -130,6 +132,7 @@ export class TuningPanel extends Widget {
       reportError: message => this.model.setError(message)
     });
     this.form.node.appendChild(this.renderModelChoice());
+    this.holdout = this.model.actionTakes('tune', 'holdout') ? new HoldoutChoice(this.form) : null;
     this.formSection.appendChild(this.form.node);
     this.renderActions(this.model.buttonActions);
     this.configure(this.settings);
@@ -189,7 +192,7 @@ export class TuningPanel extends Widget {
   /** Render an action's cells on the server and insert them below the active cell. */
   private async runAction(actionId: string, jobId?: string, run = false): Promise<void> {
     try {
-      const values = this.form?.values() ?? {};
+      const values = { ...this.form?.values(), ...(this.holdout ? { holdout: this.holdout.value() } : {}) };
       const job = jobId ?? (this.modelChoice?.value || null);
       await this.insertCells(await this.model.cells(actionId, values, job), run);
       this.model.setError(null);
@@ -262,7 +265,7 @@ export class TuningPanel extends Widget {
     );
     badge.title = job.state;
     top.append(name, badge);
-    item.appendChild(top);
+    item.append(top, ...outcomeLines(job));
 
     const details = [job.base_model ?? '', formatTime(job.start_time || job.create_time)].filter(Boolean);
     item.appendChild(el('div', 'jp-TuningPanel-jobMeta', details.join(' · ')));
@@ -313,6 +316,7 @@ export class TuningPanel extends Widget {
   }
 
   private form: ParameterForm | null = null;
+  private holdout: HoldoutChoice | null = null;
   private settings: IPanelSettings = DEFAULT_SETTINGS;
   private modelChoice: HTMLSelectElement | null = null;
   private readonly compareButton: HTMLButtonElement;

@@ -52,6 +52,10 @@ export interface IJobSummary {
   end_time: string | null;
   progress: { step?: number; total_steps?: number | null; epoch?: number };
   queue_position?: number | null; // while JOB_STATE_QUEUED: 1 starts next
+  /** The end-of-job evaluation's one line, e.g. "macro F1 0.29 -> 0.84, baseline 0.79". */
+  headline?: string | null;
+  /** The step whose checkpoint became the job's adapter (select_best), or null. */
+  chosen_checkpoint?: number | null;
   error: { message?: string } | string | null;
 }
 

@@ -248,6 +248,18 @@ describe('TuningPanelModel', () => {
     expect(api.makeCells).toHaveBeenCalledWith('tune', { base_model: 'tiny' });
   });
 
+  it("sends tune's holdout only where the server's action reads it", async () => {
+    const api = fakeAPI();
+    api.getTemplates.mockResolvedValue([action('tune', ['base_model', 'holdout']), action('evaluate', ['base_model'])]);
+    makeModel(api);
+    await model.start();
+    expect(model.actionTakes('tune', 'holdout')).toBe(true);
+    expect(model.actionTakes('evaluate', 'holdout')).toBe(false);
+    const form = { base_model: 'tiny', holdout: 0.1 };
+    expect(model.paramsFor('tune', form, null)).toEqual({ base_model: 'tiny', holdout: 0.1 });
+    expect(model.paramsFor('evaluate', form, null)).toEqual({ base_model: 'tiny' });
+  });
+
   it('names the job when cancelling fails, and refreshes the list', async () => {
     const api = fakeAPI([job('a', 'JOB_STATE_RUNNING')]);
     api.cancelJob.mockRejectedValue(new Error('job a already ended'));

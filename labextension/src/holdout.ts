@@ -1,0 +1,71 @@
+/**
+ * "Tune a model" with one data file: a checkbox below the validation field offers to hold out a
+ * leak-free share of the training rows for validation (the tuning cell calls jt.split).
+ */
+import { el } from './dom';
+
+/** What the hold-out box needs of the form (form.ts's ParameterForm). */
+export interface IFormFields {
+  readonly node: HTMLElement;
+  /** What field `name` holds as typed ('' when empty or absent). */
+  text(name: string): string;
+  /** Put `node` right below field `name`. */
+  insertAfter(name: string, node: HTMLElement): void;
+}
+
+/** The share of training rows "Tune a model" holds out for validation (jt.split) without a validation file. */
+export const HOLDOUT_SHARE = 0.1;
+
+/** Whether the hold-out box applies: no validation file is given, and the rows are not preference pairs. */
+export function holdoutOffered(validationText: string, methodKey: string): boolean {
+  return validationText.trim() === '' && methodKey !== 'dpo';
+}
+
+/** The Tune action's `holdout`: the share while the box applies and is checked, else null. */
+export function holdoutValue(validationText: string, methodKey: string, checked: boolean): number | null {
+  return checked && holdoutOffered(validationText, methodKey) ? HOLDOUT_SHARE : null;
+}
+
+/**
+ * The checkbox below the validation field: with one file only, "Tune a model" holds out a leak-free
+ * share of its rows for validation (jt.split). Hidden while a validation file is given.
+ */
+export class HoldoutChoice {
+  readonly node: HTMLDivElement;
+
+  constructor(private form: IFormFields) {
+    this.node = el('div', 'jp-TuningPanel-holdout');
+    this.box = el('input');
+    this.box.type = 'checkbox';
+    this.box.id = 'jp-TuningPanel-holdout';
+    this.box.checked = true;
+    const label = el(
+      'label',
+      '',
+      `Hold out ${Math.round(HOLDOUT_SHARE * 100)} % of the training rows for validation ` +
+        '(jt.split: stratified, no duplicate across the split)'
+    );
+    label.htmlFor = this.box.id;
+    this.node.title =
+      'No validation file: the tuning cell splits the training file with jt.split, so validation ' +
+      'measures rows (and inputs) the model never trained on';
+    this.node.append(this.box, label);
+    form.insertAfter('validation_dataset', this.node);
+    for (const type of ['input', 'change']) {
+      form.node.addEventListener(type, () => this.update());
+    }
+    this.update();
+  }
+
+  /** Show the box only while it applies (after the form's fields change). */
+  update(): void {
+    this.node.hidden = !holdoutOffered(this.form.text('validation_dataset'), this.form.text('method'));
+  }
+
+  /** The `holdout` value to send with the Tune action. */
+  value(): number | null {
+    return holdoutValue(this.form.text('validation_dataset'), this.form.text('method'), this.box.checked);
+  }
+
+  private box: HTMLInputElement;
+}

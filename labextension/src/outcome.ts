@@ -1,0 +1,26 @@
+/**
+ * A finished job's outcome in the job list: the end-of-job evaluation's headline ("macro F1 0.29 ->
+ * 0.84, baseline 0.79") and the checkpoint chosen as its adapter (select_best).
+ */
+import { el } from './dom';
+import { IJobSummary } from './types';
+
+/** The words evaluation/job_report.py's headline uses when a TF-IDF baseline matched the tuned model. */
+const DID_NOT_PAY = 'did not pay';
+
+/** The lines to show under a job's name (none when the summary carries neither). */
+export function outcomeLines(job: IJobSummary): HTMLDivElement[] {
+  const lines: HTMLDivElement[] = [];
+  if (job.headline) {
+    const line = el('div', 'jp-TuningPanel-headline', job.headline);
+    line.title = 'Base vs tuned model (and a TF-IDF baseline) on the validation set, measured after training';
+    line.classList.toggle('jp-mod-warn', job.headline.includes(DID_NOT_PAY));
+    lines.push(line);
+  }
+  if (typeof job.chosen_checkpoint === 'number') {
+    const line = el('div', 'jp-TuningPanel-chosen', `checkpoint ${job.chosen_checkpoint} chosen`);
+    line.title = "The job's adapter is this step's checkpoint, the best by its select_best metric";
+    lines.push(line);
+  }
+  return lines;
+}
