@@ -116,6 +116,41 @@ def test_text_generation_report(tune_home, tiny_model_dir, report_cache):
     assert not (job.dir / "evaluation" / "baseline.json").exists() and job.evaluation.baseline is None
 
 
+def test_cancel_during_the_report_keeps_what_it_has(tune_home, tiny_model_dir, report_cache, monkeypatch):
+    import time
+
+    from jupyter_tune.training.end_report import PAUSE_ENV
+
+    monkeypatch.setenv(PAUSE_ENV, "tuned:120")
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:9], **FAST)
+    deadline = time.monotonic() + 240
+    while (job.record.get("progress") or {}).get("evaluating") != "tuned model" and time.monotonic() < deadline:
+        assert job.state in (jt.JobState.QUEUED, jt.JobState.PENDING, jt.JobState.RUNNING), job.log()
+        time.sleep(0.3)
+    assert job.record["progress"]["phase"] == "evaluating" and job.state is jt.JobState.RUNNING
+    job.cancel()
+    assert job.wait(timeout=60) is jt.JobState.CANCELLED, job.log()
+    ev = job.record["evaluation"]
+    assert ev["reports"] == ["base"] and ev["error"].startswith("Cancelled during the end-of-job report")
+    assert (job.dir / "evaluation" / "base.json").is_file() and (job.adapter_path / "adapter_config.json").is_file()
+
+
+def test_evaluate_tab_says_what_is_happening(tmp_path):
+    from jupyter_tune.widgets.evaluate_tab import EvaluateTab
+
+    tab = EvaluateTab(SimpleNamespace(dir=tmp_path))
+    assert "No evaluation yet" in tab.content.value
+    assert tab.update({"progress": {"phase": "evaluating", "evaluating": "tuned model", "report_step": 2,
+                                    "report_steps": 3}})
+    assert "Evaluating the tuned model on the validation set (2 of 3)" in tab.content.value
+    assert not tab.update({"progress": {"phase": "evaluating", "evaluating": "tuned model", "report_step": 2,
+                                        "report_steps": 3}})  # unchanged: not redrawn
+    tab.update({"evaluation": {"skipped": "evaluate_after=False: no end-of-job report"}})
+    assert "evaluate_after=False" in tab.content.value
+    tab.update({"evaluation": {"error": "RuntimeError: <boom>", "reports": []}})
+    assert "did not finish: RuntimeError: &lt;boom&gt;" in tab.content.value
+
+
 class _Store:
     def __init__(self):
         self.updates = []
