@@ -222,15 +222,19 @@ def run_jobs(model_dir: str, out: Path, steps: int) -> None:
               f"{result['jobs'][method]['last_loss']}", flush=True)
     if jobs["qlora"].state is jt.JobState.SUCCEEDED:
         t0 = time.perf_counter()
-        report = jobs["qlora"].export(Path(os.environ["JUPYTER_TUNE_HOME"]) / "export-qlora", format="merged",
-                                      progress=False)
-        result["export"] = {"format": "merged", "job": "qlora", "seconds": round(time.perf_counter() - t0, 1),
-                            **report.summary(), "error": report.error}
+        dest = Path(tempfile.mkdtemp(prefix="jt-gpu-export-")) / "qlora-merged"  # outside the job store
+        try:
+            report = jobs["qlora"].export(dest, format="merged", progress=False)
+            result["export"] = {"format": "merged", "job": "qlora", **report.summary(), "error": report.error}
+        except Exception as e:  # noqa: BLE001 - recorded; the jobs' results are kept
+            result["export"] = {"format": "merged", "job": "qlora", "error": f"{type(e).__name__}: {e}"}
+        result["export"]["seconds"] = round(time.perf_counter() - t0, 1)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str))
     bad = [k for k, v in result["jobs"].items() if v["state"] != "JOB_STATE_SUCCEEDED"]
+    bad += ["export"] if (result.get("export") or {}).get("error") else []
     if bad:
-        raise SystemExit(f"jobs not succeeded: {', '.join(bad)}")
+        raise SystemExit(f"not succeeded: {', '.join(bad)}")
 
 
 def versions() -> dict:

@@ -181,3 +181,39 @@ def test_missing_or_old_bitsandbytes_is_refused_before_a_job_exists(tune_home, t
     monkeypatch.setattr(md, "version", missing)
     assert "not installed" in bitsandbytes_problem(cuda=True)
     assert not (tune_home / "jobs").exists() or not any((tune_home / "jobs").iterdir())
+
+
+TEMPLATE = ("Assign a label to the given medical transcript from among these labels: [Cardiovascular / "
+            "Pulmonary, Gastroenterology, Neurology, Orthopedic, Urology]. TRANSCRIPT: {input_text}")
+
+
+def _base_bytes(model) -> int:
+    """Bytes the frozen base holds (4-bit weights count as their packed storage)."""
+    return sum(p.numel() * p.element_size() for n, p in model.named_parameters() if "lora_" not in n)
+
+
+@pytest.mark.slow
+def test_qlora_on_the_default_model_learns_with_a_smaller_base(tune_home, repo_data):
+    from jupyter_tune.models.resolve import resolve_model
+    from jupyter_tune.params import TuningParams
+    from jupyter_tune.training.setup import choose_hardware, load_for_training
+
+    path = str(resolve_model(TuningParams().base_model))
+    sizes = {}
+    for method in ("lora", "qlora"):
+        params = TuningParams(method=method)
+        model, _ = load_for_training(path, params, choose_hardware(params))
+        sizes[method] = _base_bytes(model)
+        del model
+    assert sizes["qlora"] < 0.7 * sizes["lora"], sizes  # embeddings stay unquantized (fp32)
+
+    job = jt.tune(train_dataset=str(repo_data / "small-train.jsonl"),
+                  validation_dataset=str(repo_data / "small-eval.jsonl"), prompt_template=TEMPLATE,
+                  method="qlora", max_steps=30, batch_size=4, eval_steps=30, max_eval_examples=16,
+                  warmup_ratio=0.0, seed=0)
+    assert job.wait(timeout=900) is jt.JobState.SUCCEEDED, job.log()
+    loss = job.metrics["train_total_loss"].dropna().tolist()
+    assert len(loss) == 30 and sum(loss[-5:]) / 5 < 0.6 * sum(loss[:2]) / 2, loss
+    assert job.metrics["eval_total_loss"].notna().any()
+    est = job.record["memory_estimate"]
+    assert est["quantization"] == "4bit" and est["weights_bytes"] < 0.6 * 4 * est["parameters"]

@@ -30,6 +30,19 @@ def training_base(base_model: str):
     return model_path, []
 
 
+def checkpointing_arguments(on: bool) -> dict:
+    """Gradient checkpointing under the name this transformers takes: ``activation_checkpointing`` in recent
+    5.x, ``gradient_checkpointing`` in earlier ones (5.17, on the GPU check's machine)."""
+    import inspect
+
+    from transformers import TrainingArguments
+
+    name = ("activation" if "activation_checkpointing" in inspect.signature(TrainingArguments).parameters
+            else "gradient") + "_checkpointing"
+    # non-reentrant: a frozen base's inputs need no requires_grad for the adapters to get gradients
+    return {name: on, f"{name}_kwargs": {"use_reentrant": False} if on else None}
+
+
 def shared_arguments(params: TuningParams, num_examples: int, epochs: int, evaluate: bool, select: str | None,
                      device: str, output_dir: Path) -> tuple[dict, int]:
     """The Trainer keywords every method shares (schedule, evaluation, checkpoints, seeds, precision,
@@ -71,9 +84,7 @@ def shared_arguments(params: TuningParams, num_examples: int, epochs: int, evalu
         use_cpu=device == "cpu",
         dataloader_num_workers=0,
         report_to=[],
-        # non-reentrant: a frozen base's inputs need no requires_grad for the adapters to get gradients
-        activation_checkpointing=params.activation_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False} if params.activation_checkpointing else None,
+        **checkpointing_arguments(params.activation_checkpointing),
         **trainer_arguments(params),  # FSDP, several machines
     ), total_steps
 

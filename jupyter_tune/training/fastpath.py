@@ -120,8 +120,8 @@ def probe_logits_to_keep(model) -> str | None:
         if not torch.allclose(part, full, atol=1e-4 if exact else 0.25, rtol=1e-4 if exact else 0.02):
             return "logits_to_keep changed the logits"
         return None
-    except TypeError as e:
-        return f"the model's forward does not take logits_to_keep ({e})"
+    except (TypeError, IndexError) as e:  # transformers 5.17 takes no 2-D mask (IndexError)
+        return f"the model's forward does not take a logits_to_keep mask ({type(e).__name__}: {e})"
     finally:
         model.train(was_training)
 
