@@ -20,12 +20,15 @@ def estimate_html(estimate: dict[str, Any] | None, error: str | None = None) -> 
         return f'<div style="{theme.MUTED_STYLE}">No time and memory estimate{why}.</div>'
     measured = estimate.get("measured_steps")
     rows = [
-        ("Estimated time", Markup(f"<b>{esc(duration(estimate.get('estimated_seconds')))}</b>")),
+        ("Estimated time", Markup(f"<b>{esc(duration(estimate.get('total_seconds') or estimate.get('estimated_seconds')))}"
+                                  "</b>")),
         ("Steps", count(estimate.get("total_steps"))),
         ("Seconds per step", f"{estimate['seconds_per_step']:.2f}"
          if estimate.get("seconds_per_step") is not None else "—"),
         ("Peak memory", nbytes(estimate.get("peak_memory_bytes"))),
     ]
+    if estimate.get("evaluation_seconds"):  # evaluate_after: base and tuned model on the validation set
+        rows.insert(1, ("End-of-job report", f"about {duration(estimate['evaluation_seconds'])} of it (rough)"))
     if measured:
         rows.append(("Measured from", f"{measured} real training steps"))
     return '<h4 style="margin:6px 0 4px">Estimate for these settings</h4>' + table_html(rows)
@@ -64,7 +67,7 @@ def preview_dataset(train_dataset: Any, validation_dataset: Any = None, base_mod
     if estimate:
         try:
             estimate_mod = importlib.import_module("jupyter_tune.training.estimate")
-            cost = estimate_mod.estimate_cost(train_dataset, tp)
+            cost = estimate_mod.estimate_cost(train_dataset, tp, validation_data=validation_dataset)
         except Exception as e:  # the preview still shows the statistics
             error = f"{type(e).__name__}: {e}"
     return DatasetPreview(stats, tp, cost, error)

@@ -20,10 +20,11 @@ def fake_engine(monkeypatch):
         calls["stats"] = (train, validation, base_model, params)
         return dataset_stats(validation=validation is not None)
 
-    def estimate(data, params):
+    def estimate(data, params, validation_data=None):
         calls["estimate"] = (data, params)
+        report = {"evaluation_seconds": 15.0, "total_seconds": 60.0} if validation_data is not None else {}
         return {"seconds_per_step": 1.5, "total_steps": 30, "estimated_seconds": 45.0,
-                "peak_memory_bytes": 2.2 * 1024 ** 3, "measured_steps": 3}
+                "peak_memory_bytes": 2.2 * 1024 ** 3, "measured_steps": 3, **report}
 
     stats_mod = importlib.import_module("jupyter_tune.data.stats")
     monkeypatch.setattr(stats_mod, "dataset_stats", stats)
@@ -55,7 +56,7 @@ def test_preview_shows_stats_and_estimate(fake_engine):
 
 
 def test_preview_without_estimator(fake_engine, monkeypatch):
-    def broken(data, params):
+    def broken(data, params, validation_data=None):
         raise RuntimeError("model not found")
 
     monkeypatch.setattr(importlib.import_module("jupyter_tune.training.estimate"), "estimate_cost", broken)
@@ -63,6 +64,14 @@ def test_preview_without_estimator(fake_engine, monkeypatch):
                            "output_text": "b"}] * 5, base_model="tiny-llama")
     assert "No time and memory estimate: RuntimeError: model not found" in p.estimate_box.value
     assert "Validation dataset" in p.dataset.content.value
+
+
+def test_preview_estimate_includes_the_end_of_job_report(fake_engine):
+    p = jt.preview_dataset([{"input_text": "x", "output_text": "y"}] * 20, [{"input_text": "a",
+                           "output_text": "b"}] * 5, base_model="tiny-llama")
+    est = p.estimate_box.get_state()["value"]
+    assert "1 min" in est or "60 s" in est, est
+    assert "End-of-job report" in est and "15 s" in est
 
 
 def test_preview_skip_estimate(fake_engine):
@@ -77,5 +86,8 @@ def test_preview_with_the_real_engine(tiny_model_dir, tune_home):
     assert p.stats["train"]["tuning_dataset_example_count"] == 24
     assert "jt-trained" in p.dataset.content.value and "Validation dataset" in p.dataset.content.value
     assert p.estimate is not None and p.estimate["total_steps"] == 5, p.estimate_box.value
+    # the end-of-job report's time (evaluate_after: a classification validation set) is in the estimate
+    assert p.estimate["evaluation_seconds"] > 0 and "End-of-job report" in p.estimate_box.value
+    assert p.estimate["total_seconds"] == p.estimate["estimated_seconds"] + p.estimate["evaluation_seconds"]
     assert "Estimated time" in p.estimate_box.value
     assert not (tune_home / "jobs").exists() or not any((tune_home / "jobs").iterdir())  # no job made
