@@ -42,6 +42,7 @@ class Sel:
     FIELD = "#jp-TuningPanel-{name}"
     FIELD_PROBLEM = "#jp-TuningPanel-{name}-error"
     PICK_FILE = 'button[data-pick-for="{name}"]'
+    HOLDOUT = ".jp-TuningPanel-holdout"
     REFRESH = "button.jp-TuningPanel-refresh"
     FILE_ITEM = ".jp-DirListing-item"
     ACTION = '.jp-TuningPanel-actions button[data-action="{action}"]'
@@ -191,6 +192,14 @@ def test_open_panel_and_insert_tune_cells(page, lab, tiny_model_dir):
     page.fill(Sel.FIELD.format(name="tuned_model_display_name"), DISPLAY_NAME)
     page.fill(Sel.FIELD.format(name="epochs"), "1")
     page.select_option(Sel.FIELD.format(name="adapter_size"), "4")
+    # One data file: the checked box below the validation field holds out 10 % of it (jt.split); it hides
+    # while a validation file is given.
+    holdout = page.locator(Sel.HOLDOUT)
+    assert holdout.is_visible() and page.is_checked(f"{Sel.HOLDOUT} input")
+    page.fill(Sel.FIELD.format(name="validation_dataset"), "eval.jsonl")
+    holdout.wait_for(state="hidden")
+    page.fill(Sel.FIELD.format(name="validation_dataset"), "")
+    holdout.wait_for(state="visible")
 
     # No notebook is open: the button opens one and inserts the parameters and tuning cells.
     page.click(Sel.ACTION.format(action="tune"))
@@ -202,6 +211,7 @@ def test_open_panel_and_insert_tune_cells(page, lab, tiny_model_dir):
     assert f"tuned_model_display_name = {DISPLAY_NAME!r}" in params_cell
     assert "epochs = 1" in params_cell and "adapter_size = 4" in params_cell
     assert "jt.tune(" in tune_cell and "job.view()" in tune_cell
+    assert "holdout = 0.1" in params_cell and "jt.split(train_dataset, test_size=holdout" in tune_cell
     assert not page.locator(Sel.ERROR).is_visible()
     shot(page, "02-tune-cells")
 
@@ -235,6 +245,8 @@ def test_run_cells_and_follow_the_job(page, lab):
         logs = "\n".join(p.read_text()[-3000:] for p in Path(home).glob("jobs/*/log.txt"))
         pytest.fail(f"the job ended {state}; job log:\n{logs}")
     assert item.locator(Sel.BADGE).inner_text().lower() == "succeeded"
+    # The rows jt.split held out were scored after training: the headline shows under the job's name.
+    assert "macro F1" in item.locator(".jp-TuningPanel-headline").inner_text()
     assert re.search(r"\d+/\d+", item.inner_text())  # progress step/total
     assert item.locator("button", has_text="Test").is_visible()
     assert item.locator("button", has_text="Export").is_visible()
