@@ -109,6 +109,9 @@ def run(store: JobStore, job_id: str, params, train, val, watch: CancelWatch) ->
     evaluation = job_report.summary(reports, seconds, error, cached)
     if evaluation["headline"]:
         log(f"End-of-job report: {evaluation['headline']} ({seconds:.0f} s)")
-    _set_progress(store, job_id)
-    store.update(job_id, evaluation=evaluation)
+    try:
+        _set_progress(store, job_id)
+        store.update(job_id, evaluation=evaluation)
+    except OSError as e:  # the job's own end is recorded next (exit note first): the report is not worth failing it
+        log(f"Could not store the end-of-job report in job.json ({type(e).__name__}: {e})")
     return final
