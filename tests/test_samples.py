@@ -101,3 +101,12 @@ def test_torn_lines_are_skipped(tune_home):
     (d / "samples.jsonl").write_text('{"step": 1, "samp\n' + json.dumps(line) + "\n" + '{"step": 5')
     assert [e["step"] for e in read_evaluations(store, "torn-1")] == [3]
     assert jt.get_job("torn-1").samples["answer"].tolist() == ["A"]
+
+
+def test_the_prompt_shown_is_the_rows_own_text():
+    from jupyter_tune.data.loader import load_dataset
+    from jupyter_tune.training.samples import _user_text
+
+    templated = load_dataset(ROWS[:2], "Assign a label from a long list of labels. TRANSCRIPT: {input_text}")
+    assert _user_text(templated.examples[0]) == "Example number 0 about Urology."  # not the template's words
+    assert _user_text(load_dataset(ROWS[:2]).examples[1]) == "Example number 0 about Neurology."

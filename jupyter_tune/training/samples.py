@@ -149,6 +149,14 @@ def add_samples(trainer, params, val, tokenizer, store, job_id: str) -> SampleAn
 
 
 def _user_text(ex) -> str:
+    """What tells the row apart: the fields a prompt template filled in (not the template's own words,
+    the same in every row), else the last user turn."""
+    if ex.template:
+        from ..data.loader import template_fields
+
+        values = [str(ex.fields[f]) for f in dict.fromkeys(template_fields(ex.template)) if ex.fields.get(f)]
+        if values:
+            return " · ".join(values)
     users = [m["content"] for m in ex.prompt_messages if m["role"] == "user"]
     return users[-1] if users else ""
 
