@@ -37,7 +37,8 @@ PACKAGE = Path(jupyter_tune.__file__).parent
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("theme", ("theme",)),
     ("params", ("params",)),
-    ("store", ("jobs.states", "jobs.store", "jobs.checkpoints", "jobs.cancel", "jobs.queue", "jobs.handle")),
+    ("store", ("jobs.states", "jobs.store", "jobs.records", "jobs.checkpoints", "jobs.cancel", "jobs.queue",
+               "jobs.handle", "jobs.exit_note", "jobs.guard", "jobs.choice", "jobs.samples")),
     ("models", ("models",)),
     ("data", ("data",)),
     ("generation", ("generation",)),
@@ -91,6 +92,10 @@ def imports_of(module: str, path: Path) -> list[tuple[str, int]]:
                 base = package[:len(package) - (node.level - 1)]
                 if node.module:
                     names = [".".join(["jupyter_tune", *base, node.module])]
+                    # from ..jobs import exit_note: the module exit_note, when it is one
+                    subs = [f"{names[0]}.{a.name}" for a in node.names]
+                    if all((PACKAGE.parent / (s.replace(".", "/") + ".py")).is_file() for s in subs):
+                        names = subs
                 else:  # from .. import x: x may be a module
                     names = [".".join(["jupyter_tune", *base, a.name]) for a in node.names]
             else:

@@ -11,6 +11,8 @@ UNMAPPED = "(no label)"
 AVERAGES = ("macro", "micro", "weighted")
 METRIC_COLUMNS = ["precision", "recall", "f1_score", "support"]
 _ENDS = string.punctuation + string.whitespace
+# A validation set whose answers take at most this many distinct values (and repeat) is a classification set.
+MAX_CLASSES = 100
 
 
 def normalize(text: str) -> str:
@@ -64,3 +66,18 @@ def confusion(y_true: Sequence[str], y_pred: Sequence[str | None], labels: Seque
         m = confusion_matrix(y_true, pred, labels=cols)
     return pd.DataFrame(m[: len(labels)], index=pd.Index(list(labels), name="true"),
                         columns=pd.Index(cols, name="predicted"))
+
+
+def looks_like_classification(answers: list[str | None], train_answers: list[str | None] = ()) -> bool:
+    """Few distinct, short answers that repeat: the rows are labelled with classes.
+
+    The training answers count too: a validation set of one row per label (38 rows, 38 labels) is a
+    classification set when every one of its answers is a training answer that repeats there."""
+    answers = [a for a in answers if a is not None]
+    train_answers = [a for a in train_answers if a is not None]
+    if train_answers and not set(answers) <= set(train_answers):
+        train_answers = []  # answers never seen in training: judge the validation rows alone
+    pool = answers + train_answers
+    distinct = set(pool)
+    return (len(answers) >= 2 and 1 < len(distinct) <= min(MAX_CLASSES, max(2, len(pool) // 2))
+            and all(len(a) <= 80 for a in distinct))

@@ -35,7 +35,7 @@ def mean_answer_tokens(answers: list[str]) -> float:
 def plan(params, train_answers: list[str | None], val_answers: list[str | None] | None) -> tuple[str | None, str]:
     """(task_type or None to skip, the reason, for the job log). Auto (evaluate_after=None): on for a
     labelled classification-like validation set or short answers; off for dpo and without validation."""
-    from ..training.selection import looks_like_classification
+    from .classification import looks_like_classification
 
     if params.evaluate_after is False:
         return None, "evaluate_after=False: no end-of-job report"

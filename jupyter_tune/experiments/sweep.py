@@ -211,7 +211,7 @@ def _objective(base: dict[str, Any], objective: str | None, validation: Any) -> 
         objective = "eval_total_loss"
         if base.get("eval_task_metric") is not False:
             from ..data.loader import load_dataset
-            from ..training.selection import looks_like_classification
+            from ..evaluation.classification import looks_like_classification
 
             with contextlib.suppress(Exception):  # the first job reports a bad set in full
                 answers = [ex.answer for ex in load_dataset(validation, base.get("prompt_template")).examples]

@@ -83,10 +83,14 @@ def is_export(folder: str | os.PathLike) -> bool:
 
 def write_marker(folder: str | os.PathLike, info: dict[str, Any]) -> Path:
     """Mark ``folder`` as written by an export, so a later ``overwrite=True`` may replace it."""
-    from .. import __version__
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        written_by = version("jupyter_tune")
+    except PackageNotFoundError:  # run from a source tree that was not installed
+        written_by = None
     path = Path(folder) / MARKER
-    path.write_text(json.dumps({"written_by": "jupyter_tune", "version": __version__, **info}, indent=2,
+    path.write_text(json.dumps({"written_by": "jupyter_tune", "version": written_by, **info}, indent=2,
                                default=str) + "\n", encoding="utf-8")
     return path
 

@@ -15,25 +15,10 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from ..evaluation.classification import MAX_CLASSES, looks_like_classification  # noqa: F401 (re-exported)
+
 # select_best -> (Trainer's metric name, greater is better)
 SELECT_METRICS = {"eval_macro_f1": ("eval_macro_f1", True), "eval_total_loss": ("eval_loss", False)}
-# A validation set whose answers take at most this many distinct values (and repeat) is a classification set.
-MAX_CLASSES = 100
-
-
-def looks_like_classification(answers: list[str | None], train_answers: list[str | None] = ()) -> bool:
-    """Few distinct, short answers that repeat: the rows are labelled with classes.
-
-    The training answers count too: a validation set of one row per label (38 rows, 38 labels) is a
-    classification set when every one of its answers is a training answer that repeats there."""
-    answers = [a for a in answers if a is not None]
-    train_answers = [a for a in train_answers if a is not None]
-    if train_answers and not set(answers) <= set(train_answers):
-        train_answers = []  # answers never seen in training: judge the validation rows alone
-    pool = answers + train_answers
-    distinct = set(pool)
-    return (len(answers) >= 2 and 1 < len(distinct) <= min(MAX_CLASSES, max(2, len(pool) // 2))
-            and all(len(a) <= 80 for a in distinct))
 
 
 @dataclass

@@ -66,7 +66,7 @@ def job_labels(job) -> list[str] | None:
     train = _answers(Path(job.dir) / "train.jsonl")
     val = _answers(Path(job.dir) / "validation.jsonl")
     if not tuning.get("task_metric"):
-        from ..training.selection import looks_like_classification
+        from ..evaluation.classification import looks_like_classification
 
         if val or not looks_like_classification(train):  # a validation set that was not classification
             return None
