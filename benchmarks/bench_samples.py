@@ -10,6 +10,7 @@ that time. The short job's own share is recorded beside it, and each evaluation'
 Writes benchmarks/results/samples.json.
 
     python benchmarks/bench_samples.py [--steps 26] [--eval-steps 13] [--sample-prompts 4]
+    python benchmarks/bench_samples.py --job <store>/jobs/<job id>     # the figures from a job already run
 """
 
 from __future__ import annotations
@@ -79,19 +80,25 @@ def main() -> int:
     ap.add_argument("--eval-steps", type=int, default=None,
                     help="its evaluation interval; empty: the default job's (13: two evaluations in 26 steps)")
     ap.add_argument("--sample-prompts", type=int, default=4)
+    ap.add_argument("--job", help="read a finished job's records instead of running one: its folder "
+                                  "(the job may have failed after training, e.g. in a later phase)")
     args = ap.parse_args()
+    if args.job:
+        os.environ["JUPYTER_TUNE_HOME"] = str(Path(args.job).resolve().parent.parent)
     os.environ.setdefault("JUPYTER_TUNE_HOME", tempfile.mkdtemp(prefix="bench-samples-"))  # not the user's jobs
     import jupyter_tune as jt
 
     train, val = jt.split(str(DATA / "small-train.jsonl"), test_size=0.1)
     plan = default_plan(len(train))
-    job = jt.tune(train_dataset=train, validation_dataset=val, prompt_template=TEMPLATE, max_steps=args.steps,
-                  eval_steps=args.eval_steps or plan["eval_steps"], sample_prompts=args.sample_prompts,
-                  tuned_model_display_name="bench-samples")
-    state = job.wait()
-    if state is not jt.JobState.SUCCEEDED:
-        print(job.log(40), file=sys.stderr)
-        return 1
+    if args.job:
+        job = jt.get_job(Path(args.job).name)
+    else:
+        job = jt.tune(train_dataset=train, validation_dataset=val, prompt_template=TEMPLATE,
+                      max_steps=args.steps, eval_steps=args.eval_steps or plan["eval_steps"],
+                      sample_prompts=args.sample_prompts, tuned_model_display_name="bench-samples")
+        if job.wait() is not jt.JobState.SUCCEEDED:
+            print(job.log(40), file=sys.stderr)
+            return 1
     p = pieces(job)
     per_sample = statistics.mean(p["sample_seconds"])
     default_s = (p["rest_seconds"] + plan["steps"] * p["step_seconds"]
