@@ -65,6 +65,19 @@ def test_job_records_samples_at_each_evaluation(tune_home, tiny_model_dir):
     assert "Sample answers: 2 evaluation(s)" in job.log(200)
 
 
+def test_a_cancelled_job_keeps_its_samples(tune_home, tiny_model_dir):
+    from waiting import wait_for
+
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:6],
+                  max_steps=500, batch_size=4, eval_steps=1, min_train_examples=1, sample_prompts=2)
+    wait_for(lambda: len(read_evaluations(job.store, job.id)) >= 2, what="two sampled evaluations")
+    job.cancel()
+    assert job.wait(timeout=300) is jt.JobState.CANCELLED, job.log()
+    n = len(read_evaluations(job.store, job.id))
+    assert n >= 2 and job.record["samples"]["evaluations"] == n
+    assert job.log(400).count("Sample answers at step") == n  # the log says so, even when cancelled mid-evaluation
+
+
 def test_off_when_zero_by_default_for_dpo_and_without_validation(tiny_model_dir, tmp_path):
     from transformers import AutoTokenizer
 

@@ -74,6 +74,7 @@ class SampleAnswers(TrainerCallback):
             self.prompts.append(encode_prompt(tokenizer, ex.prompt_messages, budget))
             self.truncated.append(len(full) > budget)
         self.evaluations = 0
+        self.last: list[str] = []  # the previous evaluation's answers
 
     def on_evaluate(self, args, state, control, model=None, **kwargs):
         if model is None:
@@ -95,6 +96,13 @@ class SampleAnswers(TrainerCallback):
         self.store.update(self.job_id, samples={
             "file": FILE, "rows": [ex.index for ex in self.examples], "evaluations": self.evaluations,
             "last_step": state.global_step, "correct": sum(s["correct"] for s in samples)})
+        changed = sum(a != b for a, b in zip(answers, self.last, strict=False))
+        self.last = answers
+        from .build import log
+
+        # one line per evaluation: a job cancelled mid-evaluation never reaches on_train_end
+        log(f"Sample answers at step {state.global_step}: {sum(s['correct'] for s in samples)} of {len(samples)} "
+            f"right, {changed} changed ({seconds:.1f} s; {FILE})")
         return control
 
     def on_train_end(self, args, state, control, **kwargs):
