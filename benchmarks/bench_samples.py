@@ -95,7 +95,8 @@ def main() -> int:
     else:
         job = jt.tune(train_dataset=train, validation_dataset=val, prompt_template=TEMPLATE,
                       max_steps=args.steps, eval_steps=args.eval_steps or plan["eval_steps"],
-                      sample_prompts=args.sample_prompts, tuned_model_display_name="bench-samples")
+                      sample_prompts=args.sample_prompts, tuned_model_display_name="bench-samples",
+                      evaluate_after=False)  # the training job alone: the share is over less time, not more
         if job.wait() is not jt.JobState.SUCCEEDED:
             print(job.log(40), file=sys.stderr)
             return 1
