@@ -123,3 +123,23 @@ def test_the_prompt_shown_is_the_rows_own_text():
     templated = load_dataset(ROWS[:2], "Assign a label from a long list of labels. TRANSCRIPT: {input_text}")
     assert _user_text(templated.examples[0]) == "Example number 0 about Urology."  # not the template's words
     assert _user_text(load_dataset(ROWS[:2]).examples[1]) == "Example number 0 about Neurology."
+
+
+def test_a_generation_error_stops_the_samples_not_the_job(tiny_model_dir, tmp_path, capsys):
+    from transformers import AutoTokenizer
+
+    from jupyter_tune.data.loader import load_dataset
+    from jupyter_tune.jobs.store import JobStore
+    from jupyter_tune.training.samples import SampleAnswers
+
+    class Broken:
+        def parameters(self):
+            raise RuntimeError("no weights")
+
+    class State:
+        global_step, epoch = 3, 1.0
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    cb = SampleAnswers(JobStore(tmp_path), "job", tok, load_dataset(ROWS[:2]).examples, 64)
+    cb.on_evaluate(None, State(), None, model=Broken())
+    assert cb.off and cb.evaluations == 0 and "sample answers stopped at step 3" in capsys.readouterr().out

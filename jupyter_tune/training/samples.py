@@ -75,12 +75,21 @@ class SampleAnswers(TrainerCallback):
             self.truncated.append(len(full) > budget)
         self.evaluations = 0
         self.last: list[str] = []  # the previous evaluation's answers
+        self.off = False  # set when generation failed: the job trains on without samples
 
     def on_evaluate(self, args, state, control, model=None, **kwargs):
-        if model is None:
+        if model is None or self.off:
             return control
+        from .build import log
+
         t = time.perf_counter()
-        answers = self.answer(model)
+        try:
+            answers = self.answer(model)
+        except Exception as e:  # noqa: BLE001 - a side view of training: it never fails the job
+            self.off = True
+            log(f"Warning: sample answers stopped at step {state.global_step} ({type(e).__name__}: {e}); "
+                "training goes on")
+            return control
         seconds = time.perf_counter() - t
         samples = []
         for ex, answer, cut in zip(self.examples, answers, self.truncated, strict=True):
@@ -98,8 +107,6 @@ class SampleAnswers(TrainerCallback):
             "last_step": state.global_step, "correct": sum(s["correct"] for s in samples)})
         changed = sum(a != b for a, b in zip(answers, self.last, strict=False))
         self.last = answers
-        from .build import log
-
         # one line per evaluation: a job cancelled mid-evaluation never reaches on_train_end
         log(f"Sample answers at step {state.global_step}: {sum(s['correct'] for s in samples)} of {len(samples)} "
             f"right, {changed} changed ({seconds:.1f} s; {FILE})")
