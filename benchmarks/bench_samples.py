@@ -85,7 +85,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.job:
         os.environ["JUPYTER_TUNE_HOME"] = str(Path(args.job).resolve().parent.parent)
-    os.environ.setdefault("JUPYTER_TUNE_HOME", tempfile.mkdtemp(prefix="bench-samples-"))  # not the user's jobs
+    if not os.environ.get("JUPYTER_TUNE_HOME"):  # not the user's jobs
+        os.environ["JUPYTER_TUNE_HOME"] = tempfile.mkdtemp(prefix="bench-samples-")
     import jupyter_tune as jt
 
     train, val = jt.split(str(DATA / "small-train.jsonl"), test_size=0.1)
