@@ -6,7 +6,13 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any
+
+# bitsandbytes (QLoRA) warns at import on AVX512-BF16 CPUs that an optional kernel package, fetched from a
+# model hub, is missing; its own fallback runs instead. Not for our users' cells. Set here, before any
+# module of ours can import peft (which imports bitsandbytes).
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 __version__ = "0.1.0"
 
