@@ -9,6 +9,16 @@ REPO_DATA = ROOT / "notebooks" / "data"
 sys.path.insert(0, str(Path(__file__).parent))
 
 
+@pytest.fixture(scope="module")
+def store_home(tmp_path_factory):
+    """A job store shared by one module's tests (for a finished job built once per module)."""
+    mp = pytest.MonkeyPatch()
+    home = tmp_path_factory.mktemp("tune-home")
+    mp.setenv("JUPYTER_TUNE_HOME", str(home))
+    yield home
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A 2-layer Llama with a ChatML tokenizer, saved with save_pretrained."""

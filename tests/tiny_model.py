@@ -51,3 +51,8 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0) -> Path:
     model = LlamaForCausalLM(config)
     model.save_pretrained(out)
     return out
+
+
+# Two labels, 24 rows: enough for a few steps of a tiny job in the export and fault tests.
+TWO_LABEL_ROWS = [{"input_text": f"Example number {i} about {t}.", "output_text": t}
+                  for i in range(12) for t in ("Urology", "Neurology")]

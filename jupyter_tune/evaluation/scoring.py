@@ -30,6 +30,7 @@ from typing import Any
 
 from ..data.formats import Example
 from ..data.tokenize import IGNORE_INDEX, encode_example
+from ..models.arch import end_of_turn_ids
 
 SCORINGS = ("sum", "mean", "calibrated", "calibrated_mean")
 # "auto" (the default): the best measured scoring for the kind of model (benchmarks/results/scoring.md).
@@ -83,16 +84,6 @@ def resolve_scoring(scoring: str, tuned: bool) -> str:
     return TUNED_SCORING if tuned else UNTUNED_SCORING
 
 
-def _eos_ids(model, tokenizer) -> list[int]:
-    ids: list[int] = []
-    gen = getattr(model, "generation_config", None)
-    for x in (getattr(gen, "eos_token_id", None), tokenizer.eos_token_id):
-        for i in (x if isinstance(x, (list, tuple)) else [x]):
-            if i is not None and int(i) not in ids:
-                ids.append(int(i))
-    return ids
-
-
 def answer_tokens(tokenizer, eos_ids, prompt_messages: list[dict[str, str]], label: str) -> tuple[list[int], list[int]]:
     """(prompt ids, answer ids) exactly as training encodes `label` as the answer to these messages."""
     ex = Example(list(prompt_messages) + [{"role": "assistant", "content": label}])
@@ -115,7 +106,7 @@ def prepare_examples(model, tokenizer, examples: list[Example], labels: list[str
     The answer ids of a label depend only on the turns around the user's text, so they are encoded once
     per chat layout and checked against the row's own encoding of the first label.
     """
-    eos = _eos_ids(model, tokenizer)
+    eos = end_of_turn_ids(model, tokenizer)
     limit = _context_length(model, tokenizer)
     layouts: dict[tuple, list[list[int]]] = {}
     out = []

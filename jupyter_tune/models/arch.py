@@ -18,6 +18,18 @@ def eager_reason(config) -> str | None:
     return None
 
 
+def end_of_turn_ids(model, tokenizer) -> list[int]:
+    """Tokens that end an answer: the generation config's end-of-turn tokens and the tokenizer's EOS, in
+    that order, each once (for generation, label scoring and the sample answers alike)."""
+    ids: list[int] = []
+    gen = getattr(model, "generation_config", None)
+    for x in (getattr(gen, "eos_token_id", None), tokenizer.eos_token_id):
+        for i in (x if isinstance(x, (list, tuple)) else [x]):
+            if i is not None and int(i) not in ids:
+                ids.append(int(i))
+    return ids
+
+
 def library_attention(config) -> str:
     """transformers' attention implementation that computes `config`'s attention exactly."""
     return "eager" if eager_reason(config) else "sdpa"

@@ -53,13 +53,9 @@ class LoadedModel:
     @property
     def eos_token_ids(self) -> list[int]:
         """Tokens that end an answer: the tokenizer's and the generation config's end-of-turn tokens."""
-        ids: list[int] = []
-        gen = getattr(self.model, "generation_config", None)
-        for x in (getattr(gen, "eos_token_id", None), self.tokenizer.eos_token_id):
-            for i in (x if isinstance(x, (list, tuple)) else [x]):
-                if i is not None and int(i) not in ids:
-                    ids.append(int(i))
-        return ids
+        from .arch import end_of_turn_ids
+
+        return end_of_turn_ids(self.model, self.tokenizer)
 
     def __repr__(self) -> str:
         what = f"job {self.job_id}" if self.job_id else (f"adapter {self.adapter_path}" if self.adapter_path

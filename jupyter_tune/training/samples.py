@@ -18,6 +18,7 @@ from transformers import TrainerCallback
 from ..data.tokenize import encode_prompt
 from ..evaluation.classification import normalize
 from ..jobs.samples import FILE
+from ..models.arch import end_of_turn_ids
 
 # New tokens per answer: the longest expected answer plus this margin (end-of-turn markers), at most the cap.
 _MARGIN = 4
@@ -46,17 +47,6 @@ def choose_rows(answers: list[str | None], n: int) -> list[int]:
             if depth < len(g) and len(chosen) < n:
                 chosen.append(g[depth])
     return sorted(chosen)
-
-
-def end_tokens(model, tokenizer) -> list[int]:
-    """The tokenizer's and the generation config's end-of-turn tokens (as models/loading.py reads them)."""
-    ids: list[int] = []
-    gen = getattr(model, "generation_config", None)
-    for x in (getattr(gen, "eos_token_id", None), tokenizer.eos_token_id):
-        for i in (x if isinstance(x, (list, tuple)) else [x]):
-            if i is not None and int(i) not in ids:
-                ids.append(int(i))
-    return ids
 
 
 class SampleAnswers(TrainerCallback):
@@ -126,7 +116,7 @@ class SampleAnswers(TrainerCallback):
         from ..generation.prompts import left_padded
 
         tok = self.tokenizer
-        eos = end_tokens(model, tok)
+        eos = end_of_turn_ids(model, tok)
         pad = tok.pad_token_id if tok.pad_token_id is not None else eos[0]
         device = next(model.parameters()).device
         input_ids, mask, _ = left_padded(self.prompts, pad, str(device))

@@ -8,22 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tiny_model import TWO_LABEL_ROWS
 
 import jupyter_tune as jt
 
-ROWS = [{"input_text": f"Example number {i} about {t}.", "output_text": t}
-        for i in range(12) for t in ("Urology", "Neurology")]
+ROWS = TWO_LABEL_ROWS
 VALIDATION = [{"input_text": f"Held-out case {i} about {t}.", "output_text": t}
               for i in range(3) for t in ("Urology", "Neurology")]
-
-
-@pytest.fixture(scope="module")
-def store_home(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    home = tmp_path_factory.mktemp("tune-home")
-    mp.setenv("JUPYTER_TUNE_HOME", str(home))
-    yield home
-    mp.undo()
 
 
 def _tuned(base: Path) -> jt.TuningJob:

@@ -12,21 +12,12 @@ from pathlib import Path
 
 import pytest
 from store_digest import folder_digest
+from tiny_model import TWO_LABEL_ROWS
 
 import jupyter_tune as jt
 from jupyter_tune.jobs.guard import MARKER, UnsafeDestinationError, check_destination, write_file
 
-ROWS = [{"input_text": f"Example number {i} about {t}.", "output_text": t}
-        for i in range(12) for t in ("Urology", "Neurology")]
-
-
-@pytest.fixture(scope="module")
-def store_home(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    home = tmp_path_factory.mktemp("tune-home")
-    mp.setenv("JUPYTER_TUNE_HOME", str(home))
-    yield home
-    mp.undo()
+ROWS = TWO_LABEL_ROWS
 
 
 @pytest.fixture(scope="module")
