@@ -134,7 +134,7 @@ def arch_jobs(arch_dirs, tmp_path_factory):
     old = os.environ.get("JUPYTER_TUNE_HOME")
     os.environ["JUPYTER_TUNE_HOME"] = str(home)
     try:
-        jobs = {a: jt.tune(base_model=str(d), train_dataset=RECORDS, validation_dataset=RECORDS[:6],
+        jobs = {a: jt.tune(base_model=str(d), train_dataset=RECORDS, validation_dataset=RECORDS[:6], evaluate_after=False, sample_prompts=0,
                            max_steps=3, batch_size=4, min_train_examples=1, num_threads=1,
                            tuned_model_display_name=f"arch-{a}") for a, d in arch_dirs.items()}
         yield jobs

@@ -25,7 +25,7 @@ def _lora_weights(lm) -> dict[str, torch.Tensor]:
 
 
 def test_choose_a_checkpoint_load_export_torn_and_retention(tune_home, tiny_model_dir, fresh_models, tmp_path):
-    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:9],
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:9], evaluate_after=False, sample_prompts=0,
                   max_steps=6, batch_size=4, eval_steps=2, min_train_examples=1, learning_rate=1e-2)
     assert job.wait(timeout=300) is jt.JobState.SUCCEEDED, job.log()
 

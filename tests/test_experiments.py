@@ -35,7 +35,7 @@ def home(tune_home):
 
 
 def test_compare_three_tiny_jobs(home, tiny_model_dir):
-    jobs = [jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=VAL,
+    jobs = [jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=VAL, evaluate_after=False, sample_prompts=0,
                     tuned_model_display_name=f"run-{i}", adapter_size=size, learning_rate=lr, max_steps=6,
                     eval_steps=3, **FAST)
             for i, (size, lr) in enumerate([(4, 0.05), (8, 0.05), (8, 1e-6)])]
@@ -58,7 +58,7 @@ def test_compare_three_tiny_jobs(home, tiny_model_dir):
 
 
 def test_grid_sweep_runs_every_point_and_names_the_best(home, tiny_model_dir):
-    s = jt.sweep(base=dict(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=VAL,
+    s = jt.sweep(base=dict(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=VAL, evaluate_after=False, sample_prompts=0,
                            max_steps=4, eval_steps=2, **FAST),
                  grid={"adapter_size": [4, 8], "learning_rate": [0.05, 1e-6]}, name="grid")
     assert len(s.jobs) == 4
@@ -81,7 +81,7 @@ def test_grid_sweep_runs_every_point_and_names_the_best(home, tiny_model_dir):
 
 def test_optuna_search_prunes_a_bad_trial_early(home, tiny_model_dir):
     good, bad = 0.05, 1e-7
-    s = jt.sweep(base=dict(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=VAL,
+    s = jt.sweep(base=dict(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=VAL, evaluate_after=False, sample_prompts=0,
                            eval_steps=2, **FAST),
                  # The bad trial is given far more steps than pruning needs, so the cancel always lands
                  # before it could finish (with 30 it once ran to the end first on a loaded CI machine).
@@ -127,7 +127,7 @@ def test_bad_sweeps_are_refused_before_any_job(home, tiny_model_dir):
 
 
 def test_a_search_whose_driver_died_resumes_from_its_record(home, tiny_model_dir):
-    s = jt.sweep(base=dict(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=VAL,
+    s = jt.sweep(base=dict(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=VAL, evaluate_after=False, sample_prompts=0,
                            max_steps=4, eval_steps=2, **FAST),
                  grid={"adapter_size": [4, 8]}, search="optuna", n_trials=2, parallel=1, pruner=None)
     wait_for(lambda: any(t.get("job_id") for t in s.trials), what="the first trial's job")

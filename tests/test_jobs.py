@@ -17,7 +17,7 @@ ROWS = [{"input_text": f"Example number {i} about {topic}.", "output_text": topi
 
 
 def test_job_succeeds_logs_contract_metrics_and_trains_the_adapter(tune_home, tiny_model_dir):
-    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:8],
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:8], evaluate_after=False, sample_prompts=0,
                   tuned_model_display_name="tiny", max_steps=6, batch_size=4, eval_steps=3)
     assert job.state in (jt.JobState.PENDING, jt.JobState.RUNNING)  # returned at once
     assert job.wait(timeout=180) is jt.JobState.SUCCEEDED, job.log()

@@ -102,7 +102,7 @@ def test_full_fine_tuning_trains_every_weight_and_reloads(tune_home, tiny_model_
     import torch
     from transformers import AutoModelForCausalLM
 
-    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:6],
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:6], evaluate_after=False, sample_prompts=0,
                   method="full", max_steps=6, batch_size=4, eval_steps=3, learning_rate=1e-3, precision=precision)
     assert job.wait(timeout=180) is jt.JobState.SUCCEEDED, job.log()
     rec = job.record

@@ -64,7 +64,7 @@ def dequantised_dir(tiny_model_dir, tmp_path_factory) -> Path:
 
 def test_qlora_job_trains_on_cpu_and_matches_the_dequantised_model(tune_home, tiny_model_dir, dequantised_dir,
                                                                      tmp_path):
-    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:8],
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:8], evaluate_after=False, sample_prompts=0,
                   method="qlora", max_steps=8, eval_steps=4, save_steps=4, select_best="eval_total_loss",
                   **COMMON)
     assert job.wait(timeout=300) is jt.JobState.SUCCEEDED, job.log()

@@ -57,7 +57,7 @@ def test_early_stopping_counts_evaluations_without_improvement():
 
 
 def test_job_logs_task_metric_and_keeps_the_best_checkpoint(tune_home, tiny_model_dir):
-    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:9],
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:9], evaluate_after=False, sample_prompts=0,
                   max_steps=6, batch_size=4, eval_steps=2, min_train_examples=1)
     assert job.wait(timeout=300) is jt.JobState.SUCCEEDED, job.log()
     m = job.metrics
@@ -78,7 +78,7 @@ def test_job_logs_task_metric_and_keeps_the_best_checkpoint(tune_home, tiny_mode
 
 def test_loss_selection_without_task_metric_and_early_stopping(tune_home, tiny_model_dir):
     # a learning rate too small to change anything: the loss never improves, so the job stops early
-    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:9],
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:9], evaluate_after=False, sample_prompts=0,
                   max_steps=40, batch_size=4, eval_steps=1, eval_task_metric=False, learning_rate=1e-9,
                   early_stopping_patience=2, min_train_examples=1)
     assert job.wait(timeout=300) is jt.JobState.SUCCEEDED, job.log()

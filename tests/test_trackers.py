@@ -20,7 +20,7 @@ def no_tracker_env(monkeypatch):
 
 
 def test_each_tracker_receives_the_logged_steps(tune_home, tiny_model_dir, no_tracker_env):
-    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:8],
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:8], evaluate_after=False, sample_prompts=0,
                   tuned_model_display_name="tracked", report_to=["tensorboard", "mlflow", "trackio"], **FAST)
     assert job.wait(timeout=600) is JobState.SUCCEEDED, job.log(80)
     rows = job.store.read_metrics(job.id)

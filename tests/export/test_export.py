@@ -18,7 +18,7 @@ VALIDATION = [{"input_text": f"Held-out case {i} about {t}.", "output_text": t}
 
 
 def _tuned(base: Path) -> jt.TuningJob:
-    job = jt.tune(base_model=str(base), train_dataset=ROWS, validation_dataset=VALIDATION, max_steps=3,
+    job = jt.tune(base_model=str(base), train_dataset=ROWS, validation_dataset=VALIDATION, evaluate_after=False, sample_prompts=0, max_steps=3,
                   batch_size=4, seed=0, tuned_model_display_name="tiny export")
     assert job.wait(timeout=300) is jt.JobState.SUCCEEDED, job.log()
     return job

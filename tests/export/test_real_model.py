@@ -42,7 +42,7 @@ def real_job(request, tmp_path_factory, repo_data):
     mp = pytest.MonkeyPatch()
     mp.setenv("JUPYTER_TUNE_HOME", str(tmp_path_factory.mktemp("tune-home")))
     job = jt.tune(base_model=request.param, train_dataset=_rows(repo_data / "small-train.jsonl", 240),
-                  validation_dataset=_rows(repo_data / "small-eval.jsonl", NUM_VALIDATION), prompt_template=TEMPLATE,
+                  validation_dataset=_rows(repo_data / "small-eval.jsonl", NUM_VALIDATION), evaluate_after=False, sample_prompts=0, prompt_template=TEMPLATE,
                   max_steps=STEPS, batch_size=8, warmup_ratio=0.0, seed=0)
     assert job.wait(timeout=1200) is jt.JobState.SUCCEEDED, job.log()
     yield job
