@@ -19,6 +19,19 @@ def store_home(tmp_path_factory):
     mp.undo()
 
 
+@pytest.fixture(scope="module")
+def finished_tiny_job(store_home, tiny_model_dir):
+    """One finished 3-step job on the tiny model, shared by a module's tests (exports, write faults)."""
+    from tiny_model import TWO_LABEL_ROWS
+
+    import jupyter_tune as jt
+
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=TWO_LABEL_ROWS, max_steps=3, batch_size=4,
+                  seed=0, tuned_model_display_name="finished")
+    assert job.wait(timeout=300) is jt.JobState.SUCCEEDED, job.log()
+    return job
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A 2-layer Llama with a ChatML tokenizer, saved with save_pretrained."""

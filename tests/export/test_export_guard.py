@@ -21,11 +21,8 @@ ROWS = TWO_LABEL_ROWS
 
 
 @pytest.fixture(scope="module")
-def job(store_home, tiny_model_dir):
-    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, max_steps=3, batch_size=4, seed=0,
-                  tuned_model_display_name="guarded")
-    assert job.wait(timeout=300) is jt.JobState.SUCCEEDED, job.log()
-    return job
+def job(finished_tiny_job):
+    return finished_tiny_job
 
 
 # The reproductions first, then the same mistakes by other roads.
