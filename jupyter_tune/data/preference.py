@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from .readers import RawRows
+from .rows import check_text, check_turns, gemini_turns, parts_text
 
 PREFERENCE_FORMATS = {
     "preference": "preference {'prompt', 'chosen', 'rejected'}",
@@ -52,9 +53,7 @@ def convert_preference(raw: RawRows, line: int, row: dict, fmt: str) -> tuple[li
                     "A preference pair needs two different answers: give a worse one as rejected, or remove "
                     "the row.")
         return None
-    from .formats import _check_turns
-
-    _check_turns(raw, line, prompt + [{"role": "assistant", "content": chosen}],
+    check_turns(raw, line, prompt + [{"role": "assistant", "content": chosen}],
                  "contents" if fmt == "vertex_preference" else "prompt", True,
                  "gemini" if fmt == "vertex_preference" else "messages")
     if len(raw.problems) != before:
@@ -63,9 +62,7 @@ def convert_preference(raw: RawRows, line: int, row: dict, fmt: str) -> tuple[li
 
 
 def _text(raw: RawRows, line: int, fld: str, value: Any) -> str | None:
-    from .formats import _check_text
-
-    return _check_text(raw, line, fld, value, True)
+    return check_text(raw, line, fld, value, True)
 
 
 def _plain(raw: RawRows, line: int, row: dict):
@@ -141,13 +138,11 @@ def _chat(raw: RawRows, line: int, row: dict):
 
 
 def _vertex(raw: RawRows, line: int, row: dict):
-    from .formats import _gemini
-
     gem = dict(row)
     if "system_instruction" in gem and "systemInstruction" not in gem:
         gem["systemInstruction"] = gem.pop("system_instruction")
     before = len(raw.problems)
-    prompt = _gemini(raw, line, gem)
+    prompt = gemini_turns(raw, line, gem)
     if len(raw.problems) != before:
         return None
     if not prompt or prompt[-1]["role"] != "user":
@@ -178,9 +173,7 @@ def _vertex(raw: RawRows, line: int, row: dict):
             raw.problem(line, f"{where}.completion.role", f"Unknown role {comp.get('role')!r}.",
                         "A completion is the model's turn: 'role': 'model'.")
             return None
-        from .formats import _parts_text
-
-        text = _parts_text(raw, line, f"{where}.completion", comp)
+        text = parts_text(raw, line, f"{where}.completion", comp)
         if text is None:
             return None
         if int(score) in texts:
@@ -189,26 +182,3 @@ def _vertex(raw: RawRows, line: int, row: dict):
             return None
         texts[int(score)] = text
     return prompt, texts[1], texts[0], "completions"
-
-
-def preference_stats(tokenizer, examples: list, max_seq_length: int) -> dict[str, Any]:
-    """Token counts of the prompts, chosen and rejected answers (the Dataset tab shows them)."""
-    from .stats import distribution
-    from .tokenize import encode_example, encode_prompt
-
-    prompt, chosen, rejected, truncated = [], [], [], 0
-    for ex in examples:
-        p = len(encode_prompt(tokenizer, ex.prompt_messages))
-        sides = []
-        for text in (ex.answer, ex.rejected):
-            enc = encode_example(tokenizer, type(ex)(ex.prompt_messages + [{"role": "assistant", "content": text}]),
-                                 10**9)
-            sides.append(enc.num_output_tokens)
-            truncated += enc.original_length > max_seq_length
-        prompt.append(p)
-        chosen.append(sides[0])
-        rejected.append(sides[1])
-    return {"prompt_token_distribution": distribution(prompt),
-            "chosen_token_distribution": distribution(chosen),
-            "rejected_token_distribution": distribution(rejected),
-            "truncated_answer_count": truncated}

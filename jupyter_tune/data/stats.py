@@ -8,7 +8,7 @@ from typing import Any
 
 from .formats import Example
 from .loader import Dataset
-from .tokenize import Encoded, encode_example
+from .tokenize import Encoded, encode_example, encode_prompt
 
 _SAMPLES = 5
 _BUCKETS = 10
@@ -128,3 +128,23 @@ def load_tokenizer(base_model: str):
     from ..models.resolve import resolve_model
 
     return AutoTokenizer.from_pretrained(resolve_model(base_model))
+
+
+def preference_stats(tokenizer, examples: list, max_seq_length: int) -> dict[str, Any]:
+    """Token counts of the prompts, chosen and rejected answers (the Dataset tab shows them)."""
+    prompt, chosen, rejected, truncated = [], [], [], 0
+    for ex in examples:
+        p = len(encode_prompt(tokenizer, ex.prompt_messages))
+        sides = []
+        for text in (ex.answer, ex.rejected):
+            enc = encode_example(tokenizer, type(ex)(ex.prompt_messages + [{"role": "assistant", "content": text}]),
+                                 10**9)
+            sides.append(enc.num_output_tokens)
+            truncated += enc.original_length > max_seq_length
+        prompt.append(p)
+        chosen.append(sides[0])
+        rejected.append(sides[1])
+    return {"prompt_token_distribution": distribution(prompt),
+            "chosen_token_distribution": distribution(chosen),
+            "rejected_token_distribution": distribution(rejected),
+            "truncated_answer_count": truncated}

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..jobs.queue import reconcile
 from ..jobs.states import JobState
 from ..jobs.store import JobStore, now_iso
 from .compare import greater_is_better
@@ -102,7 +103,7 @@ def run(folder: Path) -> int:
     polls = 0
     while True:
         if polls % 10 == 0:
-            jobs.reconcile()  # dead jobs recorded, the queue moved: the driver may be the only one watching
+            reconcile(jobs)  # dead jobs recorded, the queue moved: the driver may be the only one watching
         polls += 1
         record = sweeps.read(sweep_id)
         if record["state"] == JobState.CANCELLING.value:

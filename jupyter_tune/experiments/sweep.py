@@ -34,6 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..jobs.queue import reconcile
 from ..jobs.records import CorruptRecordError, RecordNotFoundError, RecordStore
 from ..jobs.states import ACTIVE_STATES, JobState
 from ..jobs.store import JobStore, now_iso, process_alive, slugify
@@ -426,7 +427,7 @@ class Sweep:
         while True:
             self.store.reconcile(self.id)  # a dead driver recorded, as job.wait records a dead job
             for job in self.jobs:  # a waiting kernel keeps the queue moving (as job.wait does)
-                job.store.reconcile(job.id)  # reads have no side effect: this records deaths, starts queued jobs
+                reconcile(job.store, job.id)  # reads have no side effect: this records deaths, starts queued jobs
             state = self.state
             if state.is_final:
                 return state

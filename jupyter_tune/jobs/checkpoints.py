@@ -20,7 +20,7 @@ _WEIGHTS = ("adapter_model.safetensors", "model.safetensors", "adapter_model.bin
 
 def mark_complete(folder: Path, step: int) -> None:
     """Write the marker after every other file of the checkpoint is on disk."""
-    from .store import atomic_write_json  # store imports this module
+    from .records import atomic_write_json
 
     files = {}
     for p in sorted(folder.iterdir()):

@@ -88,6 +88,7 @@ def choose(store, job_id: str, step: int | str | None) -> dict[str, Any] | None:
     Checked and written under the job's lock: the job must be in a final state (which is unchanged) and
     the checkpoint whole. Returns job.json's new ``chosen_checkpoint`` (None for the job's own model).
     """
+    from .queue import reconcile
     from .states import JobState
     from .store import JobStateError, atomic_write_json, now_iso
 
@@ -96,7 +97,7 @@ def choose(store, job_id: str, step: int | str | None) -> dict[str, Any] | None:
     if step is not None and (not isinstance(step, int) or isinstance(step, bool)):
         raise TypeError(f"use_checkpoint(step={step!r}): give a checkpoint's step (a whole number), or None / "
                         "'final' for the job's own model.")
-    store.reconcile(job_id)  # a job whose process died is recorded FAILED (final) first
+    reconcile(store, job_id)  # a job whose process died is recorded FAILED (final) first
     with store.lock(job_id):
         record = store.read_raw(job_id)
         state = JobState(record["state"])

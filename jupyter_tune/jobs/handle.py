@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .queue import kick
+from .queue import kick, reconcile
 from .states import JobState
 from .store import CorruptJobError, JobStore, process_alive
 
@@ -139,7 +139,7 @@ class JobHandle:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            self.store.reconcile(self.id)
+            reconcile(self.store, self.id)
             state = self.state
             if state.is_final:
                 return state

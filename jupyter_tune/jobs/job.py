@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .handle import JobHandle
 from .handle import delete_job as _delete_job
+from .queue import reconcile
 from .store import JobStore
 
 
@@ -47,7 +48,7 @@ def get_job(job_id: str) -> TuningJob:
     whose process died is recorded FAILED and the queue moves."""
     store = JobStore()
     store.read(job_id)  # the id's errors before any write
-    store.reconcile(job_id)
+    reconcile(store, job_id)
     return TuningJob(job_id, store)
 
 
@@ -55,7 +56,7 @@ def list_jobs() -> list[TuningJob]:
     """Every job, newest first; an unreadable job folder is listed as FAILED with the reason.
     Reconciles the store first (dead jobs recorded FAILED, queued ones started where slots are free)."""
     store = JobStore()
-    store.reconcile()
+    reconcile(store)
     jobs = []
     for r in store.list():
         try:

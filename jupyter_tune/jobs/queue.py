@@ -22,8 +22,9 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .records import now_iso
 from .states import JobState
-from .store import JobStore, now_iso
+from .store import JobStore, validate_job_id
 
 SLOTS_ENV = "JUPYTER_TUNE_SLOTS"
 # States that hold a slot (a PENDING job's process is starting).
@@ -187,3 +188,20 @@ def kick(store: JobStore) -> None:
         import logging
 
         logging.getLogger(__name__).warning("could not start queued jobs: %s", e)
+
+
+def reconcile(store: JobStore, job_id: str | None = None) -> list[str]:
+    """The one step where reading the store leads to writing it: record the jobs (all, or `job_id`)
+    whose process died as FAILED, then, if that freed a slot or a job waits in the queue, start what
+    the slots allow (dispatch). Never raises for a write or a start that fails; returns the ids
+    recorded FAILED.
+
+    Called at defined points, never by `JobStore.read`: jt.list_jobs / jt.get_job / job.wait, the job
+    view's poller, the queue dispatcher, and the server's periodic task (off its event loop).
+    """
+    if job_id is not None:
+        validate_job_id(job_id)
+    recorded, queued = store.record_deaths_seen(job_id)
+    if recorded or queued:
+        kick(store)
+    return recorded

@@ -169,27 +169,9 @@ class JobStore(RecordStore):
 
     def record_deaths(self, job_id: str | None = None) -> list[str]:
         """Record as FAILED every job (or `job_id` alone) whose process died; returns their ids."""
-        return self._record_deaths(job_id)[0]
+        return self.record_deaths_seen(job_id)[0]
 
-    def reconcile(self, job_id: str | None = None) -> list[str]:
-        """The one step where reading the store leads to writing it: record the jobs (all, or `job_id`)
-        whose process died as FAILED, then, if that freed a slot or a job waits in the queue, start what
-        the slots allow (queue.dispatch). Never raises for a write or a start that fails; returns the
-        ids recorded FAILED.
-
-        Called at defined points, never by `read`: jt.list_jobs / jt.get_job / job.wait, the job view's
-        poller, the queue dispatcher, and the server's periodic task (off its event loop).
-        """
-        if job_id is not None:
-            validate_job_id(job_id)
-        recorded, queued = self._record_deaths(job_id)
-        if recorded or queued:
-            from .queue import kick
-
-            kick(self)
-        return recorded
-
-    def _record_deaths(self, job_id: str | None) -> tuple[list[str], bool]:
+    def record_deaths_seen(self, job_id: str | None) -> tuple[list[str], bool]:
         """(ids recorded FAILED, whether a QUEUED job was seen). If a write fails (full disk, read-only
         store) readers still see FAILED through `assess`, nothing is left behind, and the next
         reconcile tries again."""

@@ -14,6 +14,7 @@ from tornado.ioloop import PeriodicCallback
 
 from ..cells import CellsError, actions, render_cells
 from ..jobs.handle import cancel_job, delete_job
+from ..jobs.queue import reconcile
 from ..jobs.states import states_schema
 from ..jobs.store import InvalidJobIdError, JobNotFoundError, JobStore, validate_job_id
 from ..params import ParameterError, schema
@@ -22,14 +23,14 @@ NAMESPACE = "jupyter-tune"
 # web_app.settings keys: the server's one JobStore and its reconciler.
 STORE_SETTING = "jupyter_tune_store"
 RECONCILER_SETTING = "jupyter_tune_reconciler"
-# How often the server records dead jobs FAILED and starts queued ones (JobStore.reconcile).
+# How often the server records dead jobs FAILED and starts queued ones (jobs/queue.reconcile).
 RECONCILE_INTERVAL_S = 5.0
 
 log = logging.getLogger(__name__)
 
 
 class Reconciler:
-    """The server's defined reconcile point: every RECONCILE_INTERVAL_S, ``store.reconcile()`` in a worker
+    """The server's defined reconcile point: every RECONCILE_INTERVAL_S, ``queue.reconcile(store)`` in a worker
     thread (it reads job folders, asks psutil about pids and may start a job: never on the event loop).
     GET handlers only read, so a page refresh never writes the store."""
 
@@ -54,7 +55,7 @@ class Reconciler:
             return
         self._busy = True
         try:
-            await asyncio.to_thread(self.store.reconcile)
+            await asyncio.to_thread(reconcile, self.store)
         except Exception as e:  # noqa: BLE001 - the next tick tries again; the server stays up
             log.warning("jupyter_tune: reconciling the job store failed: %s", e)
         finally:

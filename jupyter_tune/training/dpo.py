@@ -39,8 +39,7 @@ def preference_rows(dataset: Dataset, tokenizer) -> list[dict]:
 def dpo_stats(tokenizer, dataset: Dataset, params: TuningParams, epochs: int) -> dict:
     """The Vertex-shaped statistics (prompt as input, chosen as output) plus prompt / chosen / rejected
     token distributions."""
-    from ..data.preference import preference_stats
-    from ..data.stats import split_stats
+    from ..data.stats import preference_stats, split_stats
 
     out = split_stats(tokenizer, dataset, params.max_seq_length, epochs, params.batch_size)
     out.update(preference_stats(tokenizer, dataset.examples, params.max_seq_length))

@@ -23,6 +23,7 @@ from ..experiments.compare import (
     differing_params,
     summary_rows,
 )
+from ..jobs.queue import reconcile
 from ..jobs.states import JobState
 from ..jobs.store import JobNotFoundError, JobStore
 from .charts import _to_png
@@ -229,7 +230,7 @@ class CompareView(LivePoller, w.VBox):
         # As the job view's poller: a watching kernel records dead jobs and keeps the queue moving.
         for run in self.runs:
             if not JobState(run.state).is_final:
-                self.store.reconcile(run.id)
+                reconcile(self.store, run.id)
         return self.refresh()
 
     # -- static renders --

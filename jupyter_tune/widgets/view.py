@@ -14,6 +14,7 @@ import ipywidgets as w
 
 from .. import theme
 from ..jobs.handle import JobHandle
+from ..jobs.queue import reconcile
 from ..jobs.states import JobState
 from ..jobs.store import JobNotFoundError
 from .checkpoints import CheckpointsSection
@@ -103,7 +104,7 @@ class JobView(LivePoller, w.VBox):
             return True
         # The kernel watching a job is a defined reconcile point: its death is recorded and the queue moves
         # even when nothing else runs.
-        self.store.reconcile(self.job.id)
+        reconcile(self.store, self.job.id)
         return final
 
     # -- actions --

@@ -74,11 +74,12 @@ def test_the_store_and_server_work_without_fcntl_and_sigusr1(tmp_path):
         del signal.SIGUSR1
         import jupyter_tune.server.routes
         from jupyter_tune.jobs.handle import cancel_job, delete_job
+        from jupyter_tune.jobs.queue import reconcile
         from jupyter_tune.jobs.store import JobStore
         store = JobStore({str(tmp_path)!r})
         store.create("a", {{"state": "JOB_STATE_RUNNING", "pid": {DEAD_PID}, "create_unix": time.time()}})
         store.update("a", note="x")
-        assert store.reconcile() == ["a"], store.read_raw("a")
+        assert reconcile(store) == ["a"], store.read_raw("a")
         store.create("b", {{"state": "JOB_STATE_QUEUED", "create_unix": time.time()}})
         assert cancel_job(store, "b").value == "JOB_STATE_CANCELLED"
         delete_job(store, "a")
