@@ -25,6 +25,9 @@ SHARDINGS = (None, "fsdp")
 TRACKERS = ("tensorboard", "mlflow", "trackio")
 # Tuning methods (training/methods.py): LoRA adapters, LoRA on a 4/8-bit base, every weight, preference (DPO).
 METHODS = ("lora", "qlora", "full", "dpo")
+# What the model learns (training/classifier.py for "classification"): to write each row's answer, or to
+# pick it among the training set's labels with a classification head.
+TASKS = ("generation", "classification")
 # The fast-path pieces (training/fastpath.py): each one a TuningParams switch.
 FAST_PATH_SWITCHES = ("packed_attention", "answer_only_logits", "fused_lora", "master_weights")
 # The rate that learning_rate_multiplier scales: a good LoRA rate for small instruct models.
@@ -81,6 +84,11 @@ class TuningParams:
                              "(preference pairs). Full fine-tuning saves a plain model folder; DPO trains LoRA "
                              "adapters on prompt, chosen and rejected rows with the base as the reference.",
                      label="Method", group="basic", choices=METHODS)
+    task: str = _f("generation", "generation: the model learns to write each row's answer (labels are then "
+                                 "ranked by their likelihood as answers). classification: a label head on the "
+                                 "prompt's last token, trained with cross-entropy over the training set's labels "
+                                 "(each row's answer is its label); one forward pass per row ranks them. Not with "
+                                 "method='dpo'.", label="Task", group="basic", choices=TASKS)
     train_dataset: str | None = _f(None, "Training data: JSONL, JSON, CSV or Parquet file (in Python also a "
                                          "list of dicts or a pandas DataFrame).", label="Training data",
                                    group="basic", kind="dataset")
@@ -141,12 +149,16 @@ class TuningParams:
     data_checks: str = _f("warn", "Dataset health (duplicates, conflicting labels, train/validation leakage): "
                                   "'warn' lists them and starts the job, 'error' refuses to start, 'off' skips "
                                   "the checks.", choices=("warn", "error", "off"))
+    class_weights: bool = _f(False, "task='classification': weight each row's cross-entropy by its label's "
+                                    "balanced weight, rows / (labels x rows with that label), so that rare labels "
+                                    "count as much as common ones.")
     dpo_beta: float = _f(0.1, "DPO's beta: how far the tuned model may move from the reference (higher: "
                               "closer to it).", minimum=1e-4, maximum=100.0)
     # -- the task metric during training, the best checkpoint --
     eval_task_metric: bool | None = _f(None, "Score the validation rows' labels at every evaluation and log "
                                              "eval_macro_f1 / eval_accuracy; empty: on when the validation "
-                                             "set is a classification set (few distinct answers).")
+                                             "set is a classification set (few distinct answers), and always "
+                                             "for task='classification' (the head's own logits give it).")
     sample_prompts: int | None = _f(None, "Validation rows whose greedy answers are recorded at every "
                                           "evaluation (samples.jsonl, the Supervise tab); 0: off; empty: "
                                           f"{DEFAULT_SAMPLE_PROMPTS} with a validation set, off for dpo.",
@@ -412,6 +424,13 @@ def validate_params(p: TuningParams, *, python_data: bool = True) -> list[str]:
     if p.method == "full" and p.quantization:
         problems.append(f"method: 'full' trains every weight, which a {p.quantization} base cannot hold; use "
                         "method='qlora' (adapters on a quantized base) or quantization=None")
+    if p.task == "classification" and p.method == "dpo":
+        problems.append("task: 'classification' trains a label head on labelled rows; method='dpo' trains on "
+                        "preference pairs and has no head. Use method='lora', 'qlora' or 'full' with "
+                        "task='classification', or task='generation' with DPO.")
+    if p.class_weights and p.task != "classification":
+        problems.append("class_weights: only for task='classification' (a label head's cross-entropy); the "
+                        "generative loss is over answer tokens")
     if p.method == "dpo" and p.sharding:
         problems.append("method: 'dpo' does not run with sharding='fsdp' here; leave sharding=None")
     unknown_trackers = [t for t in (p.report_to or []) if t not in TRACKERS]
@@ -458,4 +477,4 @@ def schema() -> dict[str, Any]:
 
 
 __all__ = ["TuningParams", "ActionParams", "ParameterError", "MAX_OUTPUT_TOKENS", "schema", "choose_epochs", "main_fields", "field_label",
-           "field_default", "DEFAULT_BASE_MODEL", "DEFAULT_MAX_OUTPUT_TOKENS", "ADAPTER_SIZES", "METHODS"]
+           "field_default", "DEFAULT_BASE_MODEL", "DEFAULT_MAX_OUTPUT_TOKENS", "ADAPTER_SIZES", "METHODS", "TASKS"]

@@ -55,12 +55,14 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str | None], 
 
 
 def confusion(y_true: Sequence[str], y_pred: Sequence[str | None], labels: Sequence[str]):
-    """Rows: true label; columns: predicted label (plus UNMAPPED when some answers named no label)."""
+    """Rows: true label; columns: predicted label (plus UNMAPPED when some answers named no label, and any
+    predicted label outside ``labels``: a classification head's label absent from the evaluation rows)."""
     import pandas as pd
     from sklearn.metrics import confusion_matrix
 
     pred = [UNMAPPED if p is None else p for p in y_pred]
-    cols = list(labels) + ([UNMAPPED] if UNMAPPED in pred else [])
+    others = sorted({p for p in pred if p != UNMAPPED and p not in set(labels)})
+    cols = list(labels) + others + ([UNMAPPED] if UNMAPPED in pred else [])
     with warnings.catch_warnings():  # sklearn advises passing labels= when one label occurs; they are passed
         warnings.filterwarnings("ignore", message="A single label was found", category=UserWarning)
         m = confusion_matrix(y_true, pred, labels=cols)

@@ -61,6 +61,9 @@ class Comparison:
         b, t = self.base.scoring, self.tuned.scoring
         if b == t:
             return f"; {b} scoring" if b else ""
+        if "head" in (self.base.mode, self.tuned.mode):  # a classification head ranks by its own softmax
+            return "; " + ", ".join(f"{name}: {'classification head' if r.mode == 'head' else f'{r.scoring} scoring'}"
+                                    for name, r in (("base", self.base), ("tuned", self.tuned)))
         if self.base.scoring_auto and self.tuned.scoring_auto:  # each the best measured for its kind
             return f"; auto scoring: base {b}, tuned {t}"
         # Different scorings rank labels differently: the delta mixes model and scoring.

@@ -48,6 +48,8 @@ def plan(params, train_answers: list[str | None], val_answers: list[str | None] 
     if not answers:
         return None, ("The validation set has no labels (no row ends with an answer): no end-of-job report; "
                       "add output_text / label to its rows to get one")
+    if getattr(params, "task", None) == "classification":  # the tuned model is a label head
+        return "classification", f"classification report on {len(answers)} validation rows (label head)"
     if looks_like_classification(answers, [a for a in train_answers if a is not None]):
         return "classification", f"classification report on {len(answers)} validation rows"
     tokens = mean_answer_tokens(answers)

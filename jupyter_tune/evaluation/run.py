@@ -74,6 +74,27 @@ def _score_rows(lm, dataset, labels: list[str], batch_size: int, progress: bool,
     return preds, scores, sums, status, (dict(zip(labels, free, strict=True)) if free is not None else None)
 
 
+def _head_rows(lm, dataset, rows, truth: list[str], labels, task_type: str, mode: str, batch_size: int,
+               progress: bool):
+    """A classifier's predictions (evaluation/head.py): (predictions, rows with prediction, label_scores
+    and correct, status, the labels the metrics are over)."""
+    from . import head
+
+    if task_type != "classification":
+        raise EvaluationError(f"{lm.name} is a classifier (a task='classification' job): evaluate it with "
+                              "task_type='classification'; it does not generate text.")
+    if mode != "score":
+        raise EvaluationError(f"mode={mode!r}: {lm.name} is a classifier; its labels are ranked by the head "
+                              "(mode='score', the default), it does not decode answers.")
+    label_list = _check_labels(labels, truth)
+    head.warn_unknown(lm, truth)
+    preds, scores, status = head.classify(lm, dataset, labels=label_list if labels is not None else None,
+                                          batch_size=batch_size, progress=progress)
+    rows["prediction"], rows["label_scores"] = preds, scores
+    rows["correct"] = [p == t for p, t in zip(preds, truth, strict=True)]
+    return preds, rows, status, label_list
+
+
 def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_template: str | None = None,
              mode: str = "score", labels: list[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
              max_output_tokens: int | None = None, progress: bool = True,
@@ -88,6 +109,9 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
     mode (classification): "score" ranks the labels (`labels`, default: those of the ground truth) by the
       model's likelihood, so every prediction is a valid label; "generate" decodes greedily and maps the
       answer to a label (case, white space and end punctuation ignored); an answer naming no label is wrong.
+    A classification-head model (a task="classification" job) ranks its labels by the head's softmax, one
+    forward pass per row (mode "head" in the report; `scoring` does not apply); ground-truth labels its head
+    does not know are warned about and count as wrong.
     scoring (score mode): how label log-likelihoods rank the labels: "sum", "mean" (per answer token),
       "calibrated" (minus the label's mean log-likelihood for the content-free inputs "N/A", "none",
       "[MASK]" in the same prompt, as in "Calibrate before use"), "calibrated_mean" (both), or "auto" (the
@@ -131,7 +155,11 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
     rows["ground_truth"] = truth
     confusion_df = content_free = None
     used_mode: str | None = mode
-    if task_type == "classification":
+    if lm.is_classifier:  # a classification head: one forward per row, labels ranked by its softmax
+        preds, rows, status, label_list = _head_rows(lm, dataset, rows, truth, labels, task_type, mode, batch_size,
+                                                     progress)
+        used_mode, scoring = "head", None
+    elif task_type == "classification":
         label_list = _check_labels(labels, truth)
         if mode == "score":
             preds, scores, sums, status, content_free = _score_rows(lm, dataset, label_list, batch_size, progress,

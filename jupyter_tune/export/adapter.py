@@ -35,6 +35,13 @@ def write_adapter(job, out: Path) -> dict[str, Any]:
     cfg_path.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
     if not (out / "tokenizer_config.json").is_file():
         AutoTokenizer.from_pretrained(what["base_path"]).save_pretrained(out)
+    head = what.get("head")
+    if head is not None and not (out / "config.json").is_file():  # a checkpoint: the labels from the job
+        from ..models.head import write_head_config
+
+        tok = AutoTokenizer.from_pretrained(out)
+        write_head_config(out, what["base_path"], head.labels,
+                          tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
     stats = job.dataset_stats
     if stats is not None:
         (out / "dataset_stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")

@@ -65,6 +65,13 @@ def export(job_or_id: Any, dest: str | os.PathLike, format: str = "merged", dtyp
 
     job = _job(job_or_id)
     merged_dtype, gguf_type = _check_args(format, dtype, quantization)
+    from ..models.head import is_classification
+
+    if format == "gguf" and is_classification(job.record):  # before anything is written
+        raise ValueError(f"format='gguf': job {job.id} is a classification-head job (task='classification'). GGUF "
+                         "(llama.cpp, Ollama) holds language models that generate text; a sequence-classification "
+                         "head has no place in it and nothing there could run it. Export format='merged' (a "
+                         "folder AutoModelForSequenceClassification loads) or format='adapter'.")
     from ..jobs.guard import check_destination, missing_parents, remove_empty, write_error, write_marker
     from ..models.loading import job_adapter
 
@@ -187,6 +194,11 @@ def _run_parity(job, fmt, dest, artifact, report, prompts, max_prompts, max_outp
         dataset, report.prompts_source = parity_prompts(job, prompts, max_prompts)
         tuned = load_model(job, dtype=report.dtype)
         exported = load_exported(fmt, dest, artifact, report.dtype, report.notes, tuned.tokenizer)
+        if tuned.is_classifier:  # a label head: the same labels, ranked alike
+            from .parity import compare_heads
+
+            compare_heads(tuned, exported, dataset, report, progress=progress)
+            return
         compare(tuned, exported, dataset, report, max_output_tokens=max_output_tokens, progress=progress)
     except Exception as e:  # noqa: BLE001 - the export is written; say why the check did not run
         report.error = f"{type(e).__name__}: {e}"

@@ -19,6 +19,14 @@ _LOAD = {
 }
 
 
+_LOAD_HEAD_ADAPTER = (
+    "```python\nfrom peft import PeftModel\nfrom transformers import AutoConfig, AutoModelForSequenceClassification, "
+    "AutoTokenizer\n\nconfig = AutoConfig.from_pretrained({dest!r})  # the head's labels (id2label)\n"
+    "base = AutoModelForSequenceClassification.from_pretrained({base!r}, config=config)\n"
+    "model = PeftModel.from_pretrained(base, {dest!r})\ntokenizer = AutoTokenizer.from_pretrained({dest!r})\n```\n"
+    "or, in a notebook, `jt.load_model({dest!r})`.")
+
+
 def _latest(metrics: list[dict[str, Any]]) -> dict[str, Any]:
     """The last value of every metric the job logged."""
     out: dict[str, Any] = {}
@@ -40,10 +48,20 @@ def model_card(record: dict[str, Any], metrics: list[dict[str, Any]], stats: dic
     base = params.get("base_model") or tuning.get("base_model") or "unknown"
     name = record.get("display_name") or record.get("id")
     lib = "peft" if fmt == "adapter" else ("gguf" if fmt == "gguf" else "transformers")
-    lines = ["---", f"base_model: {json.dumps(base)}", f"library_name: {lib}", "pipeline_tag: text-generation",
+    classifier = params.get("task") == "classification"
+    load = _LOAD[fmt].format(dest=dest, gguf=gguf)
+    if classifier and fmt == "adapter":  # the base needs the head's labels (config.json) before the adapter
+        load = _LOAD_HEAD_ADAPTER.format(dest=dest, base=base)
+    elif classifier:  # a label head: the sequence-classification class, its labels in config.json's id2label
+        load = load.replace("ForCausalLM", "ForSequenceClassification")
+    lines = ["---", f"base_model: {json.dumps(base)}", f"library_name: {lib}",
+             f"pipeline_tag: {'text-classification' if classifier else 'text-generation'}",
              "tags:", "- jupyter_tune", "- lora", f"- {fmt}", "---", "", f"# {name}", "",
              f"Tuned from **{base}** with {tuning.get('method', 'LoRA')} by jupyter_tune (job `{record.get('id')}`); "
-             f"exported as **{fmt}**.", "", "## Load it", "", _LOAD[fmt].format(dest=dest, gguf=gguf), ""]
+             f"exported as **{fmt}**.", "", "## Load it", "", load, ""]
+    if classifier and tuning.get("labels"):
+        lines += ["## Labels", "", "The head's classes (config.json's id2label): "
+                  + ", ".join(f"{i}: {lab}" for i, lab in enumerate(tuning["labels"])), ""]
     if params.get("prompt_template"):
         lines += ["## Prompt template", "", "Prompts were written with this template, then the chat template:",
                   "", "```", params["prompt_template"], "```", ""]

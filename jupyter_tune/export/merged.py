@@ -1,5 +1,6 @@
 """``merged``: the adapter folded into the base weights (peft's ``merge_and_unload``), saved as a plain
-Hugging Face folder that ``AutoModelForCausalLM.from_pretrained`` loads alone."""
+Hugging Face folder that ``AutoModelForCausalLM.from_pretrained`` loads alone (a classification-head job's:
+``AutoModelForSequenceClassification``, its labels in config.json's id2label)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,15 @@ def load_tuned(job, dtype: str):
     adapter = what["adapter"]
     tok_dir = adapter if adapter is not None and (adapter / "tokenizer_config.json").is_file() else what["base_path"]
     tokenizer = AutoTokenizer.from_pretrained(tok_dir)
-    base = AutoModelForCausalLM.from_pretrained(what["base_path"], dtype=getattr(torch, dtype))
+    head = what.get("head")
+    if head is not None:  # a classifier: the base with a head for its labels (or a full job's saved classifier)
+        from ..models.head import head_of, load_classifier
+
+        saved = head_of(what["base_path"]) is not None
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        base = load_classifier(what["base_path"], None if saved else head.labels, pad, dtype=getattr(torch, dtype))
+    else:
+        base = AutoModelForCausalLM.from_pretrained(what["base_path"], dtype=getattr(torch, dtype))
     for earlier in what.get("merge") or []:  # tuned from another job: that job's adapters first
         base = PeftModel.from_pretrained(base, str(earlier)).merge_and_unload()
     if adapter is None:  # full fine-tuning: the job's model folder is the whole model
@@ -55,6 +64,13 @@ def write_merged(job, out: Path, dtype: str | None = None, progress: bool = True
         if hasattr(model, "merge_and_unload"):  # a full fine-tuning job's model has nothing to merge
             model = model.merge_and_unload()
         bar.update(1)
+        if what.get("head") is not None:  # a classifier: config.json holds its labels; nothing generates
+            model.config.use_cache = True
+            model.config._name_or_path = str(what["base_model"])
+            model.save_pretrained(out, safe_serialization=True)
+            tokenizer.save_pretrained(out)
+            bar.update(1)
+            return {"dtype": dtype, "tokenizer": tokenizer}
         fmt = read_turn_format(tokenizer)
         eos = end_of_turn_ids(tokenizer, fmt)
         gen = model.generation_config

@@ -145,6 +145,11 @@ def load_exported(fmt: str, dest: Path, artifact: Path, dtype: str, notes: list[
 
     if fmt == "adapter":
         return load_model(dest, dtype=dtype)
+    if fmt == "merged" and (dest / "config.json").is_file():
+        from ..models.head import head_of
+
+        if head_of(dest) is not None:  # a classifier: loaded as any saved classifier folder is
+            return load_model(dest, dtype=dtype)
     kwargs = {"gguf_file": artifact.name} if fmt == "gguf" else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(dest, **kwargs)
@@ -232,6 +237,40 @@ def compare(tuned, exported, dataset, report: ParityReport, max_output_tokens: i
     if missing:
         report.mismatches.append(f"end-of-turn token: {missing[0]} closed every trained answer but does not end "
                                  f"generation in the export (its end tokens: {', '.join(have) or 'none'})")
+    report.seconds += time.monotonic() - t0
+    return report
+
+
+def compare_heads(tuned, exported, dataset, report: ParityReport, progress: bool = True) -> ParityReport:
+    """A classifier's parity: the same labels in the same order, and each row's predicted label and label
+    probabilities through both (``max_first_token_logprob_diff`` holds the largest difference of a label's
+    log-probability)."""
+    import dataclasses
+    import math
+
+    from ..evaluation.head import classify
+
+    t0 = time.monotonic()
+    # prompts cut where training cut them, on both sides: the weights are compared, not the prompt length
+    exported = dataclasses.replace(exported, max_seq_length=exported.max_seq_length or tuned.max_seq_length)
+    if list(exported.head_labels or []) != list(tuned.head_labels):
+        report.mismatches.append(f"labels: the export's head has {exported.head_labels} where the tuned model's "
+                                 f"has {tuned.head_labels}")
+        return report
+    a, pa, _ = classify(tuned, dataset, progress=progress)
+    b, pb, _ = classify(exported, dataset, progress=progress)
+    max_lp = 0.0
+    for ex, la, lb, sa, sb in zip(dataset.examples, a, b, pa, pb, strict=True):
+        max_lp = max([max_lp] + [abs(math.log(max(sa[k], 1e-30)) - math.log(max(sb[k], 1e-30))) for k in sa])
+        same = la == lb
+        report.num_identical += same
+        msgs = ex.prompt_messages
+        report.examples.append({"prompt": msgs[-1]["content"] if msgs else "", "tuned": la, "exported": lb,
+                                "identical": same})
+    report.num_prompts = len(dataset.examples)
+    report.max_first_token_logprob_diff = max_lp if report.num_prompts else None
+    report.notes.append("classification head: compared each row's predicted label and the largest difference of "
+                        "a label's log-probability (in place of the first answer token's)")
     report.seconds += time.monotonic() - t0
     return report
 

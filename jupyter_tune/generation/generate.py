@@ -57,6 +57,10 @@ def generate_for(lm, dataset, *, temperature: float = 0.0, top_p: float | None =
     """Answers and statuses for a loaded Dataset, in its order, and the number of tokens generated."""
     from tqdm.auto import tqdm
 
+    if getattr(lm, "is_classifier", False):
+        from ..models.head import not_a_generator
+
+        raise not_a_generator(lm)
     prompts = encode_prompts(lm, dataset, reserve=1)
     texts: list[str | None] = [None] * len(prompts)
     status = [p.error for p in prompts]
@@ -123,6 +127,8 @@ def generate_text(model: Any, data: Any, prompt_template: str | None = None, tem
     stop_sequences: the answer is cut before the first of these.
     Returns a pandas DataFrame: the rows' text fields plus ``ml_generate_text_llm_result`` and
     ``ml_generate_text_status`` ("" when the row succeeded, else its error).
+    A classification-head model (a task="classification" job) raises ClassifierError (a ValueError): it
+    ranks labels (jt.evaluate, the Test tab) and cannot generate.
     """
     import pandas as pd
 
@@ -130,6 +136,10 @@ def generate_text(model: Any, data: Any, prompt_template: str | None = None, tem
 
     stops = _check_options(temperature, top_p, top_k, max_output_tokens, stop_sequences, batch_size)
     lm = load_model(model)
+    if lm.is_classifier:  # before the data is read: the answer does not depend on it
+        from ..models.head import not_a_generator
+
+        raise not_a_generator(lm)
     dataset = load_rows(lm, data, prompt_template, require_answer=False, what="data")
     texts, status, _ = generate_for(lm, dataset, temperature=temperature, top_p=top_p, top_k=top_k,
                                     max_output_tokens=max_output_tokens, stop_sequences=stops,

@@ -129,6 +129,12 @@ def tune(*args: Any, **kwargs: Any) -> TuningJob:
         check_target_modules(model_path, params.target_modules)  # before a job exists, not at its first step
     train, val = validate_dataset(train_dataset, validation_dataset, params.prompt_template,
                                   params.min_train_examples, preference=params.method == "dpo")
+    if params.task == "classification":  # a label head for this family, and labels to train it on
+        from ..models.head import classification_problem
+
+        problem = classification_problem(model_path, [ex.answer for ex in train.examples])
+        if problem:
+            raise ValueError(problem)
     health = check_before_job(train, val, params.data_checks)  # data_checks="error" refuses here
     memory = None
     if params.method == "full":  # weights + gradients + optimizer state must fit, or nothing starts

@@ -37,6 +37,12 @@ def job_base(name: str, store=None) -> JobBase | None:
         return None
     record = store.read(name)
     job_dir = store.job_dir(name)
+    from .head import is_classification
+
+    if is_classification(record):
+        raise JobBaseError(f"base_model={name!r} is a classification-head job (task='classification'): its model "
+                           "is a classifier, not a language model another job can start from. Start from its "
+                           "base model instead.")
     if record.get("state") != "JOB_STATE_SUCCEEDED":
         raise JobBaseError(f"base_model={name!r} is a tuning job in {record.get('state')}, not "
                            "JOB_STATE_SUCCEEDED: start from a job once it has succeeded.")
@@ -67,11 +73,17 @@ def job_is_full(job_dir: Path) -> bool:
     return (record.get("params") or {}).get("method") == "full"
 
 
-def load_merged(base: JobBase, **kwargs):
-    """The job's model with its adapters merged in (a plain transformers model)."""
-    from transformers import AutoModelForCausalLM
+def load_merged(base: JobBase, head=None, **kwargs):
+    """The job's model with its adapters merged in (a plain transformers model). ``head``: (labels,
+    pad_token_id) to load it as a classifier with a new head for those labels (models/head.py)."""
+    if head is not None:
+        from .head import load_classifier
 
-    model = AutoModelForCausalLM.from_pretrained(str(base.base_path), **kwargs)
+        model = load_classifier(base.base_path, *head, **kwargs)
+    else:
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(str(base.base_path), **kwargs)
     for adapter in base.adapters:
         from peft import PeftModel
 

@@ -43,6 +43,14 @@ class LoadedModel:
     job_id: str | None = None
     merged: bool = False
     notes: list[str] = field(default_factory=list)
+    # A classification-head model (task="classification"): its labels by class id, and the prompt length it
+    # was trained on (prompts are cut to it, as in training); None for a causal LM.
+    head_labels: list[str] | None = None
+    max_seq_length: int | None = None
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.head_labels is not None
 
     @property
     def context_length(self) -> int:
@@ -60,6 +68,8 @@ class LoadedModel:
     def __repr__(self) -> str:
         what = f"job {self.job_id}" if self.job_id else (f"adapter {self.adapter_path}" if self.adapter_path
                                                          else "base model")
+        if self.is_classifier:
+            what += f", classifier of {len(self.head_labels)} labels"
         return (f"<LoadedModel {self.name!r} ({what}{', merged' if self.merged else ''}) "
                 f"on {self.device}/{self.dtype}>")
 
@@ -167,6 +177,7 @@ def job_adapter(job) -> tuple[Path, list[str]]:
 
 def _describe(x: Any) -> dict[str, Any]:
     """What `x` names: base model, adapter, job id, template and notes (no weights loaded yet)."""
+    from .head import head_of
     from .resolve import resolve_model
 
     job = _job_for(x)
@@ -174,16 +185,18 @@ def _describe(x: Any) -> dict[str, Any]:
         from .from_job import job_base
 
         adapter, notes = job_adapter(job)
-        params = job.params
+        record = job.record
+        params = record.get("params") or {}
+        head = head_of(adapter, record)
         if not _is_adapter(adapter):  # full fine-tuning: the job's model folder is the whole model
             return {"base_model": params.get("base_model"), "base_path": adapter, "adapter": None,
                     "job_id": job.id, "prompt_template": params.get("prompt_template"), "name": job.name,
-                    "notes": notes}
+                    "notes": notes, "head": head}
         base = params.get("base_model") or _adapter_base(adapter)
         from_job = job_base(base)  # tuned from another job: that job's model, adapters merged, is the base
         return {"base_model": base, "base_path": from_job.base_path if from_job else resolve_model(base),
                 "merge": list(from_job.adapters) if from_job else [], "adapter": adapter, "job_id": job.id,
-                "prompt_template": params.get("prompt_template"), "name": job.name, "notes": notes}
+                "prompt_template": params.get("prompt_template"), "name": job.name, "notes": notes, "head": head}
     if isinstance(x, (str, os.PathLike)):
         path = Path(x).expanduser()
         if _is_adapter(path):
@@ -198,9 +211,12 @@ def _describe(x: Any) -> dict[str, Any]:
                 base, base_path = params["base_model"], resolve_model(params["base_model"])
             return {"base_model": base, "base_path": base_path, "adapter": path.resolve(),
                     "job_id": record.get("id"), "prompt_template": params.get("prompt_template"),
-                    "name": record.get("display_name") or record.get("id") or path.name, "notes": []}
-        return {"base_model": str(x), "base_path": resolve_model(x), "adapter": None, "job_id": None,
-                "prompt_template": None, "name": str(x), "notes": []}
+                    "name": record.get("display_name") or record.get("id") or path.name, "notes": [],
+                    "head": head_of(path, record)}
+        base_path = resolve_model(x)
+        # a folder saved as a classifier (an exported merged head job) loads as one
+        return {"base_model": str(x), "base_path": base_path, "adapter": None, "job_id": None,
+                "prompt_template": None, "name": str(x), "notes": [], "head": head_of(base_path)}
     raise TypeError(f"load_model takes a model id, a model folder, a .gguf file, a tuning job, a job id or an "
                     f"adapter folder, not {type(x).__name__}.")
 
@@ -268,7 +284,15 @@ def _load(what: dict[str, Any], device: str, dtype, merge: bool) -> LoadedModel:
     from .arch import library_attention
 
     attn = library_attention(AutoConfig.from_pretrained(what["base_path"]))
-    model = AutoModelForCausalLM.from_pretrained(what["base_path"], dtype=dtype, attn_implementation=attn)
+    head = what.get("head")
+    if head is not None:  # a classifier: the saved one as it is, else the base with a head for its labels
+        from .head import head_of, load_classifier
+
+        saved = head_of(what["base_path"]) is not None
+        model = load_classifier(what["base_path"], None if saved else head.labels, tokenizer.pad_token_id,
+                                dtype=dtype, attn_implementation=attn)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(what["base_path"], dtype=dtype, attn_implementation=attn)
     for earlier in what.get("merge") or []:  # a job tuned from another job: that job's adapters first
         from peft import PeftModel
 
@@ -285,11 +309,14 @@ def _load(what: dict[str, Any], device: str, dtype, merge: bool) -> LoadedModel:
     model.eval()
     # The trainer turns the cache off for packed rows; generation wants it.
     model.config.use_cache = True
-    if model.generation_config.pad_token_id is None:
-        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    gen = getattr(model, "generation_config", None)  # a classifier has none
+    if gen is not None and gen.pad_token_id is None:
+        gen.pad_token_id = tokenizer.pad_token_id
     for note in what["notes"]:
         log.warning(note)
     return LoadedModel(model=model, tokenizer=tokenizer, name=what["name"], prompt_template=what["prompt_template"],
                        device=device, dtype=str(dtype).replace("torch.", ""), base_model=str(what["base_model"]),
                        base_path=str(what["base_path"]), adapter_path=str(adapter) if adapter else None,
-                       job_id=what["job_id"], merged=merge, notes=list(what["notes"]))
+                       job_id=what["job_id"], merged=merge, notes=list(what["notes"]),
+                       head_labels=list(head.labels) if head is not None else None,
+                       max_seq_length=head.max_seq_length if head is not None else None)

@@ -110,7 +110,16 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
     tokenizer = AutoTokenizer.from_pretrained(model_path)
 
     epochs = params.epochs or choose_epochs(len(train))
-    train_enc, train_dropped = encode_dataset(tokenizer, train, params.max_seq_length)
+    head = None  # task="classification": a label head in place of the answer tokens (training/classifier.py)
+    if params.task == "classification":
+        from .classifier import plan_classification
+
+        head = plan_classification(params, train, val, tokenizer)
+        log(f"Classification head: a new score layer for {len(head.labels)} labels ("
+            f"{', '.join(head.labels[:6])}{', ...' if len(head.labels) > 6 else ''})"
+            + ("; balanced class weights" if head.weights else ""))
+    encode = head.encode if head else encode_dataset
+    train_enc, train_dropped = encode(tokenizer, train, params.max_seq_length)
     if not train_enc:
         raise ValueError("Every training example was dropped (no answer tokens left); see dataset_stats.json.")
     stats = {"max_seq_length": params.max_seq_length, "epochs": epochs,
@@ -119,7 +128,7 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
              "validation": None}
     val_enc = None
     if val is not None:
-        val_enc, val_dropped = encode_dataset(tokenizer, val, params.max_seq_length)
+        val_enc, val_dropped = encode(tokenizer, val, params.max_seq_length)
         stats["validation"] = split_stats(tokenizer, val, params.max_seq_length, 1, params.batch_size,
                                           val_enc, val_dropped)
         val_enc = val_enc[: params.max_eval_examples or None]
@@ -131,10 +140,13 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
         resolve_select_best,
     )
 
-    task_metric = plan_task_metric(params, train, val, tokenizer) if val_enc else None
+    if head:
+        task_metric = head.task_metric(params, val_enc)
+    else:
+        task_metric = plan_task_metric(params, train, val, tokenizer) if val_enc else None
     select = resolve_select_best(params, bool(val_enc), task_metric)
 
-    model, info = load_for_training(str(model_path), params, hw, merge)
+    model, info = load_for_training(str(model_path), params, hw, merge, head=head.head if head else None)
     for name, piece in info["fast_path"].items():
         if not piece["on"]:
             log(f"Fast path: {name} off ({piece['why']})")
@@ -153,9 +165,15 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
     collator = PaddingFreeCollator() if params.padding_free else PaddedCollator(
         tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
     as_rows = lambda encs: [{"input_ids": e.input_ids, "labels": e.labels} for e in encs]  # noqa: E731
-    trainer = TuningTrainer(model=model, args=args, train_dataset=as_rows(train_enc),
+    trainer_class, extra = TuningTrainer, {}
+    if head:
+        from .classifier import ClassifierTrainer
+
+        collator, as_rows, trainer_class, extra = (head.collator(params), head.rows, ClassifierTrainer,
+                                                   head.trainer_kwargs())
+    trainer = trainer_class(model=model, args=args, train_dataset=as_rows(train_enc),
                             eval_dataset=as_rows(val_enc) if val_enc else None, data_collator=collator,
-                            fast_path=info["fast_path"], task_metric=task_metric)
+                            fast_path=info["fast_path"], task_metric=task_metric, **extra)
     if val_enc:
         trainer.add_callback(EvaluateAtEnd())
     if params.early_stopping_patience and best_metric:
@@ -167,5 +185,8 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
                 save_steps=save_steps, padding_free=params.padding_free,
                 task_metric=({"labels": len(task_metric.labels), "examples": len(task_metric.examples)}
                              if task_metric else None),
-                select_best=select, early_stopping_patience=params.early_stopping_patience)
+                select_best=select, early_stopping_patience=params.early_stopping_patience,
+                **(head.info() if head else {"task": "generation"}))
+    if head:
+        info["method"] += f" + a {len(head.labels)}-label classification head"
     return trainer, tokenizer, info, stats

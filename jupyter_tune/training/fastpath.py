@@ -127,6 +127,10 @@ def probe_logits_to_keep(model) -> str | None:
 
 
 def plan_logits(params, model, fp: FastPath) -> None:
+    if params.task == "classification":
+        fp.set("answer_only_logits", False, "task='classification': no vocabulary output layer to skip; the label "
+                                            "head is read at each example's last token (training/classifier.py)")
+        return
     if not params.answer_only_logits:
         fp.set("answer_only_logits", False, "switched off by answer_only_logits=False: full logits")
         return

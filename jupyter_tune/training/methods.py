@@ -61,22 +61,29 @@ def save_full_model(model, tokenizer, folder, state_dict=None) -> None:
     ``AutoModelForCausalLM.from_pretrained`` loads alone. ``state_dict``: the weights to write instead of the
     model's own (optim.full_precision_state_dict: the fp32 masters of bf16 weights); config.json's dtype
     then says float32, so a plain ``from_pretrained`` loads them as trained rather than rounded to bf16."""
-    import json
     from pathlib import Path
-
-    from .attention import NAME
 
     model = getattr(model, "module", model)
     model.save_pretrained(folder, state_dict=state_dict, safe_serialization=True)
     tokenizer.save_pretrained(folder)
-    path = Path(folder) / "config.json"
-    config = json.loads(path.read_text(encoding="utf-8"))
-    config["use_cache"] = True  # off only while training packed rows
     dtypes = {str(t.dtype).replace("torch.", "") for t in (state_dict or model.state_dict()).values()
               if t.is_floating_point()}
-    if len(dtypes) == 1:  # the file's own dtype: a model kept in fp32 after its last checkpoint, or masters
-        config["dtype"] = dtypes.pop()
+    # the file's own dtype: a model kept in fp32 after its last checkpoint, or masters
+    clean_saved_config(Path(folder) / "config.json", dtypes.pop() if len(dtypes) == 1 else None)
+
+
+def clean_saved_config(path, dtype: str | None = None) -> None:
+    """A config.json written from the training model, made right for loading elsewhere: the KV cache back
+    on, the trainer's own attention kernel (which exists only in the job process) removed, ``dtype`` set."""
+    import json
+
+    from .attention import NAME
+
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["use_cache"] = True  # off only while training packed rows
+    if dtype is not None:
+        config["dtype"] = dtype
     for key in ("attn_implementation", "_attn_implementation"):
-        if config.get(key) == NAME:  # the trainer's own kernel exists only in the job process
+        if config.get(key) == NAME:
             del config[key]
     path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")

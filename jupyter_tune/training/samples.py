@@ -147,7 +147,10 @@ def add_samples(trainer, params, val, tokenizer, store, job_id: str) -> SampleAn
     rows = choose_rows([ex.answer for ex in val.examples], n)
     if not rows:
         return None
-    callback = SampleAnswers(store, job_id, tokenizer, [val.examples[i] for i in rows], params.max_seq_length)
+    kind = SampleAnswers
+    if params.task == "classification":  # the sample answer is the head's predicted label
+        from .classifier import HeadSampleAnswers as kind
+    callback = kind(store, job_id, tokenizer, [val.examples[i] for i in rows], params.max_seq_length)
     callback.evaluations = len(read_evaluations(store, job_id))  # a resumed job counts on
     trainer.add_callback(callback)
     return callback

@@ -45,10 +45,12 @@ def choose_hardware(params: TuningParams) -> Hardware:
 
 
 def load_for_training(model_path: str, params: TuningParams, hw: Hardware,
-                      merge_adapters: tuple = ()) -> tuple[Any, dict[str, Any]]:
+                      merge_adapters: tuple = (), head=None) -> tuple[Any, dict[str, Any]]:
     """The base model with LoRA adapters on it (every weight trainable for method="full"), and a
     description of what was built for job.json (``fast_path``: which fast-path pieces run, and why the
-    others do not). ``merge_adapters``: a finished job's adapters, merged into the base first."""
+    others do not). ``merge_adapters``: a finished job's adapters, merged into the base first. ``head``:
+    (labels, pad_token_id) for task="classification": the family's ...ForSequenceClassification with a new
+    head for those labels, trained whole beside the adapters (training/classifier.py)."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoConfig
 
@@ -64,16 +66,20 @@ def load_for_training(model_path: str, params: TuningParams, hw: Hardware,
 
         # 4-bit layers dequantize and compute in the probed dtype (bf16 where the hardware runs it fast)
         kwargs["quantization_config"] = quantization_config(quantization, hw.dtype)
+        if head is not None:  # the new head trains whole: it must stay a plain layer
+            from ..models.head import HEAD_MODULES
+
+            kwargs["quantization_config"].llm_int8_skip_modules = list(HEAD_MODULES)
         kwargs["device_map"] = device_map(hw.device)  # a distributed rank: its own GPU
     from ..models.from_job import JobBase, load_merged
 
     try:
-        model = load_merged(JobBase("", model_path, list(merge_adapters)), **kwargs)
+        model = load_merged(JobBase("", model_path, list(merge_adapters)), head=head, **kwargs)
     except ValueError as e:
         if attn != "sdpa" or "scaled_dot_product_attention" not in str(e):
             raise
         kwargs["attn_implementation"] = "eager"  # an architecture without SDPA support
-        model = load_merged(JobBase("", model_path, list(merge_adapters)), **kwargs)
+        model = load_merged(JobBase("", model_path, list(merge_adapters)), head=head, **kwargs)
     model.config.use_cache = False  # packed rows must not share a KV cache (environment.md)
     if params.method == "full":
         from .methods import prepare_full
@@ -90,7 +96,8 @@ def load_for_training(model_path: str, params: TuningParams, hw: Hardware,
         model = model.to("cuda")
     lora = LoraConfig(
         r=params.adapter_size, lora_alpha=params.effective_lora_alpha, lora_dropout=params.lora_dropout,
-        target_modules=params.target_modules or "all-linear", task_type="CAUSAL_LM", bias="none")
+        target_modules=params.target_modules or "all-linear", bias="none",
+        task_type="SEQ_CLS" if head is not None else "CAUSAL_LM")  # SEQ_CLS: the head is trained and saved whole
     # Half-precision adapters compute without casting every activation; the optimizer keeps fp32
     # master copies (optim.py). Otherwise peft's fp32 adapters.
     half_adapters = plan_master_weights(params, hw, fp)

@@ -84,6 +84,18 @@ class TuningTrainer(MasterWeightCheckpoints, Trainer):
         return out
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss, logits, targets, num_tokens = self.summed_loss(model, inputs)
+        loss = loss / (num_items_in_batch if num_items_in_batch is not None else max(1, targets.numel()))
+        if self.args.average_tokens_across_devices and self.args.world_size > 1:
+            loss = loss * self.args.world_size  # num_items_in_batch counts every rank; DDP averages gradients
+        with torch.no_grad():
+            correct = int((logits.argmax(-1) == targets).sum())
+        self.counts["train" if model.training else "eval"].add(correct, int(targets.numel()), num_tokens)
+        return (loss, {"logits": logits}) if return_outputs else loss
+
+    def summed_loss(self, model, inputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+        """(the loss summed over the items trained on, their logits, their targets, the batch's tokens): here
+        the answer tokens' next-token cross-entropy; a classification head's rows in training/classifier.py."""
         keep = inputs.pop("logit_mask")
         targets = inputs.pop("target_ids")
         num_tokens = int(inputs.pop("num_tokens"))
@@ -96,11 +108,4 @@ class TuningTrainer(MasterWeightCheckpoints, Trainer):
         else:
             logits = model(**inputs, use_cache=False).logits[keep]
         logits = logits.reshape(-1, logits.shape[-1]).float()
-        loss = F.cross_entropy(logits, targets, reduction="sum")
-        loss = loss / (num_items_in_batch if num_items_in_batch is not None else max(1, targets.numel()))
-        if self.args.average_tokens_across_devices and self.args.world_size > 1:
-            loss = loss * self.args.world_size  # num_items_in_batch counts every rank; DDP averages gradients
-        with torch.no_grad():
-            correct = int((logits.argmax(-1) == targets).sum())
-        self.counts["train" if model.training else "eval"].add(correct, int(targets.numel()), num_tokens)
-        return (loss, {"logits": logits}) if return_outputs else loss
+        return F.cross_entropy(logits, targets, reduction="sum"), logits, targets, num_tokens

@@ -316,7 +316,10 @@ def _save_adapter(trainer, tokenizer, adapter: Path) -> None:
 
         save_full_model(model, tokenizer, tmp, state_dict)
     else:
+        from .classifier import save_head_config
+
         model.save_pretrained(tmp, state_dict=state_dict)
+        save_head_config(model, tmp)  # a classifier's labels (id2label) beside its adapter
         tokenizer.save_pretrained(tmp)
     old = adapter.with_name(f".{adapter.name}-{os.getpid()}.old")
     if adapter.exists():

@@ -73,6 +73,12 @@ def details_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
         ("Device", t.get("device") or "—"),
         ("Dtype", t.get("dtype") or p.get("precision") or "—"),
     ]
+    if p.get("task") == "classification":
+        labels = t.get("labels")
+        rows.insert(1, ("Task", "classification: a label head" + (f" of {len(labels)} labels ({', '.join(labels[:8])}"
+                                                                   f"{', ...' if len(labels) > 8 else ''})" if labels
+                                                                   else "")
+                        + ("; balanced class weights" if p.get("class_weights") else "")))
     if t.get("dpo_beta") is not None:
         rows.append(("DPO beta", f"{t['dpo_beta']:g}; reference: {t.get('reference') or 'the base model'}"))
     if record.get("memory_estimate"):

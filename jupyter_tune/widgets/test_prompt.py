@@ -10,6 +10,8 @@ from typing import Any
 
 from ..data.loader import TemplateError, template_fields
 
+# rank_labels' name for a classification head's scores (softmax probabilities).
+HEAD_SCORES = "softmax"
 # The fields a text row is detected by (data/formats.py): a template using other fields still needs one.
 _INPUT_FIELDS = ("input_text", "prompt")
 
@@ -63,6 +65,8 @@ def job_labels(job) -> list[str] | None:
     """A classification job's labels (its training and validation answers, as training's task metric
     takes them), or None for a text-generation job."""
     tuning = job.record.get("tuning") or {}
+    if tuning.get("labels"):  # a classification-head job: its head's labels
+        return list(tuning["labels"])
     train = _answers(Path(job.dir) / "train.jsonl")
     val = _answers(Path(job.dir) / "validation.jsonl")
     if not tuning.get("task_metric"):
@@ -80,8 +84,12 @@ def rank_labels(lm, rows: list[dict], template: str, labels: list[str]) -> tuple
     from ..evaluation import scoring as label_scoring
     from ..generation.prompts import load_rows
 
-    how = label_scoring.resolve_scoring(label_scoring.DEFAULT_SCORING, tuned=lm.job_id is not None)
     dataset = load_rows(lm, rows, template, require_answer=False, what="the Test tab's prompt")
+    if lm.is_classifier:  # a label head: its softmax over its labels, one forward pass
+        from ..evaluation.head import rank
+
+        return rank(lm, dataset), HEAD_SCORES
+    how = label_scoring.resolve_scoring(label_scoring.DEFAULT_SCORING, tuned=lm.job_id is not None)
     prompt = label_scoring.prepare(lm, dataset, labels)[0]
     if prompt.error:
         raise ValueError(prompt.error)
@@ -97,13 +105,15 @@ def ranking_html(ranked: list[tuple[str, float]], how: str, top: int = 10) -> st
     from .. import theme
     from .format import esc
 
+    caption = ("Scores: the classification head's softmax probability of each label (one forward pass)."
+               if how == HEAD_SCORES else
+               f"Scores: {how} log-likelihood of each label as the answer, as jt.evaluate ranks them.")
     rows = "".join(
         f'<tr><td style="padding:2px 10px;{"font-weight:600" if i == 0 else ""}">{esc(label)}</td>'
         f'<td style="padding:2px 10px;text-align:right">{score:.3f}</td></tr>'
         for i, (label, score) in enumerate(ranked[:top]))
     more = f" (top {top} of {len(ranked)})" if len(ranked) > top else ""
     return (f'<div style="font-weight:600;font-size:13px">Label ranking{esc(more)}</div>'
-            f'<div style="{theme.MUTED_STYLE};font-size:12px">Scores: {esc(how)} log-likelihood of each label as '
-            "the answer, as jt.evaluate ranks them.</div>"
+            f'<div style="{theme.MUTED_STYLE};font-size:12px">{esc(caption)}</div>'
             f'<table class="jt-label-ranking" style="border-collapse:collapse;font-size:12px">{rows}</table>')
 

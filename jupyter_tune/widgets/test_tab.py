@@ -4,7 +4,8 @@ checkpoint of a cancelled or failed job.
 
 It tests the way the job was trained: the job's prompt template is filled from one box per placeholder
 (raw text on request), the exact prompt sent is shown, and a classification job's labels are ranked as
-jt.evaluate ranks them (widgets/test_prompt.py)."""
+jt.evaluate ranks them (widgets/test_prompt.py). A classification-head job (task="classification") answers
+with its most likely label and ranks its labels by the head's softmax."""
 
 from __future__ import annotations
 
@@ -168,6 +169,10 @@ class TestTab(w.VBox):
 
     def _answer(self, model, rows: list[dict], template: str) -> str:
         import inspect
+
+        if getattr(model, "is_classifier", False):  # a label head answers with its most likely label
+            ranked, _ = test_prompt.rank_labels(model, rows, template, list(model.head_labels))
+            return ranked[0][0]
 
         from .. import generation
 
