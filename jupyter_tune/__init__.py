@@ -18,12 +18,12 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it (imported on first use)
 _LAZY = {
-    "tune": "jupyter_tune.jobs.launch",
-    "resume": "jupyter_tune.jobs.launch",
-    "get_job": "jupyter_tune.jobs.job",
-    "list_jobs": "jupyter_tune.jobs.job",
-    "delete_job": "jupyter_tune.jobs.job",
-    "TuningJob": "jupyter_tune.jobs.job",
+    "tune": "jupyter_tune.api.launch",
+    "resume": "jupyter_tune.api.launch",
+    "get_job": "jupyter_tune.api.job",
+    "list_jobs": "jupyter_tune.api.job",
+    "delete_job": "jupyter_tune.api.job",
+    "TuningJob": "jupyter_tune.api.job",
     "JobState": "jupyter_tune.jobs.states",
     "JobStore": "jupyter_tune.jobs.store",
     "CheckpointError": "jupyter_tune.jobs.choice",
@@ -42,10 +42,10 @@ _LAZY = {
     "baseline": "jupyter_tune.evaluation",
     "export": "jupyter_tune.export",
     "compare_jobs": "jupyter_tune.widgets.compare",
-    "sweep": "jupyter_tune.experiments.sweep",
-    "get_sweep": "jupyter_tune.experiments.sweep",
-    "list_sweeps": "jupyter_tune.experiments.sweep",
-    "Sweep": "jupyter_tune.experiments.sweep",
+    "sweep": "jupyter_tune.api.sweep",
+    "get_sweep": "jupyter_tune.api.sweep",
+    "list_sweeps": "jupyter_tune.api.sweep",
+    "Sweep": "jupyter_tune.api.sweep",
 }
 
 __all__ = sorted(_LAZY)

@@ -11,7 +11,7 @@ import pytest
 from waiting import wait_for
 
 import jupyter_tune as jt
-from jupyter_tune.experiments.sweep import SweepError, SweepStore
+from jupyter_tune.api.sweep import SweepError, SweepStore
 from jupyter_tune.jobs.states import JobState
 from jupyter_tune.jobs.store import JobStore, process_alive
 

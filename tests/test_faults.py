@@ -21,7 +21,7 @@ import pytest
 from waiting import wait_for
 
 import jupyter_tune as jt
-from jupyter_tune.jobs import launch
+from jupyter_tune.api import launch
 from jupyter_tune.jobs.checkpoints import COMPLETE_MARKER, checkpoint_problem
 from jupyter_tune.jobs.queue import reconcile
 from jupyter_tune.jobs.states import JobState

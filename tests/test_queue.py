@@ -11,7 +11,8 @@ import pytest
 from waiting import wait_for
 
 import jupyter_tune as jt
-from jupyter_tune.jobs import launch, queue
+from jupyter_tune.api import launch
+from jupyter_tune.jobs import queue
 from jupyter_tune.jobs.states import JobState
 from jupyter_tune.jobs.store import JobStore, process_alive
 

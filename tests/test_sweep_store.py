@@ -20,8 +20,8 @@ import psutil
 import pytest
 
 import jupyter_tune as jt
-from jupyter_tune.experiments import sweep as sweep_module
-from jupyter_tune.experiments.sweep import CorruptSweepError, SweepError, SweepNotFoundError, SweepStore
+from jupyter_tune.api import sweep as sweep_module
+from jupyter_tune.api.sweep import CorruptSweepError, SweepError, SweepNotFoundError, SweepStore
 from jupyter_tune.jobs.records import RecordStore
 from jupyter_tune.jobs.states import JobState
 from jupyter_tune.jobs.store import JobStore
@@ -45,7 +45,7 @@ def _make(store: SweepStore, sweep_id: str, **changes) -> str:
 
 
 def test_the_sweep_modules_do_not_import_fcntl():
-    for module in (sweep_module, importlib.import_module("jupyter_tune.experiments.driver")):
+    for module in (sweep_module, importlib.import_module("jupyter_tune.api.sweep_driver")):
         tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
         imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
@@ -55,7 +55,7 @@ def test_the_sweep_modules_do_not_import_fcntl():
 
 _WORKER = """
 import sys
-from jupyter_tune.experiments.sweep import SweepStore
+from jupyter_tune.api.sweep import SweepStore
 store, sweep_id, first = SweepStore(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 for number in range(first, first + 50):
     store.add_trial(sweep_id, {"number": number, "params": {}, "job_id": None, "status": "running"})

@@ -2,7 +2,7 @@
 cancel and delete that the kernel and the server share.
 
 Torch-free, and beneath everything that takes a job: models, widgets and export accept a JobHandle, and
-the public ``TuningJob`` (jobs/job.py) adds what needs the layers above (``view()``, ``export()``).
+the public ``TuningJob`` (api/job.py) adds what needs the layers above (``view()``, ``export()``).
 No signals: a cancel is a state in job.json that the job process polls (jobs/cancel.py).
 """
 

@@ -1,4 +1,4 @@
-"""The record store that jobs (jobs/store.py) and sweeps (experiments/sweep.py) share.
+"""The record store that jobs (jobs/store.py) and sweeps (api/sweep.py) share.
 
 One folder per record, ``<root>/<subdir>/<id>/<kind>.json``. The mechanism, written once:
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from jupyter_tune.api.job import TuningJob
 from jupyter_tune.jobs.checkpoints import mark_complete
-from jupyter_tune.jobs.job import TuningJob
 from jupyter_tune.widgets import JobView
 from jupyter_tune.widgets.checkpoints import FINAL
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jupyter_tune.jobs.job import TuningJob
+from jupyter_tune.api.job import TuningJob
 from jupyter_tune.widgets import JobView
 
 from .fixtures import make_job

@@ -8,7 +8,7 @@ import pytest
 
 import jupyter_tune.generation
 import jupyter_tune.models.loading
-from jupyter_tune.jobs.job import TuningJob
+from jupyter_tune.api.job import TuningJob
 from jupyter_tune.widgets import JobView
 
 from .fixtures import add_checkpoint, make_job

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from jupyter_tune.jobs.job import TuningJob
+from jupyter_tune.api.job import TuningJob
 from jupyter_tune.widgets import JobView
 from jupyter_tune.widgets.view import TAB_TITLES
 

@@ -6,7 +6,7 @@ it once, so every job, and a driver in another process, reads the same rows.
 
 - A grid sweep submits every point as a job at once; the job queue (``$JUPYTER_TUNE_SLOTS``) runs them in
   turn. Its state follows its jobs'.
-- ``search="optuna"`` is driven by a driver process (``experiments/driver.py``), started like a job
+- ``search="optuna"`` is driven by a driver process (``api/sweep_driver.py``), started like a job
   process in its own session: a search must outlive the kernel as its jobs do, and must not depend on
   a notebook staying open. It asks Optuna for points, submits them, reports each evaluation of the
   objective to Optuna, cancels the trials the pruner stops (recorded ``pruned``), and keeps Optuna's own
@@ -34,11 +34,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..experiments.compare import Run, best_run, greater_is_better
 from ..jobs.queue import reconcile
 from ..jobs.records import CorruptRecordError, RecordNotFoundError, RecordStore
 from ..jobs.states import ACTIVE_STATES, JobState
 from ..jobs.store import JobStore, now_iso, process_alive, slugify
-from .compare import Run, best_run, greater_is_better
 
 SEARCHES = (None, "grid", "optuna")
 PRUNERS = ("median", "percentile", "hyperband", "successive_halving")
@@ -305,7 +305,7 @@ def sweep(base: dict[str, Any], grid: dict[str, Any], search: str | None = None,
 
 def submit(record: dict[str, Any], params: dict[str, Any], number: int):
     """One trial's job: the base parameters with the point's, named after the sweep and the trial."""
-    from ..jobs.launch import tune
+    from .launch import tune
 
     values = {**record["base"], **params}
     values["tuned_model_display_name"] = f"{record['name']}-{number}"[:60]
@@ -338,7 +338,7 @@ class Sweep:
 
     @property
     def jobs(self) -> list:
-        from ..jobs.job import TuningJob
+        from .job import TuningJob
 
         out = []
         for job_id in self.job_ids:
@@ -407,7 +407,7 @@ class Sweep:
 
     @property
     def best_job(self):
-        from ..jobs.job import TuningJob
+        from .job import TuningJob
 
         best = self.best
         return TuningJob(best["job_id"]) if best else None
@@ -502,7 +502,7 @@ class Sweep:
         folder = self.store.path(self.id)
         env = {**os.environ, "JUPYTER_TUNE_HOME": str(self.store.root), "PYTHONUNBUFFERED": "1"}
         with open(folder / "driver.log", "ab") as logf:
-            proc = subprocess.Popen([sys.executable, "-m", "jupyter_tune.experiments.driver", str(folder)],
+            proc = subprocess.Popen([sys.executable, "-m", "jupyter_tune.api.sweep_driver", str(folder)],
                                     stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                     start_new_session=True, cwd=str(folder))
         try:

@@ -6,10 +6,10 @@ and ``export()`` (export). This module is the API layer: nothing beneath it impo
 
 from __future__ import annotations
 
-from .handle import JobHandle
-from .handle import delete_job as _delete_job
-from .queue import reconcile
-from .store import JobStore
+from ..jobs.handle import JobHandle
+from ..jobs.handle import delete_job as _delete_job
+from ..jobs.queue import reconcile
+from ..jobs.store import JobStore
 
 
 class TuningJob(JobHandle):

@@ -15,11 +15,11 @@ from typing import Any
 from ..data.health import check_before_job
 from ..data.loader import Dataset, template_fields, validate_dataset
 from ..data.readers import describe_source
+from ..jobs import queue
+from ..jobs.states import JobState
+from ..jobs.store import JobStore, now_iso
 from ..params import MAIN_GROUP, TuningParams, field_default, main_fields
-from . import queue
 from .job import TuningJob
-from .states import JobState
-from .store import JobStore, now_iso
 
 
 def _model_path(base_model: str):

@@ -1,4 +1,4 @@
-"""The Optuna search's driver process: ``python -m jupyter_tune.experiments.driver <sweep dir>``.
+"""The Optuna search's driver process: ``python -m jupyter_tune.api.sweep_driver <sweep dir>``.
 
 Why a process and not a thread in the kernel: the jobs it starts outlive a kernel restart, so the search
 that decides the next job must too; it runs in its own session like a job process, with its pid in
@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..experiments.compare import greater_is_better
 from ..jobs.queue import reconcile
 from ..jobs.states import JobState
 from ..jobs.store import JobStore, now_iso
-from .compare import greater_is_better
 from .sweep import SweepStore, submit
 
 POLL_S = 0.5
@@ -198,7 +198,7 @@ def run(folder: Path) -> int:
 
 
 def _cancel_job(jobs: JobStore, job_id: str) -> None:
-    from ..jobs.job import TuningJob
+    from .job import TuningJob
 
     try:
         TuningJob(job_id, jobs).cancel()
@@ -209,7 +209,7 @@ def _cancel_job(jobs: JobStore, job_id: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
-        print("usage: python -m jupyter_tune.experiments.driver SWEEP_DIR", file=sys.stderr)
+        print("usage: python -m jupyter_tune.api.sweep_driver SWEEP_DIR", file=sys.stderr)
         return 2
     folder = Path(argv[0])
     try:
