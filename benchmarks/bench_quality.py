@@ -7,7 +7,10 @@ training rows), the label scoring used, times and tokens/s to benchmarks/results
 
     python benchmarks/bench_quality.py [--full [--task specialty|walkthrough38]] [--model default|gemma3]
         [--epochs N] [--adapter-size R] [--lr-mult X] [--max-seq-length L] [--val-rows N] [--eval-rows N]
-        [--prompt labels|short]
+        [--prompt labels|short] [--head]
+
+--head tunes task="classification" (LoRA and a label head, one forward pass per row) instead of the
+generative default; its results file ends in -head.
 
 --val-rows holds out that many training rows as the validation set: the job then logs eval_macro_f1 while it
 trains and keeps its best checkpoint (select_best). The evaluation rows are never used for that.
@@ -55,6 +58,7 @@ def main() -> None:
     ap.add_argument("--eval-rows", type=int, default=None, help="evaluate on the first N rows only")
     ap.add_argument("--prompt", choices=sorted(PROMPTS), default="labels",
                     help="labels: the walkthrough's prompt with the label list; short: no list (~150 fewer tokens)")
+    ap.add_argument("--head", action="store_true", help="task='classification': LoRA plus a label head")
     a = ap.parse_args()
     os.environ.setdefault("JUPYTER_TUNE_HOME", tempfile.mkdtemp(prefix="jt-bench-"))
     import pandas as pd
@@ -82,6 +86,8 @@ def main() -> None:
                                  ("learning_rate_multiplier", a.lr_mult), ("max_seq_length", a.max_seq_length),
                                  ("eval_steps", a.eval_steps))
                if v is not None}
+    if a.head:
+        tune_kw["task"] = "classification"
     if val is not None:  # one row per label is too many distinct answers for the automatic switch
         tune_kw["eval_task_metric"] = True
     times = {}
@@ -122,7 +128,7 @@ def main() -> None:
     ambiguity = source_labels_check(evald, {"base": base, "tuned": tuned}) if noisy else None
     tps = m["tokens_per_second"].dropna()
     result = {
-        "name": "quality", "dataset": a.task if a.full else "small", "files": [train_file, eval_file],
+        "name": "quality", "dataset": a.task if a.full else "small", "task": "classification" if a.head else "generation", "files": [train_file, eval_file],
         "model": model_id,
         "eval_rows": int(len(base.predictions)), "scoring": getattr(base, "scoring", None),
         "tuning_parameters": {**tune_kw, "val_rows": a.val_rows}, "prompt": template,
@@ -139,7 +145,7 @@ def main() -> None:
         "times": times, "machine": machine(), "source_labels": ambiguity,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = result_name + ("" if a.model == "default" else f"-{a.model}") + ".json"
+    name = result_name + ("" if a.model == "default" else f"-{a.model}") + ("-head" if a.head else "") + ".json"
     (RESULTS / name).write_text(json.dumps(result, indent=2, default=float))
     print(f"\nquality ({result['dataset']}, {model_id}, {result['eval_rows']} eval rows, scoring "
           f"{result['scoring']}; loop {times['loop_s'] / 60:.1f} min)")

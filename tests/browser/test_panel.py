@@ -267,6 +267,18 @@ def test_view_button_inserts_and_runs_the_view(page):
     view_cell.locator(".jupyter-widgets").first.wait_for(timeout=60_000)
     assert "Supervise" in view_cell.locator(".jp-OutputArea").inner_text()
     shot(page, "05-view")
+    # Evaluation inside the job (issue 26): the sample answers under the curves, the checkpoint table in
+    # Details, and the end-of-job report in Evaluate; one screenshot each.
+    output = view_cell.locator(".jp-OutputArea")
+    output.get_by_text("Sample answers").first.wait_for(timeout=60_000)
+    output.get_by_text("Sample answers").first.scroll_into_view_if_needed()
+    shot(page, "05-view-samples")
+    for tab, expected, name in (("Details", "Checkpoints", "05-view-checkpoints"),
+                                ("Evaluate", "Comparison", "05-view-evaluate")):
+        output.locator(".lm-TabBar-tab", has_text=tab).first.click()
+        output.get_by_text(expected).first.wait_for(timeout=60_000)
+        output.get_by_text(expected).first.scroll_into_view_if_needed()
+        shot(page, name)
 
 
 def test_evaluate_uses_the_chosen_tuned_model(page):
