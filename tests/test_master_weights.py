@@ -57,7 +57,7 @@ def test_checkpoints_resume_and_the_final_save_keep_the_master_weights(tune_home
                                                                        method, precision):
     import torch
 
-    from jupyter_tune.training.selection import load_adapter_weights
+    from jupyter_tune.training.optim import load_adapter_weights
     from jupyter_tune.training.worker import _save_adapter
 
     a, tokenizer, info = _trainer(tiny_model_dir, tmp_path / "a", method, precision)

@@ -30,8 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.tokenize import IGNORE_INDEX, Encoded
-from ..evaluation.head import head_logits, metrics_from_pairs, probabilities, prompt_ids
-from .samples import SampleAnswers
+from ..evaluation.head import head_logits, metrics_from_pairs, prompt_ids
 from .trainer import VARLEN_KEYS, TuningTrainer
 
 
@@ -202,25 +201,6 @@ class ClassifierTrainer(TuningTrainer):
         logits, targets = logits[known], targets[known]
         weight = self.class_weights.to(logits.device) if self.class_weights is not None else None
         return F.cross_entropy(logits, targets, weight=weight, reduction="sum"), logits, targets, num_tokens
-
-
-class HeadSampleAnswers(SampleAnswers):
-    """Sample answers of a classification job: each chosen validation row's predicted label (one forward
-    per row), recorded like generated answers."""
-
-    def __init__(self, store, job_id: str, tokenizer, examples: list, max_seq_length: int):
-        super().__init__(store, job_id, tokenizer, examples, max_seq_length)
-        self.max_new_tokens = 0
-        encoded = prompt_ids(tokenizer, examples, max_seq_length)  # the prompts training classifies
-        self.prompts = [ids for ids, _ in encoded]
-        self.truncated = [original > len(ids) for ids, original in encoded]
-
-    def answer(self, model) -> list[str]:
-        config = getattr(model, "config", None)
-        id2label = {int(k): v for k, v in (getattr(config, "id2label", None) or {}).items()}
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
-        probs = probabilities(model, pad, self.prompts)
-        return [id2label[max(range(len(p)), key=p.__getitem__)] for p in probs]
 
 
 def save_head_config(model, folder) -> None:

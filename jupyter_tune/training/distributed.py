@@ -110,7 +110,7 @@ def failure_reason(log_text: str, returncode: int, rank0_error: str | None = Non
 def run(job_dir: Path, resume: bool) -> int:
     from ..jobs.states import JobState
     from ..jobs.store import JobStore, now_iso
-    from .build import log
+    from .log import log
 
     store = JobStore(job_dir.parent.parent)
     job_id = job_dir.name

@@ -15,7 +15,8 @@ import torch
 
 from ..data.loader import Dataset
 from ..params import TuningParams, choose_epochs
-from .build import log, shared_arguments, training_base
+from .arguments import shared_arguments, training_base
+from .log import log
 from .trainer import TokenCounts
 
 

@@ -17,7 +17,7 @@ from ..evaluation import job_report
 from ..jobs.cancel import CancelWatch, JobCancelled
 from ..jobs.states import JobState
 from ..jobs.store import JobStore
-from .build import log
+from .log import log
 
 _PHASE_KEYS = ("phase", "evaluating", "report_step", "report_steps")
 # Tests only: "tuned:5" pauses 5 s before the tuned model's report, so a test can cancel there.

@@ -17,6 +17,7 @@ from transformers import TrainerCallback
 
 from ..data.tokenize import encode_prompt
 from ..evaluation.classification import normalize
+from ..evaluation.head import probabilities, prompt_ids
 from ..jobs.samples import FILE
 from ..models.arch import end_of_turn_ids
 
@@ -70,7 +71,7 @@ class SampleAnswers(TrainerCallback):
     def on_evaluate(self, args, state, control, model=None, **kwargs):
         if model is None or self.off:
             return control
-        from .build import log
+        from .log import log
 
         t = time.perf_counter()
         try:
@@ -104,7 +105,7 @@ class SampleAnswers(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs):
         # a cancelled job ends here too (at a step end): it keeps samples.jsonl
-        from .build import log
+        from .log import log
 
         log(f"Sample answers: {self.evaluations} evaluation(s) of {len(self.examples)} validation rows in {FILE}")
 
@@ -149,7 +150,7 @@ def add_samples(trainer, params, val, tokenizer, store, job_id: str) -> SampleAn
         return None
     kind = SampleAnswers
     if params.task == "classification":  # the sample answer is the head's predicted label
-        from .classifier import HeadSampleAnswers as kind
+        kind = HeadSampleAnswers
     callback = kind(store, job_id, tokenizer, [val.examples[i] for i in rows], params.max_seq_length)
     callback.evaluations = len(read_evaluations(store, job_id))  # a resumed job counts on
     trainer.add_callback(callback)
@@ -172,3 +173,22 @@ def _user_text(ex) -> str:
 def _short(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= PROMPT_CHARS else text[: PROMPT_CHARS - 3] + "..."
+
+
+class HeadSampleAnswers(SampleAnswers):
+    """Sample answers of a classification job: each chosen validation row's predicted label (one forward
+    per row), recorded like generated answers."""
+
+    def __init__(self, store, job_id: str, tokenizer, examples: list, max_seq_length: int):
+        super().__init__(store, job_id, tokenizer, examples, max_seq_length)
+        self.max_new_tokens = 0
+        encoded = prompt_ids(tokenizer, examples, max_seq_length)  # the prompts training classifies
+        self.prompts = [ids for ids, _ in encoded]
+        self.truncated = [original > len(ids) for ids, original in encoded]
+
+    def answer(self, model) -> list[str]:
+        config = getattr(model, "config", None)
+        id2label = {int(k): v for k, v in (getattr(config, "id2label", None) or {}).items()}
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        probs = probabilities(model, pad, self.prompts)
+        return [id2label[max(range(len(p)), key=p.__getitem__)] for p in probs]

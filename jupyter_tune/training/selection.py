@@ -16,6 +16,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from ..evaluation.classification import MAX_CLASSES, looks_like_classification  # noqa: F401 (re-exported)
+from .optim import load_adapter_weights
 
 # select_best -> (Trainer's metric name, greater is better)
 SELECT_METRICS = {"eval_macro_f1": ("eval_macro_f1", True), "eval_total_loss": ("eval_loss", False)}
@@ -129,39 +130,3 @@ def load_best(trainer) -> dict[str, Any] | None:
     return best
 
 
-def load_adapter_weights(trainer, checkpoint) -> None:
-    """A checkpoint's adapter weights (or, for full fine-tuning, all its weights) into the trainer's model,
-    each kept in the dtype it trains in.
-
-    Half-precision weights with fp32 masters (optim.py) are checkpointed as their fp32 masters: those values
-    go into the masters unrounded. Without an optimizer (a job whose last checkpoint is its last step: nothing
-    trains after) the trainable weights stay in fp32, so the final save keeps them."""
-    import torch
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
-    from .optim import masters_by_param
-
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    device = str(next(model.parameters()).device)
-    dtypes = {n: p.dtype for n, p in model.named_parameters()}
-    masters = masters_by_param(trainer.optimizer)
-    keep_fp32 = trainer.optimizer is None
-    for p in model.parameters():  # load into fp32 so that an fp32 checkpoint is not rounded on the way
-        if p.requires_grad and p.dtype != torch.float32:
-            p.data = p.data.float()
-    if not (checkpoint / "adapter_model.safetensors").is_file():  # a full model's checkpoint
-        missing, unexpected = model.load_state_dict(load_file(str(checkpoint / "model.safetensors"), device=device),
-                                                    strict=False)
-        tied = {n for n in missing if n.endswith("lm_head.weight")}  # tied to the embeddings, saved once
-        if set(missing) - tied or unexpected:
-            raise RuntimeError(f"{checkpoint.name} does not match the model: missing {sorted(set(missing) - tied)[:5]}, "
-                               f"unexpected {sorted(unexpected)[:5]}")
-    else:
-        set_peft_model_state_dict(model, load_file(str(checkpoint / "adapter_model.safetensors"), device=device))
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            if id(p) in masters:
-                masters[id(p)].copy_(p.data)
-            if p.dtype != dtypes[n] and not (keep_fp32 and p.requires_grad):
-                p.data = p.data.to(dtypes[n])

@@ -23,7 +23,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from .build import log
+from .log import log
 
 PROJECT = "jupyter_tune"
 # The metrics.jsonl bookkeeping fields that are not metrics.

@@ -22,8 +22,9 @@ from ..jobs.cancel import CancelWatch, JobCancelled
 from ..jobs.states import JobState
 from ..jobs.store import JobStore, atomic_write_json, now_iso
 from ..params import TuningParams
-from .build import build_trainer, log
+from .build import build_trainer
 from .distributed import CHECKSUM_ENV
+from .log import log
 
 # Fault-injection tests only: "point:seconds,..." makes the process pause at a named point (start, load,
 # step, save, eval) so a test can cancel or kill it there. Unset in normal use.
@@ -263,7 +264,7 @@ def _checkpoint_step(checkpoint: Path) -> int:
 
 
 def _load_checkpoint_weights(trainer, checkpoint: Path) -> None:
-    from .selection import load_adapter_weights
+    from .optim import load_adapter_weights
 
     load_adapter_weights(trainer, checkpoint)
     trainer.state.global_step = _checkpoint_step(checkpoint)
