@@ -18,6 +18,7 @@ from ..data.readers import describe_source
 from ..jobs import queue
 from ..jobs.states import JobState
 from ..jobs.store import JobStore, now_iso
+from ..models.context import model_dir_context_length
 from ..params import MAIN_GROUP, TuningParams, field_default, main_fields
 from .job import TuningJob
 
@@ -35,26 +36,6 @@ def _model_path(base_model: str):
             raise ModelNotFoundError(f"base_model {base_model!r} is {what}; point it at a model folder "
                                      "or a .gguf file.") from None
     return resolve_model(base_model)
-
-
-_CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
-
-
-def model_context_length(model_dir) -> int | None:
-    """The model's context in tokens, from its config.json (no torch), or None when it does not say."""
-    try:
-        with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
-            config = json.load(f)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(config, dict):
-        return None
-    for cfg in (config, config.get("text_config") or {}):
-        for key in _CONTEXT_KEYS:
-            value = cfg.get(key) if isinstance(cfg, dict) else None
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                return value
-    return None
 
 
 def _jsonl(ds: Dataset) -> str:
@@ -153,7 +134,7 @@ def tune(*args: Any, **kwargs: Any) -> TuningJob:
         files["validation.jsonl"] = _jsonl(val)
     warnings = [str(w) for w in train.warnings + (val.warnings if val else [])]
     warnings += health.summary() if health else []
-    context = model_context_length(model_path)
+    context = model_dir_context_length(model_path)
     if context is not None and params.max_seq_length > context:
         warnings.append(f"max_seq_length={params.max_seq_length} exceeds the model's context of {context} "
                         f"tokens (config.json of {params.base_model}); positions past it are untrained. "

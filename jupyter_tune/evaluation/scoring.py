@@ -31,6 +31,7 @@ from typing import Any
 from ..data.formats import Example
 from ..data.tokenize import IGNORE_INDEX, encode_example
 from ..models.arch import end_of_turn_ids
+from ..models.context import context_length
 
 SCORINGS = ("sum", "mean", "calibrated", "calibrated_mean")
 # "auto" (the default): the best measured scoring for the kind of model (benchmarks/results/scoring.md).
@@ -95,11 +96,6 @@ def answer_tokens(tokenizer, eos_ids, prompt_messages: list[dict[str, str]], lab
     return enc.input_ids[:first], answer[: end + 1] if end is not None else answer
 
 
-def _context_length(model, tokenizer) -> int:
-    n = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-    return int(n) if n else int(getattr(tokenizer, "model_max_length", 2048) or 2048)
-
-
 def prepare_examples(model, tokenizer, examples: list[Example], labels: list[str]) -> list[ScoredPrompt]:
     """Each example's prompt ids and every label's answer ids; a row too long for the context is marked.
 
@@ -107,7 +103,7 @@ def prepare_examples(model, tokenizer, examples: list[Example], labels: list[str
     per chat layout and checked against the row's own encoding of the first label.
     """
     eos = end_of_turn_ids(model, tokenizer)
-    limit = _context_length(model, tokenizer)
+    limit = context_length(model, tokenizer)
     layouts: dict[tuple, list[list[int]]] = {}
     out = []
     for ex in examples:

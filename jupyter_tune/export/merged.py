@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..models.context import context_length
 from .turns import end_of_turn_ids, read_turn_format
 
 
@@ -88,4 +89,4 @@ def write_merged(job, out: Path, dtype: str | None = None, progress: bool = True
         tokenizer.save_pretrained(out)
         bar.update(1)
     return {"dtype": dtype, "eos_token_id": eos, "turn_format": fmt, "tokenizer": tokenizer,
-            "context_length": int(getattr(model.config, "max_position_embeddings", 2048) or 2048)}
+            "context_length": context_length(model, tokenizer)}

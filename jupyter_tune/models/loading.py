@@ -54,9 +54,9 @@ class LoadedModel:
 
     @property
     def context_length(self) -> int:
-        cfg = getattr(self.model, "config", None)
-        n = getattr(cfg, "max_position_embeddings", None)
-        return int(n) if n else int(getattr(self.tokenizer, "model_max_length", 2048) or 2048)
+        from .context import context_length
+
+        return context_length(self.model, self.tokenizer)
 
     @property
     def eos_token_ids(self) -> list[int]:
