@@ -142,6 +142,7 @@ def build_dpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None,
     from ..models.arch import library_attention
     from ..models.from_job import JobBase, load_merged
     from .fastpath import FastPath, plan_master_weights
+    from .info import model_info
     from .methods import METHOD_NAMES
     from .optim import saved_precision
     from .selection import EarlyStopping, EvaluateAtEnd, resolve_select_best
@@ -215,16 +216,9 @@ def build_dpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None,
         trainer.add_callback(EvaluateAtEnd())
     if params.early_stopping_patience and best_metric:
         trainer.add_callback(EarlyStopping(best_metric, greater, params.early_stopping_patience))
-    trainable, total = trainer.model.get_nb_trainable_parameters()
-    targets = sorted({name.split(".")[-1] for name, mod in trainer.model.named_modules()
-                      if hasattr(mod, "lora_A") and hasattr(mod, "base_layer")})
     info = {
-        "method": METHOD_NAMES["dpo"], "adapter_size": params.adapter_size, "lora_alpha": params.effective_lora_alpha,
-        "lora_dropout": params.lora_dropout, "target_modules": targets, "trainable_params": int(trainable),
-        "total_params": int(total), "trainable_percent": round(100.0 * trainable / max(1, total), 4),
-        "quantization": quantization, "device": hw.device, "dtype": hw.dtype_name, "num_threads": hw.num_threads,
-        "attn_implementation": trainer.model.config._attn_implementation, "fast_path": fp.to_json(),
-        "saved": saved_precision(trainer.model, half),
+        **model_info(trainer.model, params, hw, fp, METHOD_NAMES["dpo"], adapters=True,
+                     saved=saved_precision(trainer.model, half), quantization=quantization),
         "dpo_beta": params.dpo_beta, "reference": "the base model (adapter disabled)",
         "base_model": params.base_model, "resolved_model_path": str(model_path),
         "learning_rate": params.effective_learning_rate, "epochs": epochs, "total_steps": total_steps,

@@ -19,6 +19,7 @@ def prepare_full(model, params, hw, fp) -> tuple[Any, dict[str, Any]]:
     import torch
 
     from .fastpath import plan_logits
+    from .info import model_info
     from .optim import saved_precision
 
     for p in model.parameters():
@@ -35,24 +36,8 @@ def prepare_full(model, params, hw, fp) -> tuple[Any, dict[str, Any]]:
     if hw.device == "cuda":
         model = model.to("cuda")
     plan_logits(params, model, fp)
-    total = sum(p.numel() for p in model.parameters())
-    info = {
-        "method": METHOD_NAMES["full"],
-        "adapter_size": None,
-        "lora_alpha": None,
-        "lora_dropout": None,
-        "target_modules": [],
-        "trainable_params": int(total),
-        "total_params": int(total),
-        "trainable_percent": 100.0,
-        "quantization": None,
-        "device": hw.device,
-        "dtype": hw.dtype_name,
-        "num_threads": hw.num_threads,
-        "attn_implementation": model.config._attn_implementation,
-        "fast_path": fp.to_json(),
-        "saved": saved_precision(model, fp.on("master_weights")),
-    }
+    info = model_info(model, params, hw, fp, METHOD_NAMES["full"], adapters=False,
+                      saved=saved_precision(model, fp.on("master_weights")))
     return model, info
 
 

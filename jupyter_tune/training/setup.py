@@ -55,6 +55,7 @@ def load_for_training(model_path: str, params: TuningParams, hw: Hardware,
     from transformers import AutoConfig
 
     from .fastpath import FastPath, plan_attention, plan_fused_lora, plan_logits, plan_master_weights
+    from .info import model_info
     from .optim import saved_precision
 
     fp = FastPath()
@@ -111,24 +112,6 @@ def load_for_training(model_path: str, params: TuningParams, hw: Hardware,
         from .fastpath import note_quantized_base
 
         note_quantized_base(fp, quantization)
-    trainable, total = model.get_nb_trainable_parameters()
-    targets = sorted({name.split(".")[-1] for name, mod in model.named_modules()
-                      if hasattr(mod, "lora_A") and hasattr(mod, "base_layer")})
-    info = {
-        "method": "QLoRA" if quantization else "LoRA",
-        "adapter_size": params.adapter_size,
-        "lora_alpha": params.effective_lora_alpha,
-        "lora_dropout": params.lora_dropout,
-        "target_modules": targets,
-        "trainable_params": int(trainable),
-        "total_params": int(total),
-        "trainable_percent": round(100.0 * trainable / max(1, total), 4),
-        "quantization": quantization,
-        "device": hw.device,
-        "dtype": hw.dtype_name,
-        "num_threads": hw.num_threads,
-        "attn_implementation": model.config._attn_implementation,
-        "fast_path": fp.to_json(),
-        "saved": saved_precision(model, half_adapters),
-    }
+    info = model_info(model, params, hw, fp, "QLoRA" if quantization else "LoRA", adapters=True,
+                      saved=saved_precision(model, half_adapters), quantization=quantization)
     return model, info
