@@ -48,6 +48,7 @@ from .records import (  # noqa: F401 - re-exported: the rest of the package impo
     now_iso,
     process_alive,
 )
+from .shapes import JobRecord
 from .states import ACTIVE_STATES, FINAL_STATES, JobState
 
 JOB_ID_RE = RECORD_ID_RE  # 1 to 64 of a-z, 0-9 and '-' (fullmatch)
@@ -132,7 +133,7 @@ class JobStore(RecordStore):
             return f"job.json has no valid state (found {record.get('state')!r})"
         return self.check_shapes(record, _RECORD_SHAPES)
 
-    def read(self, job_id: str) -> dict[str, Any]:
+    def read(self, job_id: str) -> JobRecord:
         """job.json for display, with no side effect: a job whose process died reads FAILED (with the
         reason) but nothing is written; an unreadable one reads as a FAILED stub (``"unreadable": true``)
         whose error says why, so one bad folder breaks nothing. `reconcile` records the death."""
@@ -266,7 +267,7 @@ class JobStore(RecordStore):
     def _job_ids(self) -> list[str]:
         return self.ids()
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> list[JobRecord]:
         """Every job, newest first, as `read` gives it (no side effect); an unreadable one appears as a
         FAILED stub saying why."""
         out = []

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..jobs.shapes import TuningInfo
+
 
 def lora_targets(model) -> list[str]:
     """The module names that carry LoRA adapters (q_proj, ...), or [] without adapters."""
@@ -14,7 +16,7 @@ def lora_targets(model) -> list[str]:
 
 
 def model_info(model, params, hw, fp, method: str, *, adapters: bool, saved: dict[str, Any],
-               quantization: str | None = None) -> dict[str, Any]:
+               quantization: str | None = None) -> TuningInfo:
     """The block for ``model`` as it will train. ``adapters``: LoRA on a frozen base (else every weight)."""
     if adapters:
         trainable, total = model.get_nb_trainable_parameters()
