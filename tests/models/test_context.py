@@ -8,7 +8,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from jupyter_tune.models.context import FALLBACK, config_context_length, context_length, model_dir_context_length
+from jupyter_tune.models.context import (
+    FALLBACK,
+    config_context_length,
+    context_length,
+    model_dir_context_length,
+)
 
 
 @pytest.mark.parametrize("config,expected", [
