@@ -1,0 +1,43 @@
+"""OpenAI's ``string_check`` grader: eq, ne, like (contains), ilike (contains, ignoring case)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jupyter_tune.graders.base import render
+
+OPERATIONS = ("eq", "ne", "like", "ilike")
+
+
+@dataclass
+class StringCheck:
+    """Compare ``input`` (default the answer) with ``reference`` (default the row's ``reference`` field), both
+    templates: ``{{ sample.output_text }}``, ``{{ item.<field> }}`` or a literal. Scores 1 or 0."""
+
+    name: str = "string_check"
+    operation: str = "eq"
+    input: str = "{{ sample.output_text }}"
+    reference: str = "{{ item.reference }}"
+    strip: bool = True
+    pass_threshold: float = 1.0
+    kind: str = "string_check"
+
+    def __post_init__(self):
+        if self.operation not in OPERATIONS:
+            raise ValueError(f"string_check operation {self.operation!r}: one of {', '.join(OPERATIONS)}")
+
+    def grade(self, sample: str, item: dict) -> float:
+        a, b = render(self.input, sample, item), render(self.reference, sample, item)
+        if self.strip:
+            a, b = a.strip(), b.strip()
+        if self.operation == "eq":
+            return float(a == b)
+        if self.operation == "ne":
+            return float(a != b)
+        if self.operation == "like":
+            return float(b in a)
+        return float(b.lower() in a.lower())
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "type": self.kind, "operation": self.operation, "input": self.input,
+                "reference": self.reference, "pass_threshold": self.pass_threshold}
