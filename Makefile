@@ -41,7 +41,7 @@ test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install
-	$(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not browser and not real_model" $(PYTEST_ARGS)
 
 demo: install
 	$(PY) scripts/run_demo.py

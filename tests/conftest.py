@@ -1,12 +1,10 @@
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 REPO_DATA = ROOT / "notebooks" / "data"
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +20,8 @@ def store_home(tmp_path_factory):
 @pytest.fixture(scope="module")
 def finished_tiny_job(store_home, tiny_model_dir):
     """One finished 3-step job on the tiny model, shared by a module's tests (exports, write faults)."""
-    from tiny_model import TWO_LABEL_ROWS
-
     import jupyter_tune as jt
+    from tests.support.tiny_model import TWO_LABEL_ROWS
 
     job = jt.tune(base_model=str(tiny_model_dir), train_dataset=TWO_LABEL_ROWS, max_steps=3, batch_size=4,
                   seed=0, tuned_model_display_name="finished")
@@ -35,7 +32,7 @@ def finished_tiny_job(store_home, tiny_model_dir):
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A 2-layer Llama with a ChatML tokenizer, saved with save_pretrained."""
-    from tiny_model import build_tiny_model
+    from tests.support.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
@@ -65,7 +62,7 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def chatty_model_dir(tiny_model_dir, tmp_path_factory):
     """The tiny model with weights that make it say something (generation tests)."""
-    from generation.model_helpers import build_chatty_model
+    from tests.support.model_helpers import build_chatty_model
 
     return build_chatty_model(tiny_model_dir, tmp_path_factory.mktemp("chatty-model"))
 

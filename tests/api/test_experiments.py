@@ -8,12 +8,12 @@ import os
 import signal
 
 import pytest
-from waiting import wait_for
 
 import jupyter_tune as jt
 from jupyter_tune.api.sweep import SweepError, SweepStore
 from jupyter_tune.jobs.states import JobState
 from jupyter_tune.jobs.store import JobStore, process_alive
+from tests.support.waiting import wait_for
 
 LABELS = ("Urology", "Neurology")
 ROWS = [{"input_text": f"Example number {i} about {t}.", "output_text": t} for i in range(12) for t in LABELS]

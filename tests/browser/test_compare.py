@@ -7,7 +7,8 @@ the cell and the view)."""
 from __future__ import annotations
 
 import pytest
-from test_panel import (  # noqa: F401 - lab and page are fixtures
+
+from tests.browser.test_panel import (  # noqa: F401 - lab and page are fixtures
     ARTIFACTS,
     Sel,
     cell_sources,
@@ -29,9 +30,8 @@ RUNS = {  # job id -> (learning_rate_multiplier, adapter_size, how fast it learn
 
 
 def _make_jobs(home) -> None:
-    from widgets.fixtures import make_job
-
     from jupyter_tune.jobs.store import JobStore
+    from tests.support.fixtures import make_job
 
     store = JobStore(home)
     for job_id, (lr, rank, speed) in RUNS.items():

@@ -17,8 +17,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from lab_server import running_lab
-from waiting import wait_for
+
+from tests.support.lab_server import running_lab
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.browser
 

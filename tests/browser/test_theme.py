@@ -14,10 +14,10 @@ import os
 from pathlib import Path
 
 import pytest
-from lab_server import running_lab
-from widgets.fixtures import make_job
 
 from jupyter_tune.jobs.store import JobStore
+from tests.support.fixtures import make_job
+from tests.support.lab_server import running_lab
 
 pytestmark = pytest.mark.browser
 

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from generation.model_helpers import make_job
 
 import jupyter_tune as jt
 from jupyter_tune.data.errors import DatasetError
 from jupyter_tune.evaluation import Comparison, EvaluationError, EvaluationReport, scoring
 from jupyter_tune.models.loading import JobNotReadyError
+from tests.support.model_helpers import make_job
 
 LABELS = ["Cardiovascular / Pulmonary", "Gastroenterology", "Neurology", "Orthopedic", "Urology"]
 ROWS = [

@@ -20,6 +20,7 @@ def default_model():
 
 
 @pytest.mark.slow
+@pytest.mark.real_model
 def test_default_model_scores_small_eval(default_model, repo_data):
     import pandas as pd
 
@@ -33,6 +34,7 @@ def test_default_model_scores_small_eval(default_model, repo_data):
 
 
 @pytest.mark.slow
+@pytest.mark.real_model
 def test_default_model_answers_a_chat_prompt(default_model):
     df = jt.generate_text(default_model, [{"prompt": "What is the capital of France? Answer in one word."}],
                           max_output_tokens=8, progress=False)
@@ -41,6 +43,7 @@ def test_default_model_answers_a_chat_prompt(default_model):
 
 
 @pytest.mark.slow
+@pytest.mark.real_model
 def test_default_model_label_scores_equal_the_reference(repo_data):
     """fp32, 3 rows of small-eval: the cached and one-pass label scores equal prompt+label run alone."""
     import pandas as pd

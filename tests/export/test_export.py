@@ -8,9 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tiny_model import TWO_LABEL_ROWS
 
 import jupyter_tune as jt
+from tests.support.tiny_model import TWO_LABEL_ROWS
 
 ROWS = TWO_LABEL_ROWS
 VALIDATION = [{"input_text": f"Held-out case {i} about {t}.", "output_text": t}
@@ -219,9 +219,8 @@ def gguf_job(store_home, tmp_path_factory):
 
 
 def test_refusals_name_the_problem(job, tmp_path, store_home, tiny_model_dir):
-    from generation.model_helpers import make_job
-
     from jupyter_tune.models.loading import JobNotReadyError
+    from tests.support.model_helpers import make_job
 
     with pytest.raises(ValueError, match="format='onnx'"):
         job.export(tmp_path / "x", format="onnx")

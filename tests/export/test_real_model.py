@@ -12,7 +12,7 @@ import pytest
 
 import jupyter_tune as jt
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.real_model]
 
 TEMPLATE = ("Assign a label to the given medical transcript from among these labels: [Cardiovascular / "
             "Pulmonary, Gastroenterology, Neurology, Orthopedic, Urology]. TRANSCRIPT: {input_text}")

@@ -65,7 +65,7 @@ def test_an_exception_in_a_batch_is_retried_row_by_row(chatty, monkeypatch):
 
 
 def test_the_tuned_jobs_template_is_the_default(tune_home, tiny_model_dir):
-    from generation.model_helpers import make_job
+    from tests.support.model_helpers import make_job
 
     make_job(tune_home, "templated", tiny_model_dir, prompt_template="Classify: {transcript}")
     with pytest.raises(DatasetError, match="transcript"):  # the job's template was applied

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 import jupyter_tune as jt
-from generation.model_helpers import make_job
 from jupyter_tune.models.loading import JobNotReadyError, LoadedModel
+from tests.support.model_helpers import make_job
 
 pytestmark = pytest.mark.usefixtures("fresh_models")
 

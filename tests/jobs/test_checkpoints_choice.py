@@ -101,7 +101,7 @@ def test_choose_a_checkpoint_load_export_torn_and_retention(tune_home, tiny_mode
 
 
 def test_a_running_job_cannot_choose(tune_home):
-    from widgets.fixtures import add_checkpoint, make_job
+    from tests.support.fixtures import add_checkpoint, make_job
 
     store = JobStore(tune_home)
     d = make_job(store, "run-1", "JOB_STATE_RUNNING", steps=4)
@@ -113,7 +113,7 @@ def test_a_running_job_cannot_choose(tune_home):
 
 
 def test_a_checkpoint_without_weights_cannot_be_chosen(tune_home):
-    from widgets.fixtures import add_checkpoint, make_job
+    from tests.support.fixtures import add_checkpoint, make_job
 
     store = JobStore(tune_home)
     d = make_job(store, "done-1", "JOB_STATE_SUCCEEDED", steps=4)

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-from waiting import wait_for
 
 import jupyter_tune as jt
 from jupyter_tune.api import launch
@@ -33,6 +32,7 @@ from jupyter_tune.jobs.store import (
     process_alive,
 )
 from jupyter_tune.training.worker import PAUSE_ENV
+from tests.support.waiting import wait_for
 
 ROWS = [{"input_text": f"Example number {i} about {topic}.", "output_text": topic}
         for i in range(12) for topic in ("Urology", "Neurology")]
@@ -161,6 +161,7 @@ def kill_chain(tiny_model_dir, kills: int, seed: int, out: dict) -> None:
     out[seed] = jobs
 
 
+@pytest.mark.slow  # 20 kills and resumes of real job processes: minutes on 2 cores
 def test_kill_9_at_random_points_then_resume_finishes(tune_home, tiny_model_dir, no_leftover_jobs):
     out: dict = {}
     # Two chains at once: each job process spends most of its life importing torch on one core.

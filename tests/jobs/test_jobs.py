@@ -7,10 +7,10 @@ import threading
 import time
 
 import pytest
-from waiting import wait_for
 
 import jupyter_tune as jt
 from jupyter_tune.jobs.store import InvalidJobIdError, JobStore
+from tests.support.waiting import wait_for
 
 ROWS = [{"input_text": f"Example number {i} about {topic}.", "output_text": topic}
         for i in range(24) for topic in ("Urology", "Neurology")]

@@ -8,13 +8,13 @@ import signal
 import time
 
 import pytest
-from waiting import wait_for
 
 import jupyter_tune as jt
 from jupyter_tune.api import launch
 from jupyter_tune.jobs import queue
 from jupyter_tune.jobs.states import JobState
 from jupyter_tune.jobs.store import JobStore, process_alive
+from tests.support.waiting import wait_for
 
 ROWS = [{"input_text": f"Example number {i} about {topic}.", "output_text": topic}
         for i in range(12) for topic in ("Urology", "Neurology")]

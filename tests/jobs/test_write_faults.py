@@ -19,11 +19,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from store_digest import folder_digest
-from tiny_model import TWO_LABEL_ROWS
 
 import jupyter_tune as jt
 from jupyter_tune.jobs.guard import UnsafeDestinationError, write_file
+from tests.support.store_digest import folder_digest
+from tests.support.tiny_model import TWO_LABEL_ROWS
 
 ROWS = TWO_LABEL_ROWS
 

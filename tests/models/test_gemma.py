@@ -28,6 +28,7 @@ def test_missing_packages_are_named(monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.real_model
 def test_gemma3_tunes_offline_and_its_tuned_model_evaluates_at_base_speed(tune_home, repo_data, fresh_models):
     train = pd.read_json(repo_data / "small-train.jsonl", lines=True).head(64)
     job = jt.tune(base_model=GEMMA, train_dataset=train, prompt_template=TEMPLATE, max_steps=6, batch_size=8,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-LABEXTENSION = Path(__file__).resolve().parents[1] / "labextension"
+LABEXTENSION = Path(__file__).resolve().parents[2] / "labextension"
 
 
 def test_jest_unit_tests_pass():

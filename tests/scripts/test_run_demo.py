@@ -10,7 +10,7 @@ import nbformat
 
 from jupyter_tune.jobs.store import JobStore
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("run_demo", ROOT / "scripts" / "run_demo.py")
 run_demo = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(run_demo)

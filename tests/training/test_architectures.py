@@ -13,9 +13,9 @@ import os
 
 import pytest
 import torch
-from architectures import ARCHITECTURES, WINDOW, build_arch_model
 
 from jupyter_tune.params import FAST_PATH_SWITCHES, TuningParams
+from tests.support.architectures import ARCHITECTURES, WINDOW, build_arch_model
 
 LABELS = ["Urology", "Neurology", "Orthopedic"]
 TEXTS = [

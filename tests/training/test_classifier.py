@@ -16,10 +16,10 @@ import json
 
 import pytest
 import torch
-from architectures import ARCHITECTURES, build_arch_model
 
 import jupyter_tune as jt
 from jupyter_tune.params import ParameterError, TuningParams
+from tests.support.architectures import ARCHITECTURES, build_arch_model
 
 LABELS = ("Urology", "Neurology", "Orthopedic")
 # Imbalanced on purpose (Urology 3x the others), so balanced class weights change the loss.
@@ -288,7 +288,7 @@ def test_full_fine_tuning_with_a_head(tune_home, tiny_model_dir, fresh_models):
 def test_cancel_resume_and_a_chosen_checkpoint_keep_the_head(tune_home, tiny_model_dir, monkeypatch, fresh_models):
     """The worker's cancel / resume and job.use_checkpoint work on a head job unchanged; a Trainer checkpoint
     holds no config.json, so its labels come from job.json."""
-    from waiting import wait_for
+    from tests.support.waiting import wait_for
 
     monkeypatch.setenv("JUPYTER_TUNE_TEST_PAUSE", "step:60")  # held after step 1 (checkpointed) until cancelled
     job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, task="classification", max_steps=4,

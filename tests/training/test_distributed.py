@@ -10,13 +10,13 @@ import signal
 from pathlib import Path
 
 import pytest
-from waiting import wait_for
 
 import jupyter_tune as jt
 from jupyter_tune.jobs.states import JobState
 from jupyter_tune.jobs.store import JobStore, process_alive
 from jupyter_tune.params import ParameterError, TuningParams
 from jupyter_tune.training import distributed
+from tests.support.waiting import wait_for
 
 ROWS = [{"input_text": f"Example number {i} about {topic}.", "output_text": topic}
         for i in range(12) for topic in ("Urology", "Neurology")]

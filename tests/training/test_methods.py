@@ -157,7 +157,7 @@ def test_full_fine_tuning_refused_when_it_does_not_fit(tune_home, tiny_model_dir
 
 
 def test_full_fine_tuning_cancel_and_resume(tune_home, tiny_model_dir, monkeypatch):
-    from waiting import wait_for
+    from tests.support.waiting import wait_for
 
     monkeypatch.setenv("JUPYTER_TUNE_TEST_PAUSE", "step:60")  # held after step 1 (checkpointed) until cancelled
     job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, method="full", max_steps=6,
@@ -236,15 +236,12 @@ def test_the_panels_tune_cells_run_each_method(tune_home, tiny_model_dir, tmp_pa
 
 
 @pytest.mark.slow
+@pytest.mark.real_model
 def test_dpo_on_the_default_model_learns_the_right_specialty(tune_home, repo_data):
     """mtsamples as preference pairs (chosen: the right specialty, rejected: a wrong one): after a DPO job of
     two epochs the tuned model prefers the right specialty on held-out pairs (reward accuracy above 0.9).
     Measured: 0.67 / 0.88 / 1.0 / 1.0 at steps 15 / 30 / 45 / 60 (one epoch of 120 pairs stopped at 0.67)."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from bench_methods import preference_pairs
+    from tests.support.preference import preference_pairs
 
     train = preference_pairs(repo_data / "small-train.jsonl")  # 240 pairs, every label
     val = preference_pairs(repo_data / "small-eval.jsonl", 24)

@@ -193,6 +193,7 @@ def _base_bytes(model) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.real_model
 def test_qlora_on_the_default_model_learns_with_a_smaller_base(tune_home, repo_data):
     from jupyter_tune.models.resolve import resolve_model
     from jupyter_tune.params import TuningParams

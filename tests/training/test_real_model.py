@@ -7,7 +7,7 @@ import jupyter_tune as jt
 TEMPLATE = ("Assign a label to the given medical transcript from among these labels: [Cardiovascular / "
             "Pulmonary, Gastroenterology, Neurology, Orthopedic, Urology]. TRANSCRIPT: {input_text}")
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.real_model]
 
 
 def test_default_model_resolves_offline():

@@ -66,7 +66,7 @@ def test_job_records_samples_at_each_evaluation(tune_home, tiny_model_dir):
 
 
 def test_a_cancelled_job_keeps_its_samples(tune_home, tiny_model_dir):
-    from waiting import wait_for
+    from tests.support.waiting import wait_for
 
     job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:6],
                   max_steps=500, batch_size=4, eval_steps=1, min_train_examples=1, sample_prompts=2)
@@ -104,9 +104,8 @@ def test_off_when_zero_by_default_for_dpo_and_without_validation(tiny_model_dir,
 
 
 def test_torn_lines_are_skipped(tune_home):
-    from widgets.fixtures import make_job
-
     from jupyter_tune.jobs.store import JobStore
+    from tests.support.fixtures import make_job
 
     store = JobStore(tune_home)
     d = make_job(store, "torn-1", "JOB_STATE_CANCELLED")

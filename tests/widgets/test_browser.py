@@ -12,11 +12,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from lab_server import running_lab
 
 from jupyter_tune.jobs.store import JobStore
-
-from .fixtures import make_job
+from tests.support.fixtures import make_job
+from tests.support.lab_server import running_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"

@@ -8,8 +8,7 @@ from jupyter_tune.api.job import TuningJob
 from jupyter_tune.jobs.checkpoints import mark_complete
 from jupyter_tune.widgets import JobView
 from jupyter_tune.widgets.checkpoints import FINAL
-
-from .fixtures import add_checkpoint, make_job
+from tests.support.fixtures import add_checkpoint, make_job
 
 
 def _whole_checkpoint(job_dir, step: int):

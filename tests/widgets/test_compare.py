@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jupyter_tune.widgets.compare import CompareView, compare_jobs
-
-from .fixtures import make_job
+from tests.support.fixtures import make_job
 
 
 def _jobs(store):

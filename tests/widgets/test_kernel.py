@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .fixtures import make_job, metric_rows
+from tests.support.fixtures import make_job, metric_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"

@@ -8,8 +8,7 @@ import pytest
 
 import jupyter_tune as jt
 from jupyter_tune.params import TuningParams
-
-from .fixtures import dataset_stats
+from tests.support.fixtures import dataset_stats
 
 
 @pytest.fixture

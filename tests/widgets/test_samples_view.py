@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from jupyter_tune.api.job import TuningJob
 from jupyter_tune.widgets import JobView
-
-from .fixtures import make_job
+from tests.support.fixtures import make_job
 
 
 def _write(store, job_id, step, answers):

@@ -10,8 +10,7 @@ import jupyter_tune.generation
 import jupyter_tune.models.loading
 from jupyter_tune.api.job import TuningJob
 from jupyter_tune.widgets import JobView
-
-from .fixtures import add_checkpoint, make_job
+from tests.support.fixtures import add_checkpoint, make_job
 
 
 @pytest.fixture

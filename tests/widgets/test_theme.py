@@ -13,8 +13,7 @@ import jupyter_tune
 from jupyter_tune import theme
 from jupyter_tune.widgets import JobView
 from jupyter_tune.widgets.charts import histogram_png, metrics_png
-
-from .fixtures import dataset_stats, make_job, metric_rows
+from tests.support.fixtures import dataset_stats, make_job, metric_rows
 
 PACKAGE = Path(jupyter_tune.__file__).parent
 # A colour literal in an HTML style: #abc / #aabbcc, or a named colour set with color: / background:.

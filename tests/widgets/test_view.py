@@ -9,8 +9,7 @@ import pytest
 from jupyter_tune.api.job import TuningJob
 from jupyter_tune.widgets import JobView
 from jupyter_tune.widgets.view import TAB_TITLES
-
-from .fixtures import add_adapter, add_checkpoint, make_job
+from tests.support.fixtures import add_adapter, add_checkpoint, make_job
 
 
 def open_view(store, job_id, views, **kw) -> JobView:
@@ -148,7 +147,7 @@ def test_live_updates_then_poller_stops(store, views):
     v = open_view(store, "live-1", views, poll_interval=0.05)
     assert v.live and v.supervise.rendered_rows == 2
     first_png = v.supervise.chart.value
-    from .fixtures import metric_rows
+    from tests.support.fixtures import metric_rows
 
     for row in metric_rows(6, validation=False)[2:]:
         store.append_metrics("live-1", row)
