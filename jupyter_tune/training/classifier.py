@@ -11,7 +11,7 @@ worker's checkpoints, selection, cancel and resume), H2O LLM Studio's causal cla
 - The loss is the head's cross-entropy, summed over rows and divided by the optimizer step's rows (as the
   generative loss is over answer tokens), each row weighted by its label's balanced weight
   rows / (labels x rows of that label) with ``class_weights=True``. With equal weights it is exactly
-  ``AutoModelForSequenceClassification``'s own ``model(input_ids, labels=...)`` loss (tests/test_classifier.py).
+  ``AutoModelForSequenceClassification``'s own ``model(input_ids, labels=...)`` loss (tests/training/test_classifier.py).
 - Rows are packed (padding_free) or padded as for generation; the head's logits are read at each example's
   last token (evaluation/head.head_logits), so packed attention stays on. There is no vocabulary output
   layer: answer_only_logits is off (fastpath.plan_logits says why).

@@ -2,7 +2,7 @@
 
 Padding-free: a batch's examples are laid end to end in one row, with position_ids restarting at 0 for
 each; with no attention mask and no KV cache the model builds the block-diagonal mask from them, so the
-examples do not see each other (tests/test_packing.py checks the logits against separate runs).
+examples do not see each other (tests/training/test_packing.py checks the logits against separate runs).
 
 The packed row's example boundaries go out in transformers' standard varlen kwargs (``cu_seq_lens_q``/
 ``cu_seq_lens_k``, ``max_length_q``/``max_length_k``, as DataCollatorWithFlattening names them).

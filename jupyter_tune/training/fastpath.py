@@ -1,6 +1,6 @@
 """Which of the trainer's fast-path pieces run for a given model, and why the others do not.
 
-Each piece is exact where it runs (tests/test_architectures.py checks it against the model's own loss and
+Each piece is exact where it runs (tests/training/test_architectures.py checks it against the model's own loss and
 gradients, per architecture) and checks what it supports; where it cannot be exact it is turned off and
 the library path runs instead. Every piece can also be switched off by its TuningParams field. The
 decisions go to the job log (one line per piece turned off) and to job.json (``tuning.fast_path``).
