@@ -71,6 +71,8 @@ def convert_row(raw: RawRows, line: int, row: dict, fmt: str, require_answer: bo
     """Turn one row into an Example, or record its problems on `raw` and return None."""
     before = len(raw.problems)
     flat = {k: v for k, v in row.items() if isinstance(v, str)}
+    if fmt == "messages":  # OpenAI reinforcement rows: every extra field (numbers, lists too) is kept for graders
+        flat.update({k: v for k, v in row.items() if k not in ("messages", "tools") and k not in flat})
     messages: list[dict[str, str]] = []
     if fmt in PREFERENCE_FORMATS:
         pref = convert_preference(raw, line, row, fmt)

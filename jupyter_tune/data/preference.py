@@ -22,11 +22,15 @@ PREFERENCE_FORMATS = {
     "preference": "preference {'prompt', 'chosen', 'rejected'}",
     "preference_chat": "chat preference {'prompt'?: [messages], 'chosen': [messages], 'rejected': [messages]}",
     "vertex_preference": "Vertex preference {'contents', 'completions': [{'score': 1|0, 'completion'}] x2}",
+    "openai_preference": "OpenAI preference {'input': {'messages'}, 'preferred_output': [message], "
+                         "'non_preferred_output': [message]}",
 }
 _ROLES = ("system", "user", "assistant")
 
 
 def detect_preference(row: dict) -> str | None:
+    if "preferred_output" in row or "non_preferred_output" in row:
+        return "openai_preference"
     if "completions" in row:
         return "vertex_preference"
     if "chosen" in row or "rejected" in row:
@@ -43,6 +47,8 @@ def convert_preference(raw: RawRows, line: int, row: dict, fmt: str) -> tuple[li
         out = _plain(raw, line, row)
     elif fmt == "preference_chat":
         out = _chat(raw, line, row)
+    elif fmt == "openai_preference":
+        out = _openai(raw, line, row)
     else:
         out = _vertex(raw, line, row)
     if out is None or len(raw.problems) != before:
@@ -53,8 +59,8 @@ def convert_preference(raw: RawRows, line: int, row: dict, fmt: str) -> tuple[li
                     "A preference pair needs two different answers: give a worse one as rejected, or remove "
                     "the row.")
         return None
-    check_turns(raw, line, prompt + [{"role": "assistant", "content": chosen}],
-                 "contents" if fmt == "vertex_preference" else "prompt", True,
+    key = {"vertex_preference": "contents", "openai_preference": "input.messages"}.get(fmt, "prompt")
+    check_turns(raw, line, prompt + [{"role": "assistant", "content": chosen}], key, True,
                  "gemini" if fmt == "vertex_preference" else "messages")
     if len(raw.problems) != before:
         return None
@@ -135,6 +141,31 @@ def _chat(raw: RawRows, line: int, row: dict):
                         "Add 'prompt' (messages or text), or start both conversations with the user's turn.")
             return None
     return prompt, chosen[-1]["content"], rejected[-1]["content"], "rejected"
+
+
+def _openai(raw: RawRows, line: int, row: dict):
+    """OpenAI's DPO rows: ``input.messages`` (the prompt), ``preferred_output`` and ``non_preferred_output``
+    (each one assistant message)."""
+    inp = row.get("input")
+    if not isinstance(inp, dict):
+        raw.problem(line, "input", f"Expected an object with 'messages', got {type(inp).__name__}.",
+                    "Write 'input': {'messages': [{'role': 'user', 'content': ...}]}.")
+        return None
+    prompt = _messages(raw, line, "input.messages", inp.get("messages"))
+    answers = []
+    for key in ("preferred_output", "non_preferred_output"):
+        msgs = _messages(raw, line, key, row.get(key))
+        if msgs is None:
+            return None
+        if len(msgs) != 1 or msgs[0]["role"] != "assistant":
+            raw.problem(line, key, f"Expected one assistant message, got {len(msgs)} message(s) "
+                        f"(roles {', '.join(m['role'] for m in msgs)}).",
+                        f"Write '{key}': [{{'role': 'assistant', 'content': ...}}].")
+            return None
+        answers.append(msgs[0]["content"])
+    if prompt is None:
+        return None
+    return prompt, answers[0], answers[1], "non_preferred_output"
 
 
 def _vertex(raw: RawRows, line: int, row: dict):

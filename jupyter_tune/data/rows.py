@@ -89,9 +89,30 @@ def chat_turns(raw: RawRows, line: int, row: dict) -> list[dict[str, str]]:
             raw.problem(line, f"{where}.role", f"Unknown role {role!r}.", "Roles are system, user and assistant.")
             continue
         text = check_text(raw, line, f"{where}.content", m.get("content"), True)
+        if "weight" in m and not _check_weight(raw, line, where, role, m["weight"], i == len(msgs) - 1):
+            continue
         if text is not None:
             messages.append({"role": role, "content": text})
     return messages
+
+
+def _check_weight(raw: RawRows, line: int, where: str, role: str, weight: Any, last: bool) -> bool:
+    """OpenAI's chat SFT rows may mark assistant turns with ``weight`` 0 or 1. Only the last assistant turn is
+    learned here (earlier turns are context whatever their weight), so a last turn of weight 0 would leave
+    nothing to learn: it is refused like any other bad field."""
+    if role != "assistant":
+        raw.problem(line, f"{where}.weight", f"A weight on a {role} turn.", "Only assistant turns carry a weight.")
+        return False
+    if isinstance(weight, bool) or weight not in (0, 1):
+        raw.problem(line, f"{where}.weight", f"Expected 0 or 1, got {weight!r}.",
+                    "weight 1 trains on the turn, weight 0 keeps it as context.")
+        return False
+    if last and weight == 0:
+        raw.problem(line, f"{where}.weight", "The final assistant turn has weight 0: nothing to learn.",
+                    "The last assistant turn is the answer the model learns: give it weight 1, or end the "
+                    "row at the turn to learn.")
+        return False
+    return True
 
 
 def check_turns(raw: RawRows, line: int, messages: list[dict], key: str, require_answer: bool, fmt: str) -> None:
