@@ -24,8 +24,6 @@ REPORTS = ("base", "tuned", "baseline")
 SHORT_ANSWER_TOKENS = 32
 CHARS_PER_TOKEN = 4
 CACHE_VERSION = 1  # bump when a report's content changes for the same inputs
-# Tests only: "base", "tuned" or "baseline" makes that step raise, to check a failed report fails nothing.
-FAIL_ENV = "JUPYTER_TUNE_TEST_REPORT_FAIL"
 
 
 def mean_answer_tokens(answers: list[str]) -> float:
@@ -124,17 +122,11 @@ def _plain(x: Any) -> Any:
     return x.item() if hasattr(x, "item") else str(x)
 
 
-def _maybe_fail(step: str) -> None:
-    if os.environ.get(FAIL_ENV) == step:
-        raise RuntimeError(f"test failure injected at the {step} report ({FAIL_ENV})")
-
-
 def base_report(base_model: str, rows, template: str, task_type: str) -> tuple[EvaluationReport, bool]:
     """The base model's report and whether it came from the cache."""
     from . import scoring as label_scoring
     from .run import evaluate
 
-    _maybe_fail("base")
     path = base_cache_path(base_model, rows, template, task_type, label_scoring.AUTO)
     try:
         cached = read_report(path)
@@ -155,7 +147,6 @@ def tuned_report(model_dir: Path, rows, template: str, task_type: str) -> Evalua
     from . import scoring as label_scoring
     from .run import evaluate
 
-    _maybe_fail("tuned")
     how = label_scoring.resolve_scoring(label_scoring.AUTO, tuned=True)
     report = evaluate(str(model_dir), rows, task_type=task_type, prompt_template=template, progress=False,
                       scoring=how)
@@ -166,7 +157,6 @@ def tuned_report(model_dir: Path, rows, template: str, task_type: str) -> Evalua
 def baseline_report(train_rows, rows, template: str) -> EvaluationReport:
     from .baseline import baseline
 
-    _maybe_fail("baseline")
     return baseline(train_rows, rows, prompt_template=template)
 
 

@@ -9,7 +9,6 @@ the job ends CANCELLED (its model is complete).
 from __future__ import annotations
 
 import gc
-import os
 import time
 import traceback
 
@@ -20,18 +19,6 @@ from ..jobs.store import JobStore
 from .log import log
 
 _PHASE_KEYS = ("phase", "evaluating", "report_step", "report_steps")
-# Tests only: "tuned:5" pauses 5 s before the tuned model's report, so a test can cancel there.
-PAUSE_ENV = "JUPYTER_TUNE_TEST_REPORT_PAUSE"
-
-
-def _test_pause(name: str) -> None:
-    step, _, seconds = os.environ.get(PAUSE_ENV, "").partition(":")
-    if step == name:
-        deadline = time.monotonic() + float(seconds or 5)
-        while time.monotonic() < deadline:  # short sleeps: a cancel interrupts them
-            time.sleep(0.05)
-
-
 def _free_memory() -> None:
     """Forget loaded models between the reports: one model in memory at a time."""
     from ..models.loading import clear_cache
@@ -82,7 +69,6 @@ def run(store: JobStore, job_id: str, params, train, val, watch: CancelWatch) ->
             for i, (name, what, make) in enumerate(steps, 1):
                 _set_progress(store, job_id, phase="evaluating", evaluating=what, report_step=i,
                               report_steps=len(steps))
-                _test_pause(name)
                 try:
                     result = make()
                 except Exception as e:  # noqa: BLE001 - the baseline is optional, the models are not

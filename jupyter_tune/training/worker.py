@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import sys
-import time
 import traceback
 from pathlib import Path
 
@@ -26,9 +25,6 @@ from .build import build_trainer
 from .distributed import CHECKSUM_ENV
 from .log import log
 
-# Fault-injection tests only: "point:seconds,..." makes the process pause at a named point (start, load,
-# step, save, eval) so a test can cancel or kill it there. Unset in normal use.
-PAUSE_ENV = "JUPYTER_TUNE_TEST_PAUSE"
 _PRECISIONS = {"bfloat16": "bf16", "float32": "fp32", "float16": "fp16"}
 
 
@@ -46,12 +42,10 @@ def run(job_dir: Path, resume: bool) -> int:
         # One rank of a torchrun group (training/distributed.py holds the job and its pid): every rank polls
         # job.json for a cancel and they agree at each step end; SIGTERM stays torchrun's way to end the group.
         rank, world_size = world()
-        return _train(store, job_id, CancelWatch(store, job_id, interrupt=False), _pauses(), resume, rank,
+        return _train(store, job_id, CancelWatch(store, job_id, interrupt=False), resume, rank,
                       world_size)
     watch = CancelWatch(store, job_id)
     watch.install_signals()  # first: from here on a cancel signal never kills the process
-    pauses = _pauses()
-    _pause(pauses, "start", lambda: store.read_raw(job_id)["state"] == JobState.CANCELLING.value)
     if not store.start_worker(job_id, os.getpid(), _create_time()):
         log(f"Not starting: the job is {store.read_raw(job_id)['state']}")
         return 0
@@ -59,7 +53,7 @@ def run(job_dir: Path, resume: bool) -> int:
         exit_note.reserve(job_dir)  # room for the last word, while there is room
     except OSError as e:
         log(f"Warning: could not reserve {exit_note.NAME} ({e}); a full disk may hide why the job stops")
-    return _train(store, job_id, watch, pauses, resume, 0, 1)
+    return _train(store, job_id, watch, resume, 0, 1)
 
 
 def _finish(store: JobStore, job_id: str, state: JobState, message: str | None) -> None:
@@ -75,7 +69,7 @@ def _finish(store: JobStore, job_id: str, state: JobState, message: str | None) 
             f"{exit_note.NAME} holds it")
 
 
-def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, float], resume: bool,
+def _train(store: JobStore, job_id: str, watch: CancelWatch, resume: bool,
            rank: int, world_size: int) -> int:
     """Train and leave a final state. Rank 0 alone writes the job's files (every rank holds the same
     weights); the other ranks only train."""
@@ -85,7 +79,6 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, f
     trackers = None  # report_to's trackers (training/trackers.py), rank 0 only
     try:
         with watch.interruptible():  # loading: a cancel abandons it at once, nothing to keep
-            _pause(pauses, "load")
             record = store.read_raw(job_id)
             params = TuningParams.from_dict(record["params"])
             dtype = (record.get("tuning") or {}).get("dtype")
@@ -125,8 +118,6 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, pauses: dict[str, f
             from .trackers import add_trackers
 
             trackers = add_trackers(trainer, metrics_callback, params.report_to, job_dir, job_id, record["params"])
-        if pauses:
-            _add_test_pauses(trainer, pauses, watch)
         trainer.add_callback(CancelCallback(watch))
         trainer.add_callback(guard)  # after the cancel: it may veto the checkpoint a cancel asks for
         if world_size > 1:
@@ -341,49 +332,6 @@ def _save_checkpoint(trainer) -> None:
         mark_complete(folder, trainer.state.global_step)
     except Exception as e:  # noqa: BLE001 - the adapter below still keeps the weights
         log(f"Could not save a checkpoint at step {trainer.state.global_step}: {e}")
-
-
-# -- fault-injection pauses (tests) --
-def _pauses() -> dict[str, float]:
-    out = {}
-    for item in filter(None, os.environ.get(PAUSE_ENV, "").split(",")):
-        point, _, seconds = item.partition(":")
-        out[point.strip()] = float(seconds or 5)
-    return out
-
-
-def _pause(pauses: dict[str, float], point: str, until=lambda: False) -> None:
-    seconds = pauses.pop(point, None)
-    if seconds is None:
-        return
-    log(f"test pause at {point} for {seconds} s")
-    deadline = time.monotonic() + seconds
-    # Short sleeps: a cancel signal handled in between interrupts them; `until` ends the pause early.
-    while time.monotonic() < deadline and not until():
-        time.sleep(0.05)
-
-
-def _add_test_pauses(trainer, pauses: dict[str, float], watch: CancelWatch) -> None:
-    from transformers import TrainerCallback
-
-    requested = watch.requested.is_set
-
-    class Pauses(TrainerCallback):
-        def on_step_begin(self, args, state, control, **kwargs):
-            if state.global_step >= 1:
-                _pause(pauses, "step", requested)
-
-        def on_prediction_step(self, args, state, control, **kwargs):
-            _pause(pauses, "eval", requested)
-
-    trainer.add_callback(Pauses())
-    save_model = trainer.save_model
-
-    def paused_save_model(*args, **kwargs):  # mid-checkpoint: weights written, optimizer state not yet
-        save_model(*args, **kwargs)
-        _pause(pauses, "save", requested)
-
-    trainer.save_model = paused_save_model
 
 
 def main(argv: list[str] | None = None) -> int:

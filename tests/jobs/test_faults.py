@@ -1,7 +1,7 @@
 """Fault injection (issue 11): cancel at every phase, kill -9 at random points, torn checkpoints, racing
 resumes, corrupt job folders, NaN, full disks. Nothing a user started may be lost or lie about its state.
 
-Job processes pause at named points through JUPYTER_TUNE_TEST_PAUSE (training/worker.py) so a cancel
+Job processes pause at named points through tests/support/faults (a sitecustomize on the job process's PYTHONPATH) so a cancel
 lands in the phase a test names; several jobs run at once to keep the suite fast on two cores.
 """
 
@@ -31,7 +31,7 @@ from jupyter_tune.jobs.store import (
     atomic_write_json,
     process_alive,
 )
-from jupyter_tune.training.worker import PAUSE_ENV
+from tests.support import faults
 from tests.support.waiting import wait_for
 
 ROWS = [{"input_text": f"Example number {i} about {topic}.", "output_text": topic}
@@ -50,11 +50,11 @@ def strict_json(path: Path):
 def start(monkeypatch, pause: str | None = None, **kwargs) -> jt.TuningJob:
     """jt.tune on the tiny model, with the job process pausing at `pause` ("point:seconds,...")."""
     if pause:
-        monkeypatch.setenv(PAUSE_ENV, pause)
+        faults.inject(monkeypatch, faults.PAUSE_ENV, pause)
     try:
         return jt.tune(train_dataset=ROWS, **{**FAST, **kwargs})
     finally:
-        monkeypatch.delenv(PAUSE_ENV, raising=False)
+        monkeypatch.delenv(faults.PAUSE_ENV, raising=False)
 
 
 def log_has(job: jt.TuningJob, text: str) -> bool:

@@ -288,16 +288,17 @@ def test_full_fine_tuning_with_a_head(tune_home, tiny_model_dir, fresh_models):
 def test_cancel_resume_and_a_chosen_checkpoint_keep_the_head(tune_home, tiny_model_dir, monkeypatch, fresh_models):
     """The worker's cancel / resume and job.use_checkpoint work on a head job unchanged; a Trainer checkpoint
     holds no config.json, so its labels come from job.json."""
+    from tests.support import faults
     from tests.support.waiting import wait_for
 
-    monkeypatch.setenv("JUPYTER_TUNE_TEST_PAUSE", "step:60")  # held after step 1 (checkpointed) until cancelled
+    faults.inject(monkeypatch, faults.PAUSE_ENV, "step:60")  # held after step 1 (checkpointed) until cancelled
     job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, task="classification", max_steps=4,
                   batch_size=5, save_steps=1, num_threads=1, evaluate_after=False, sample_prompts=0)
     wait_for(lambda: job.store.latest_checkpoint(job.id) is not None, what="a checkpoint")
     job.cancel()
     assert job.wait(timeout=120) is jt.JobState.CANCELLED, job.log()
     assert jt.load_model(job, dtype="float32").head_labels == sorted(LABELS)
-    monkeypatch.delenv("JUPYTER_TUNE_TEST_PAUSE")
+    monkeypatch.delenv(faults.PAUSE_ENV)
     job = jt.resume(job.id)
     assert job.wait(timeout=300) is jt.JobState.SUCCEEDED, job.log()
     assert int(job.metrics["step"].max()) == 4 and "Resuming from" in job.log()

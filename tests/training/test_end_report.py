@@ -12,6 +12,7 @@ import jupyter_tune as jt
 from jupyter_tune.evaluation import job_report
 from jupyter_tune.evaluation.compare import Comparison
 from jupyter_tune.jobs.store import JobStore
+from tests.support import faults
 
 LABELS = ("Urology", "Neurology", "Orthopedic")
 ROWS = [{"input_text": f"Example number {i} about {t}.", "output_text": t} for i in range(8) for t in LABELS]
@@ -98,7 +99,7 @@ def test_classification_job_reports_and_reuses_the_base_report(tune_home, tiny_m
 
 
 def test_failed_report_leaves_the_job_succeeded(tune_home, tiny_model_dir, report_cache, monkeypatch):
-    monkeypatch.setenv(job_report.FAIL_ENV, "tuned")
+    faults.inject(monkeypatch, faults.REPORT_FAIL_ENV, "tuned")
     job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:9], **FAST)
     assert job.wait(timeout=300) is jt.JobState.SUCCEEDED, job.log()
     ev = job.record["evaluation"]
@@ -119,9 +120,7 @@ def test_text_generation_report(tune_home, tiny_model_dir, report_cache):
 def test_cancel_during_the_report_keeps_what_it_has(tune_home, tiny_model_dir, report_cache, monkeypatch):
     import time
 
-    from jupyter_tune.training.end_report import PAUSE_ENV
-
-    monkeypatch.setenv(PAUSE_ENV, "tuned:120")
+    faults.inject(monkeypatch, faults.REPORT_PAUSE_ENV, "tuned:120")
     job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:9], **FAST)
     deadline = time.monotonic() + 240
     while (job.record.get("progress") or {}).get("evaluating") != "tuned model" and time.monotonic() < deadline:

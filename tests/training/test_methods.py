@@ -157,9 +157,10 @@ def test_full_fine_tuning_refused_when_it_does_not_fit(tune_home, tiny_model_dir
 
 
 def test_full_fine_tuning_cancel_and_resume(tune_home, tiny_model_dir, monkeypatch):
+    from tests.support import faults
     from tests.support.waiting import wait_for
 
-    monkeypatch.setenv("JUPYTER_TUNE_TEST_PAUSE", "step:60")  # held after step 1 (checkpointed) until cancelled
+    faults.inject(monkeypatch, faults.PAUSE_ENV, "step:60")  # held after step 1 (checkpointed) until cancelled
     job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, method="full", max_steps=6,
                   batch_size=2, save_steps=1, num_threads=1, learning_rate=1e-4)
     wait_for(lambda: job.store.latest_checkpoint(job.id) is not None, what="a checkpoint")
@@ -167,7 +168,7 @@ def test_full_fine_tuning_cancel_and_resume(tune_home, tiny_model_dir, monkeypat
     assert job.wait(timeout=120) is jt.JobState.CANCELLED, job.log()
     assert (job.dir / "model" / "model.safetensors").is_file()
     stopped = int(job.metrics["step"].max())
-    monkeypatch.delenv("JUPYTER_TUNE_TEST_PAUSE")
+    monkeypatch.delenv(faults.PAUSE_ENV)
     job = jt.resume(job.id)
     assert job.wait(timeout=300) is jt.JobState.SUCCEEDED, job.log()
     assert int(job.metrics["step"].max()) == 6 and stopped < 6
