@@ -55,7 +55,18 @@ class Comparison:
         else:
             b, t = (r.metrics.iloc[0]["rouge-l_f1_score"] for r in (self.base, self.tuned))
             head = f"ROUGE-L F1 {b:.3f} -> {t:.3f} ({t - b:+.3f})"
-        return f"{head}; {len(self.fixed)} rows fixed, {len(self.broken)} broken{self._scoring_note()}"
+        return (f"{head}; {len(self.fixed)} rows fixed, {len(self.broken)} broken{self._graders_note()}"
+                f"{self._scoring_note()}")
+
+    @property
+    def graders(self) -> dict[str, tuple[float, float]]:
+        """{grader name: (base mean, tuned mean)} for the graders both reports ran."""
+        base = {g["name"]: g["mean"] for g in getattr(self.base, "graders", None) or []}
+        return {g["name"]: (base[g["name"]], g["mean"]) for g in getattr(self.tuned, "graders", None) or []
+                if g["name"] in base}
+
+    def _graders_note(self) -> str:
+        return "".join(f"; {name} {b:.3f} -> {t:.3f}" for name, (b, t) in self.graders.items())
 
     def _scoring_note(self) -> str:
         b, t = self.base.scoring, self.tuned.scoring

@@ -41,6 +41,7 @@ class EvaluationReport:
     content_free_logprobs: dict[str, float] | None = None
     majority: EvaluationReport | None = None
     scoring_auto: bool = False  # `scoring` was chosen by scoring="auto" for this kind of model
+    graders: list[dict[str, Any]] = field(default_factory=list)  # per grader: name, kind, mean, pass_rate, errors
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (``from_json`` reads it back): frames in pandas' "split" form."""
@@ -50,7 +51,7 @@ class EvaluationReport:
                 "model_name": self.model_name, "elapsed_s": self.elapsed_s, "scoring": self.scoring,
                 "content_free_logprobs": self.content_free_logprobs, "scoring_auto": self.scoring_auto,
                 "majority": self.majority.to_json() if self.majority is not None else None,
-                "summary": self.summary()}
+                "graders": list(self.graders), "summary": self.summary()}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> EvaluationReport:
@@ -61,7 +62,7 @@ class EvaluationReport:
                    model_name=d.get("model_name", ""), elapsed_s=float(d.get("elapsed_s") or 0.0),
                    scoring=d.get("scoring"), content_free_logprobs=d.get("content_free_logprobs"),
                    majority=cls.from_json(d["majority"]) if d.get("majority") else None,
-                   scoring_auto=bool(d.get("scoring_auto")))
+                   scoring_auto=bool(d.get("scoring_auto")), graders=list(d.get("graders") or []))
 
     @property
     def macro_f1(self) -> float | None:
@@ -81,9 +82,15 @@ class EvaluationReport:
         head = f"{self.model_name}: {what}, {s['num_successful_rows']}/{s['num_total_rows']} rows"
         if self.task_type == "classification":
             extra = f"; majority class: macro F1 {self.majority.macro_f1:.3f}" if self.majority else ""
-            return head + f", macro F1 {self.macro_f1:.3f}, accuracy {self.accuracy:.3f}{extra}"
+            return head + f", macro F1 {self.macro_f1:.3f}, accuracy {self.accuracy:.3f}{extra}{self._graders_note()}"
         m = self.metrics.iloc[0]
-        return head + f", BLEU-4 {m['bleu4_score']:.3f}, ROUGE-L F1 {m['rouge-l_f1_score']:.3f}"
+        return (head + f", BLEU-4 {m['bleu4_score']:.3f}, ROUGE-L F1 {m['rouge-l_f1_score']:.3f}"
+                + self._graders_note())
+
+    def _graders_note(self) -> str:
+        parts = [f"{g['name']} {g['mean']:.3f} (pass {g['pass_rate']:.0%}"
+                 + (f", {g['errors']} errors)" if g["errors"] else ")") for g in self.graders]
+        return ("; graders: " + ", ".join(parts)) if parts else ""
 
     def __repr__(self) -> str:
         return f"<EvaluationReport {self.summary()}>"

@@ -10,6 +10,7 @@ from ..generation.generate import DEFAULT_BATCH_SIZE, generate_for
 from ..generation.prompts import load_rows, row_fields
 from . import scoring as label_scoring
 from .classification import classification_metrics, confusion, label_mapper
+from .graded import apply_graders, check_graders
 from .report import EvaluationReport
 from .text_metrics import exact_match, text_generation_metrics
 
@@ -98,7 +99,7 @@ def _head_rows(lm, dataset, rows, truth: list[str], labels, task_type: str, mode
 def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_template: str | None = None,
              mode: str = "score", labels: list[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
              max_output_tokens: int | None = None, progress: bool = True,
-             scoring: str = label_scoring.DEFAULT_SCORING) -> EvaluationReport:
+             scoring: str = label_scoring.DEFAULT_SCORING, graders: list | None = None) -> EvaluationReport:
     """Evaluate `model` on labelled `data`.
 
     model: a LoadedModel or anything ``jt.load_model`` takes.
@@ -118,6 +119,9 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
       default, the best measured for each kind: calibrated for a base model, sum for a tuned job's model);
       benchmarks/results/scoring.md has the measurements.
     prompt_template: None uses the model's own (a tuned job's) template.
+    graders: jupyter_tune.graders objects applied to each answered row (the answer, or the predicted label, is
+      the sample; the row's fields plus ``reference`` / ``label`` = the ground truth are the item): the report's
+      ``graders`` holds each one's mean, pass rate and errors, ``predictions["grader:<name>"]`` its scores.
     Returns an EvaluationReport. Raises EvaluationError / DatasetError (ValueErrors) saying what to fix.
     """
     import pandas as pd
@@ -139,6 +143,7 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
         raise EvaluationError(str(e)) from None
     if not isinstance(batch_size, int) or batch_size < 1:
         raise EvaluationError(f"batch_size={batch_size!r}: use a positive whole number.")
+    graders = check_graders(graders)
     start = time.perf_counter()
     lm = load_model(model)
     asked_scoring = scoring
@@ -184,6 +189,7 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
     ok = [i for i, s in enumerate(status) if not s]
     if not ok:
         raise EvaluationError(f"Every row failed ({len(status)}); the first error: {status[0]}")
+    graded = apply_graders(graders, rows, dataset.examples, truth, preds, status) if graders else []
     if task_type == "classification":
         y_true, y_pred = [truth[i] for i in ok], [preds[i] for i in ok]
         metrics = classification_metrics(y_true, y_pred, label_list)
@@ -195,4 +201,5 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
                             confusion_matrix=confusion_df, labels=label_list, model_name=lm.name,
                             elapsed_s=time.perf_counter() - start,
                             scoring=scoring if used_mode == "score" else None, content_free_logprobs=content_free,
-                            scoring_auto=asked_scoring == label_scoring.AUTO and used_mode == "score")
+                            scoring_auto=asked_scoring == label_scoring.AUTO and used_mode == "score",
+                            graders=graded)
