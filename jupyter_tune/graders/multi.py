@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jupyter_tune.graders.base import check_score
+from jupyter_tune.graders.base import _call_with_limit, check_score
 
 
 @dataclass
@@ -32,7 +32,8 @@ class Multi:
         total = 0.0
         for g, w in zip(self.graders, self.weights, strict=True):
             try:
-                total += w * check_score(g.grade(sample, item))
+                # each part under its own time limit (a hung python part fails the row, not the job)
+                total += w * check_score(_call_with_limit(g.grade, (sample, item), getattr(g, "time_limit", None)))
             except Exception as exc:
                 raise type(exc)(f"{g.name}: {exc}") from exc
         return total / sum(self.weights)

@@ -141,3 +141,11 @@ def test_pass_rate_uses_the_threshold():
 def test_constant_groups():
     assert constant_groups([1, 1, 0, 1, 0.5, 0.5, 0.2], 2) == 2
     assert constant_groups([1, 1, 1], 1) == 0
+
+
+def test_a_hung_part_of_multi_times_out():
+    g = Multi([StringCheck(), PythonGrader(_hangs, name="slow", time_limit=0.2)])
+    start = time.monotonic()
+    score, error = safe_grade(g, "Paris", ROW)
+    assert time.monotonic() - start < 5
+    assert score == 0.0 and "slow" in error and "time limit" in error
