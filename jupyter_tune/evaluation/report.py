@@ -89,7 +89,7 @@ class EvaluationReport:
 
     def _graders_note(self) -> str:
         parts = [f"{g['name']} {g['mean']:.3f} (pass {g['pass_rate']:.0%}"
-                 + (f", {g['errors']} errors)" if g["errors"] else ")") for g in self.graders]
+                 + (f", {g['errors']} error{'s' if g['errors'] > 1 else ''})" if g["errors"] else ")") for g in self.graders]
         return ("; graders: " + ", ".join(parts)) if parts else ""
 
     def __repr__(self) -> str:
