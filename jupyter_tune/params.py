@@ -19,12 +19,16 @@ DEFAULT_BASE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 ADAPTER_SIZES = (1, 2, 4, 8, 16, 32)
 QUANTIZATIONS = (None, "8bit", "4bit")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
-SELECT_BEST = (None, "eval_macro_f1", "eval_total_loss")
+SELECT_BEST = (None, "eval_macro_f1", "eval_total_loss", "eval_reward")
 SHARDINGS = (None, "fsdp")
 # Experiment trackers report_to= sends each job's metrics to (through the Trainer's own integrations).
 TRACKERS = ("tensorboard", "mlflow", "trackio")
-# Tuning methods (training/methods.py): LoRA adapters, LoRA on a 4/8-bit base, every weight, preference (DPO).
-METHODS = ("lora", "qlora", "full", "dpo")
+# Tuning methods (training/methods.py): LoRA adapters, LoRA on a 4/8-bit base, every weight, preference (DPO),
+# reinforcement from graders (GRPO).
+METHODS = ("lora", "qlora", "full", "dpo", "grpo")
+# The grader kinds a job's `graders` specs may name (graders/spec.py builds them in the job process). A
+# model grader (score_model) needs a judge callable, which cannot be written into job.json.
+GRADER_KINDS = ("label_match", "string_check", "text_similarity", "python", "multi")
 # What the model learns (training/classifier.py for "classification"): to write each row's answer, or to
 # pick it among the training set's labels with a classification head.
 TASKS = ("generation", "classification")
@@ -33,8 +37,12 @@ FAST_PATH_SWITCHES = ("packed_attention", "answer_only_logits", "fused_lora", "m
 # The rate that learning_rate_multiplier scales: a good LoRA rate for small instruct models.
 RECOMMENDED_LEARNING_RATE = 1e-3
 # Per method: every weight moving needs a far smaller step than an adapter; DPO on an adapter sits between.
+# GRPO on an adapter: 5e-5, below DPO's. Its gradient is a policy gradient on a few sampled completions per
+# prompt, far noisier than DPO's fixed pairs, and a too-large step collapses the sampling (every completion
+# alike, no group signal left); TRL's examples use 1e-6..1e-5 for every weight, and LoRA takes about ten
+# times a full-weight rate, which puts 5e-5 inside the 1e-5..2e-4 range used for LoRA GRPO.
 RECOMMENDED_LEARNING_RATES = {"lora": RECOMMENDED_LEARNING_RATE, "qlora": RECOMMENDED_LEARNING_RATE,
-                              "full": 2e-5, "dpo": 2e-4}
+                              "full": 2e-5, "dpo": 2e-4, "grpo": 5e-5}
 # Vertex refuses fewer than 16 training examples; so do we unless told otherwise.
 MIN_TRAIN_EXAMPLES = 16
 # Tokens generated per prompt unless told otherwise: jt.generate_text, the Test tab, the panel's cells.
@@ -80,15 +88,17 @@ class TuningParams:
     # -- the main parameters (group "basic"): jt.tune's named arguments, the panel's form, the cells --
     base_model: str = _f(DEFAULT_BASE_MODEL, "Hugging Face model id, local model folder, or .gguf file.",
                          label="Base model", group="basic", kind="model")
-    method: str = _f("lora", "lora, qlora (LoRA on a 4-bit base, CPU or CUDA), full (every weight) or dpo "
-                             "(preference pairs). Full fine-tuning saves a plain model folder; DPO trains LoRA "
-                             "adapters on prompt, chosen and rejected rows with the base as the reference.",
+    method: str = _f("lora", "lora, qlora (LoRA on a 4-bit base, CPU or CUDA), full (every weight), dpo "
+                             "(preference pairs) or grpo (rewards from graders). Full fine-tuning saves a plain "
+                             "model folder; DPO trains LoRA adapters on prompt, chosen and rejected rows with the "
+                             "base as the reference; GRPO trains LoRA adapters on sampled answers scored by "
+                             "`graders`.",
                      label="Method", group="basic", choices=METHODS)
     task: str = _f("generation", "generation: the model learns to write each row's answer (labels are then "
                                  "ranked by their likelihood as answers). classification: a label head on the "
                                  "prompt's last token, trained with cross-entropy over the training set's labels "
                                  "(each row's answer is its label); one forward pass per row ranks them. Not with "
-                                 "method='dpo'.", label="Task", group="basic", choices=TASKS)
+                                 "method='dpo' or 'grpo'.", label="Task", group="basic", choices=TASKS)
     train_dataset: str | None = _f(None, "Training data: JSONL, JSON, CSV or Parquet file (in Python also a "
                                          "list of dicts or a pandas DataFrame).", label="Training data",
                                    group="basic", kind="dataset")
@@ -103,7 +113,8 @@ class TuningParams:
     learning_rate_multiplier: float = _f(1.0, f"Scales the recommended learning rate "
                                               f"({RECOMMENDED_LEARNING_RATE:g}; full: "
                                               f"{RECOMMENDED_LEARNING_RATES['full']:g}, dpo: "
-                                              f"{RECOMMENDED_LEARNING_RATES['dpo']:g}).", label="LR multiplier",
+                                              f"{RECOMMENDED_LEARNING_RATES['dpo']:g}, grpo: "
+                                              f"{RECOMMENDED_LEARNING_RATES['grpo']:g}).", label="LR multiplier",
                                          group="basic", minimum=1e-3, maximum=100.0)
     prompt_template: str | None = _f(None, "Turns each row into a prompt, e.g. 'Assign a label ... "
                                            "{input_text}'; {field} placeholders take the row's fields.",
@@ -154,6 +165,24 @@ class TuningParams:
                                     "count as much as common ones.")
     dpo_beta: float = _f(0.1, "DPO's beta: how far the tuned model may move from the reference (higher: "
                               "closer to it).", minimum=1e-4, maximum=100.0)
+    # -- method="grpo" (training/grpo.py): TRL's GRPOTrainer, rewards from graders --
+    graders: list[dict] | None = _f(None, "method='grpo': the graders whose scores are the rewards, as specs "
+                                          "(dicts): {'kind': 'label_match'}, {'kind': 'string_check', "
+                                          "'operation': 'ilike', 'reference': '{{ item.reference }}'}, "
+                                          "{'kind': 'text_similarity', 'evaluation_metric': 'rouge_l'}, "
+                                          "{'kind': 'python', 'source': 'def grade(sample, item): ...'}, "
+                                          "{'kind': 'multi', 'graders': [...]}; 'type' may stand for 'kind' "
+                                          "(OpenAI's spelling) and grader objects are taken too (their "
+                                          "to_json()). One reward per grader; empty: label_match.")
+    num_generations: int = _f(4, "method='grpo': answers sampled per prompt (the group whose rewards are "
+                                 "compared); must divide batch_size, which counts answers.", minimum=2,
+                              maximum=256)
+    max_completion_length: int = _f(32, "method='grpo': most tokens sampled per answer (short answers such as "
+                                        "labels need few; longer ones cost generation time).", minimum=1,
+                                    maximum=MAX_OUTPUT_TOKENS)
+    kl_beta: float = _f(0.0, "method='grpo': weight of the KL penalty to the base model (adapter disabled). 0 "
+                             "as in TRL 1.x: no reference pass; raise it (e.g. 0.04) to hold the model near the "
+                             "base.", minimum=0.0, maximum=100.0)
     # -- the task metric during training, the best checkpoint --
     eval_task_metric: bool | None = _f(None, "Score the validation rows' labels at every evaluation and log "
                                              "eval_macro_f1 / eval_accuracy; empty: on when the validation "
@@ -165,7 +194,8 @@ class TuningParams:
                                     minimum=0, maximum=MAX_SAMPLE_PROMPTS)
     select_best: str | None = _f(None, "The job's adapter is the best checkpoint by this metric; empty: "
                                        "eval_macro_f1 when the task metric is on, else eval_total_loss "
-                                       "(with a validation set).", choices=SELECT_BEST)
+                                       "(with a validation set); method='grpo': eval_reward, the mean reward "
+                                       "on the validation prompts.", choices=SELECT_BEST)
     early_stopping_patience: int | None = _f(None, "End the job after this many evaluations without "
                                                    "improvement of the select_best metric.", minimum=1,
                                              maximum=1000)
@@ -210,6 +240,9 @@ class TuningParams:
             self.base_model = os.fspath(self.base_model)
         if isinstance(self.report_to, str):  # Trainer's own spelling for one tracker
             self.report_to = [self.report_to]
+        if isinstance(self.graders, (list, tuple)):  # grader objects (jt.graders) as their specs
+            self.graders = [g.to_json() if not isinstance(g, dict) and callable(getattr(g, "to_json", None))
+                            else g for g in self.graders]
         problems = validate_params(self)
         if problems:
             raise ParameterError.listing(problems)
@@ -433,6 +466,7 @@ def validate_params(p: TuningParams, *, python_data: bool = True) -> list[str]:
                         "generative loss is over answer tokens")
     if p.method == "dpo" and p.sharding:
         problems.append("method: 'dpo' does not run with sharding='fsdp' here; leave sharding=None")
+    problems += grpo_problems(p)
     unknown_trackers = [t for t in (p.report_to or []) if t not in TRACKERS]
     if unknown_trackers:
         problems.append(f"report_to: {', '.join(map(repr, unknown_trackers))} not among "
@@ -445,6 +479,61 @@ def validate_params(p: TuningParams, *, python_data: bool = True) -> list[str]:
     if p.node_rank >= p.nnodes:
         problems.append(f"node_rank: {p.node_rank} must be below nnodes ({p.nnodes})")
     return problems
+
+
+def grpo_problems(p: TuningParams) -> list[str]:
+    """The rules of method="grpo" and its fields: the grader specs' shape (graders/spec.py builds them, and
+    jt.tune builds them once before a job exists), the group size against the batch (TRL's rule)."""
+    problems = []
+    if p.method != "grpo":
+        if p.graders:
+            problems.append(f"graders: only for method='grpo' (rewards while training); method is {p.method!r}. "
+                            "To score a model with graders, use jt.evaluate(..., graders=[...]).")
+        if p.select_best == "eval_reward":
+            problems.append("select_best: 'eval_reward' is method='grpo''s mean validation reward")
+        return problems
+    if p.task == "classification":
+        problems.append("task: 'classification' trains a label head; method='grpo' samples answers and scores "
+                        "them with graders. Use task='generation' with GRPO (a label_match grader rewards the "
+                        "right label).")
+    if p.sharding:
+        problems.append("method: 'grpo' does not run with sharding='fsdp' here; leave sharding=None")
+    if p.batch_size % p.num_generations:
+        problems.append(f"num_generations: {p.num_generations} must divide batch_size ({p.batch_size}): with "
+                        "GRPO a batch holds whole groups of answers to one prompt (TRL's rule, for the "
+                        "evaluation batch too); batch_size counts answers, so batch_size=8 with "
+                        "num_generations=4 is two prompts a step")
+    if p.select_best == "eval_macro_f1":
+        problems.append("select_best: 'eval_macro_f1' is not computed for method='grpo'; use 'eval_reward' "
+                        "(the default)")
+    if p.graders is not None and not isinstance(p.graders, (list, tuple)):
+        problems.append(f"graders: expected a list of grader specs (dicts), got {type(p.graders).__name__}")
+    else:
+        for i, spec in enumerate(p.graders or []):
+            problems += [f"graders[{i}]: {m}" for m in grader_spec_problems(spec)]
+    return problems
+
+
+def grader_spec_problems(spec: Any) -> list[str]:
+    """The shape of one grader spec (a dict with a known kind); options are checked when it is built."""
+    if not isinstance(spec, dict):
+        return [f"expected a grader spec (a dict such as {{'kind': 'label_match'}}), got {_short(spec)}"]
+    kind = spec.get("kind", spec.get("type"))
+    if kind in ("score_model", "model"):
+        return [f"{kind!r}: a model grader needs a judge callable, which cannot be stored in the job; use a "
+                "python grader (its source is stored) or score with jt.evaluate(..., graders=[...])"]
+    if kind not in GRADER_KINDS:
+        return [f"kind {_short(kind)} is not one of {', '.join(map(repr, GRADER_KINDS))}"]
+    if "name" in spec and (not isinstance(spec["name"], str) or not spec["name"].strip()):
+        return [f"name: expected a non-empty str, got {_short(spec['name'])}"]
+    if kind == "python" and not (isinstance(spec.get("source"), str) and spec["source"].strip()):
+        return ["a python grader needs 'source': the text of def grade(sample, item) -> float"]
+    if kind == "multi":
+        subs = spec.get("graders")
+        if not isinstance(subs, (list, tuple)) or not subs:
+            return ["a multi grader needs 'graders': a non-empty list of grader specs"]
+        return [f"graders[{j}]: {m}" for j, s in enumerate(subs) for m in grader_spec_problems(s)]
+    return []
 
 
 def _describe(cls: type, hints: dict[str, Any]) -> list[dict[str, Any]]:
@@ -477,4 +566,4 @@ def schema() -> dict[str, Any]:
 
 
 __all__ = ["TuningParams", "ActionParams", "ParameterError", "MAX_OUTPUT_TOKENS", "schema", "choose_epochs", "main_fields", "field_label",
-           "field_default", "DEFAULT_BASE_MODEL", "DEFAULT_MAX_OUTPUT_TOKENS", "ADAPTER_SIZES", "METHODS", "TASKS"]
+           "field_default", "DEFAULT_BASE_MODEL", "DEFAULT_MAX_OUTPUT_TOKENS", "ADAPTER_SIZES", "METHODS", "TASKS", "GRADER_KINDS"]

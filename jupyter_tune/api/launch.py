@@ -99,6 +99,10 @@ def tune(*args: Any, **kwargs: Any) -> TuningJob:
             raise RuntimeError(f"quantization={params.effective_quantization!r}: {problem}")
     if params.prompt_template:
         template_fields(params.prompt_template)  # a bad template fails before the model is looked up
+    if params.method == "grpo":  # every grader spec built once (a python grader's source compiled) before a job
+        from ..graders.spec import graders_from_specs
+
+        graders_from_specs(params.graders)
     from ..models.from_job import job_base
 
     from_job = job_base(params.base_model)  # base_model=<job id>: start from a finished job's model

@@ -16,8 +16,9 @@ from jupyter_tune.graders.label import LabelMatch
 from jupyter_tune.graders.multi import Multi
 from jupyter_tune.graders.python import PythonGrader
 from jupyter_tune.graders.similarity import TextSimilarity
+from jupyter_tune.graders.spec import grader_from_spec, graders_from_specs
 from jupyter_tune.graders.string_check import StringCheck
 
 __all__ = ["GradeResult", "Grader", "GraderTimeout", "LabelMatch", "ModelGrader", "Multi", "PythonGrader",
-           "StringCheck", "TextSimilarity", "check_score", "constant_groups", "grade_rows", "parse_score",
-           "render", "safe_grade"]
+           "StringCheck", "TextSimilarity", "check_score", "constant_groups", "grade_rows", "grader_from_spec",
+           "graders_from_specs", "parse_score", "render", "safe_grade"]

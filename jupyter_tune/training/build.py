@@ -16,6 +16,10 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
         from .dpo import build_dpo_trainer
 
         return build_dpo_trainer(params, train, val, output_dir)
+    if params.method == "grpo":  # TRL's GRPOTrainer, rewards from graders
+        from .grpo import build_grpo_trainer
+
+        return build_grpo_trainer(params, train, val, output_dir)
     import torch
     from transformers import AutoTokenizer, TrainingArguments, set_seed
 

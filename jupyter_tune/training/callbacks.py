@@ -44,6 +44,9 @@ class MetricsCallback(TrainerCallback):
                 tokens_per_second=c.tokens / max(1e-9, now - self.last_time),
             )
             row.update(dpo_metrics(logs, "train"))
+            row.update(grpo_metrics(logs, "train"))
+            if not getattr(self.trainer, "token_accuracy", True):  # GRPO: the answers are the model's samples
+                del row["train_fraction_of_correct_next_step_preds"]
             self.last_time = now
         elif "eval_loss" in logs:
             c = _summed(self.trainer.counts["eval"].take(), args)
@@ -56,6 +59,9 @@ class MetricsCallback(TrainerCallback):
                 if k in logs:
                     row[k] = float(logs[k])
             row.update(dpo_metrics(logs, "eval"))
+            row.update(grpo_metrics(logs, "eval"))
+            if not getattr(self.trainer, "token_accuracy", True):
+                del row["eval_fraction_of_correct_next_step_preds"]
             # evaluation time is not training time
             self.last_time = now
         else:
@@ -83,6 +89,31 @@ def dpo_metrics(logs: dict, split: str) -> dict[str, float]:
     prefix = "eval_" if split == "eval" else ""
     return {f"{split}_{ours}": float(logs[prefix + trl]) for trl, ours in DPO_METRICS.items()
             if prefix + trl in logs}
+
+
+# TRL's GRPO log names -> ours (train_ / eval_ prefixed): the mean reward (all graders summed) and its spread,
+# the share of groups whose answers all scored alike (no signal), answer lengths, KL to the base, entropy.
+GRPO_METRICS = {"reward": "reward", "reward_std": "reward_std", "frac_reward_zero_std": "constant_groups",
+                "completions/mean_length": "completion_length",
+                "completions/clipped_ratio": "completion_clipped", "kl": "kl", "entropy": "entropy"}
+# Per grader (training/grpo.py names them): TRL's rewards/<name>/mean, our error and constant-group shares.
+GRPO_PER_GRADER = (("rewards/", "/mean", "reward_"), ("grader_errors/", "", "grader_errors_"),
+                   ("constant_groups/", "", "constant_groups_"))
+
+
+def grpo_metrics(logs: dict, split: str) -> dict[str, float]:
+    """The GRPO metrics of one TRL log event (none for other jobs); a metric TRL left empty (None) is left out."""
+    prefix = "eval_" if split == "eval" else ""
+    out = {f"{split}_{ours}": float(logs[prefix + trl]) for trl, ours in GRPO_METRICS.items()
+           if logs.get(prefix + trl) is not None}
+    for key, value in logs.items():
+        if value is None or not key.startswith(prefix):
+            continue
+        name = key[len(prefix):]
+        for head, tail, ours in GRPO_PER_GRADER:
+            if name.startswith(head) and name.endswith(tail) and "/" not in name[len(head):len(name) - len(tail)]:
+                out[f"{split}_{ours}{name[len(head):len(name) - len(tail)]}"] = float(value)
+    return out
 
 
 class CancelCallback(TrainerCallback):

@@ -4,6 +4,7 @@
 - full: every weight trains; the fast-path pieces that do not depend on adapters stay on (packed attention,
   answer-only logits, and bf16 weights with fp32 master copies in AdamW); fused LoRA is off
 - dpo: TRL's DPOTrainer with LoRA on the policy and the base (adapter disabled) as reference (training/dpo.py)
+- grpo: TRL's GRPOTrainer with LoRA on the policy and the graders' scores as rewards (training/grpo.py)
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 METHOD_NAMES = {"lora": "LoRA", "qlora": "QLoRA", "full": "Full fine-tuning",
-                "dpo": "DPO (LoRA, base as reference)"}
+                "dpo": "DPO (LoRA, base as reference)", "grpo": "GRPO (LoRA, graders as rewards)"}
 
 
 def prepare_full(model, params, hw, fp) -> tuple[Any, dict[str, Any]]:

@@ -19,7 +19,8 @@ from ..evaluation.classification import MAX_CLASSES, looks_like_classification  
 from .optim import load_adapter_weights
 
 # select_best -> (Trainer's metric name, greater is better)
-SELECT_METRICS = {"eval_macro_f1": ("eval_macro_f1", True), "eval_total_loss": ("eval_loss", False)}
+SELECT_METRICS = {"eval_macro_f1": ("eval_macro_f1", True), "eval_total_loss": ("eval_loss", False),
+                  "eval_reward": ("eval_reward", True)}  # method="grpo": the mean validation reward
 
 
 @dataclass

@@ -32,6 +32,21 @@ DPO_PANELS = [
 ]
 
 
+# Reinforcement from graders (method="grpo"): TRL's rewards and answer statistics (callbacks.py names them).
+GRPO_PANELS = [
+    ("Loss", "train_total_loss", "eval_total_loss"),
+    ("Mean reward (graders summed)", "train_reward", "eval_reward"),
+    ("Reward spread in a group (std)", "train_reward_std", "eval_reward_std"),
+    ("Groups without a reward spread", "train_constant_groups", "eval_constant_groups"),
+    ("Answer length (tokens)", "train_completion_length", "eval_completion_length"),
+    ("Tokens per second", "tokens_per_second", None),
+]
+
+
+def is_grpo(rows: list[dict[str, Any]]) -> bool:
+    return any(r.get("train_reward") is not None or r.get("eval_reward") is not None for r in rows)
+
+
 def is_dpo(rows: list[dict[str, Any]]) -> bool:
     return any(r.get("train_rewards_margin") is not None or r.get("eval_rewards_margin") is not None for r in rows)
 
@@ -74,8 +89,9 @@ def metrics_png(rows: list[dict[str, Any]], total_steps: int | None = None) -> b
     from matplotlib.ticker import MaxNLocator
 
     with_task = has_task_metric(rows)
-    dpo = is_dpo(rows)
-    panels = DPO_PANELS if dpo else METRIC_PANELS
+    grpo = is_grpo(rows)
+    dpo = is_dpo(rows) or grpo  # both fill three rows of panels
+    panels = GRPO_PANELS if grpo else DPO_PANELS if dpo else METRIC_PANELS
     fig = Figure(figsize=(10, 8.4 if with_task or dpo else 5.6), dpi=80, layout="constrained")
     axes = fig.subplots(3 if with_task or dpo else 2, 2).ravel()
     with_eval = has_eval(rows)

@@ -23,7 +23,7 @@ def _rows(job) -> list[dict]:
 
 def test_method_is_one_parameter_with_choices():
     field = {p["name"]: p for p in __import__("jupyter_tune.params").params.schema()["parameters"]}["method"]
-    assert field["choices"] == ["lora", "qlora", "full", "dpo"] and field["group"] == "basic"
+    assert field["choices"] == ["lora", "qlora", "full", "dpo", "grpo"] and field["group"] == "basic"
     assert TuningParams(method="qlora").effective_quantization == "4bit"
     assert TuningParams(quantization="8bit").effective_method == "qlora"  # quantization= keeps meaning QLoRA
     assert TuningParams(method="full").effective_learning_rate < TuningParams().effective_learning_rate

@@ -1,0 +1,140 @@
+"""method="grpo": TRL's GRPOTrainer with graders as rewards, on the tiny model (mechanics only)."""
+
+import json
+
+import pytest
+
+import jupyter_tune as jt
+from jupyter_tune.params import ParameterError, TuningParams
+from tests.support.tiny_model import TWO_LABEL_ROWS
+
+BROKEN = "def grade(sample, item):\n    raise RuntimeError('boom')\n"
+
+
+def _rows(job) -> list[dict]:
+    return [json.loads(line) for line in (job.dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_grpo_parameters_and_their_rules():
+    p = TuningParams(method="grpo")
+    assert (p.num_generations, p.max_completion_length, p.kl_beta, p.graders) == (4, 32, 0.0, None)
+    assert p.effective_learning_rate == 5e-5
+    from jupyter_tune.params import schema
+
+    fields = {f["name"]: f for f in schema()["parameters"]}
+    assert "grpo" in fields["method"]["choices"] and "eval_reward" in fields["select_best"]["choices"]
+    assert fields["num_generations"]["minimum"] == 2 and fields["graders"]["group"] == "advanced"
+    for bad, match in [(dict(num_generations=1), "num_generations: 1 is below"),
+                       (dict(num_generations=3), "must divide batch_size"),
+                       (dict(task="classification"), "task: 'classification'"),
+                       (dict(sharding="fsdp"), "sharding"),
+                       (dict(graders=[{"kind": "score_model"}]), "judge callable"),
+                       (dict(graders=[{"kind": "python"}]), "needs 'source'"),
+                       (dict(graders=["label_match"]), "expected a grader spec")]:
+        with pytest.raises(ParameterError, match=match):
+            TuningParams(method="grpo", **bad)
+    with pytest.raises(ParameterError, match="only for method='grpo'"):
+        TuningParams(graders=[{"kind": "label_match"}])
+    # grader objects are taken as their specs (OpenAI's "type" key)
+    from jupyter_tune.graders import StringCheck
+
+    p = TuningParams(method="grpo", graders=[StringCheck(operation="ilike")])
+    assert p.graders[0]["type"] == "string_check" and p.graders[0]["operation"] == "ilike"
+
+
+def test_grader_specs_build_graders():
+    from jupyter_tune.graders import graders_from_specs
+
+    gs = graders_from_specs(None)
+    assert [g.kind for g in gs] == ["label_match"]
+    gs = graders_from_specs([{"kind": "string_check", "operation": "ilike"}, {"type": "string_check"},
+                             {"kind": "python", "source": "def f(sample, item):\n    return len(sample) < 5"},
+                             {"kind": "multi", "graders": [{"kind": "label_match"},
+                                                           {"kind": "text_similarity"}], "weights": [3, 1]}])
+    assert [g.name for g in gs] == ["string_check", "string_check_2", "python", "multi"]
+    assert gs[2].grade("abc", {}) is True and gs[3].grade("Urology", {"reference": "Urology"}) == 1.0
+    with pytest.raises(ParameterError) as e:
+        graders_from_specs([{"kind": "string_check", "operation": "nope"}, {"kind": "label_match", "colour": 1},
+                            {"kind": "python", "source": "def grade(:"}])
+    assert len(e.value.problems) == 3 and "colour" in e.value.problems[1] and "compile" in e.value.problems[2]
+
+
+def test_a_grader_reward_scores_errors_zero_and_counts_them():
+    from jupyter_tune.graders import LabelMatch, PythonGrader
+    from jupyter_tune.training.grpo import GraderReward
+
+    logged = {}
+    reward = GraderReward(LabelMatch(), group_size=2)
+    items = [json.dumps({"reference": "Urology"})] * 4
+    completions = [[{"role": "assistant", "content": c}] for c in ("Urology", "x", "y", "z")]
+    scores = reward([None] * 4, completions, item=items, log_metric=lambda k, v: logged.setdefault(k, v))
+    assert scores == [1.0, 0.0, 0.0, 0.0] and reward.__name__ == "label_match"
+    assert logged == {"grader_errors/label_match": 0.0, "constant_groups/label_match": 0.5}
+
+    def bad(sample, item):
+        return float("nan") if sample == "x" else 2.0
+    broken = GraderReward(PythonGrader(bad, name="bad grader"), group_size=2)
+    assert broken([None] * 2, ["x", "y"], item=items[:2]) == [0.0, 0.0]
+    assert broken.summary()["errors"] == 2 and broken.__name__ == "bad_grader"
+
+
+def test_grpo_metrics_get_clear_names():
+    from jupyter_tune.training.callbacks import grpo_metrics
+
+    logs = {"loss": 0.1, "reward": 0.5, "reward_std": 0.2, "frac_reward_zero_std": 0.5,
+            "completions/mean_length": 3.0, "kl": None, "rewards/label_match/mean": 0.5,
+            "rewards/label_match/std": 0.1, "grader_errors/broken": 1.0, "constant_groups/broken": 1.0}
+    assert grpo_metrics(logs, "train") == {
+        "train_reward": 0.5, "train_reward_std": 0.2, "train_constant_groups": 0.5, "train_completion_length": 3.0,
+        "train_reward_label_match": 0.5, "train_grader_errors_broken": 1.0, "train_constant_groups_broken": 1.0}
+    assert grpo_metrics({"eval_reward": 0.25, "eval_rewards/label_match/mean": 0.25}, "eval") == {
+        "eval_reward": 0.25, "eval_reward_label_match": 0.25}
+    assert grpo_metrics({"loss": 1.0, "rewards/margins": 0.3}, "train") == {}  # DPO's are not GRPO's
+
+
+def test_bad_grpo_jobs_are_refused_before_a_job_exists(tune_home, tiny_model_dir):
+    from jupyter_tune.jobs.store import JobStore
+
+    for bad in (dict(num_generations=1), dict(task="classification"),
+                dict(graders=[{"kind": "python", "source": "def grade(sample, item) return 1"}])):
+        with pytest.raises(ParameterError):
+            jt.tune(base_model=str(tiny_model_dir), train_dataset=TWO_LABEL_ROWS, method="grpo", **bad)
+    assert JobStore().list() == []
+
+
+def test_grpo_job_with_label_match_and_a_broken_grader(tune_home, tiny_model_dir):
+    """A few steps with a label_match grader and one that always raises: the job succeeds, the broken
+    grader's answers score 0 and its errors are counted; rewards reach metrics.jsonl; the adapter loads."""
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=TWO_LABEL_ROWS, validation_dataset=TWO_LABEL_ROWS[:4],
+                  method="grpo", max_steps=2, batch_size=4, num_generations=2, max_completion_length=4,
+                  eval_steps=1, learning_rate=1e-3, evaluate_after=False, sample_prompts=0, precision="fp32",
+                  graders=[{"kind": "label_match"},
+                           {"kind": "python", "name": "broken", "source": BROKEN}])
+    assert job.wait(timeout=180) is jt.JobState.SUCCEEDED, job.log()
+    rows = _rows(job)
+    train = [r for r in rows if "train_total_loss" in r]
+    evals = [r for r in rows if "eval_total_loss" in r]
+    assert train and {"train_reward", "train_reward_std", "train_reward_label_match", "train_reward_broken",
+                      "train_completion_length", "tokens_per_second", "train_grader_errors_broken"} <= set(train[0])
+    assert all(r["train_reward_broken"] == 0.0 and r["train_grader_errors_broken"] == 1.0 for r in train)
+    assert all(r["train_grader_errors_label_match"] == 0.0 for r in train)
+    assert "train_fraction_of_correct_next_step_preds" not in train[0]
+    assert evals and "eval_reward" in evals[-1] and "eval_reward_label_match" in evals[-1]
+    rec = job.record
+    assert rec["best"]["metric"] == "eval_reward"
+    assert rec["tuning"]["method"].startswith("GRPO") and rec["tuning"]["num_generations"] == 2
+    assert [g["name"] for g in rec["tuning"]["graders"]] == ["label_match", "broken"]
+    log = job.log(400)
+    assert "RuntimeError: boom" in log and "Grader broken (python):" in log
+    assert (job.adapter_path / "adapter_config.json").is_file()
+    assert jt.load_model(job, dtype="float32").adapter_path
+
+
+def test_the_panels_tune_cells_carry_grpo_parameters(tiny_model_dir, tmp_path):
+    from jupyter_tune.cells.render import render_cells
+
+    cells = render_cells("tune", {"base_model": str(tiny_model_dir), "method": "grpo",
+                                  "train_dataset": str(tmp_path / "t.jsonl"), "num_generations": 2,
+                                  "graders": [{"kind": "string_check", "operation": "ilike"}]})
+    run_cell = cells[-1]["source"]
+    assert "num_generations=2" in run_cell and "graders=[{'kind': 'string_check', 'operation': 'ilike'}]" in run_cell
