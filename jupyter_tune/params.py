@@ -363,12 +363,14 @@ def choose_epochs(num_examples: int) -> int:
 
 
 def _type_name(tp: Any) -> str:
-    """The schema's name for a field's type: bool, int, float, str, list[str] or any."""
+    """The schema's name for a field's type: bool, int, float, str, list[str], list[dict] or any."""
     args = [a for a in typing.get_args(tp) if a is not type(None)] if _is_union(tp) else [tp]
     if len(args) != 1:
         return "any"
     t = args[0]
     if typing.get_origin(t) in (list, tuple):
+        if typing.get_args(t) in ((dict,), (dict, Ellipsis)):
+            return "list[dict]"  # JSON objects (grader specs): the server checks their contents
         return "list[str]" if typing.get_args(t) in ((str,), (str, Ellipsis)) else "any"
     return t.__name__ if t in (bool, int, float, str) else "any"
 
@@ -398,6 +400,8 @@ def _type_ok(tname: str, value: Any) -> bool:
         return isinstance(value, str)
     if tname == "list[str]":
         return isinstance(value, (list, tuple)) and all(isinstance(v, str) and v for v in value)
+    if tname == "list[dict]":
+        return isinstance(value, (list, tuple)) and all(isinstance(v, dict) for v in value)
     return True
 
 

@@ -86,6 +86,6 @@ export function checkValue(param: IParameter, value: unknown): string | null {
       }
       return rangeProblem(param, value);
     default:
-      return null; // 'any': the server checks it
+      return null; // 'list[dict]', 'any': the server checks it
   }
 }

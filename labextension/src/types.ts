@@ -3,7 +3,7 @@
 export interface IParameter {
   name: string;
   label: string;
-  type: 'bool' | 'int' | 'float' | 'str' | 'list[str]' | 'any';
+  type: 'bool' | 'int' | 'float' | 'str' | 'list[str]' | 'list[dict]' | 'any';
   nullable: boolean;
   default: unknown;
   help: string;

@@ -15,6 +15,7 @@ SAMPLES = {
     "float": (0.5, "0.5"),
     "str": ("x", 3),
     "list[str]": (["q_proj", "v_proj"], "q_proj"),
+    "list[dict]": ([], ["label_match"]),
 }
 # Fields whose valid values are narrower than their type's sample.
 GOOD = {"report_to": ["tensorboard", "mlflow"], "nnodes": 1, "node_rank": 0}  # the rules between fields hold

@@ -30,7 +30,7 @@ def test_grpo_parameters_and_their_rules():
                        (dict(sharding="fsdp"), "sharding"),
                        (dict(graders=[{"kind": "score_model"}]), "judge callable"),
                        (dict(graders=[{"kind": "python"}]), "needs 'source'"),
-                       (dict(graders=["label_match"]), "expected a grader spec")]:
+                       (dict(graders=["label_match"]), r"graders: expected list\[dict\]")]:
         with pytest.raises(ParameterError, match=match):
             TuningParams(method="grpo", **bad)
     with pytest.raises(ParameterError, match="only for method='grpo'"):
