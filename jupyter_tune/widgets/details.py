@@ -39,7 +39,7 @@ def details_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
 
     requested = _requested(p)
     method = t.get("method") or {"full": "Full fine-tuning", "dpo": "DPO (LoRA, base as reference)",
-                                 "qlora": "QLoRA"}.get(requested.effective_method if requested else None, "LoRA")
+                                 "grpo": "GRPO (LoRA, graders as rewards)", "qlora": "QLoRA"}.get(requested.effective_method if requested else None, "LoRA")
     full = p.get("method") == "full"
     # Before the job process records them (tuning.*), the values the parameters will give: the
     # dataclass's effective_* properties, the same ones the trainer uses.
@@ -81,6 +81,11 @@ def details_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
                         + ("; balanced class weights" if p.get("class_weights") else "")))
     if t.get("dpo_beta") is not None:
         rows.append(("DPO beta", f"{t['dpo_beta']:g}; reference: {t.get('reference') or 'the base model'}"))
+    if t.get("num_generations") is not None:  # method="grpo"
+        graders = ", ".join(f"{g['name']} ({g['kind']})" for g in t.get("graders") or [])
+        rows.append(("GRPO", f"{t['num_generations']} answers per prompt of at most "
+                             f"{t.get('max_completion_length')} tokens; KL beta {t.get('kl_beta') or 0:g}; "
+                             f"graders: {graders or 'label_match'}"))
     if record.get("memory_estimate"):
         m = record["memory_estimate"]
         rows.append(("Memory estimate", f"{m['total_bytes'] / 1e9:.2f} GB (weights {m['weights_bytes'] / 1e9:.2f}, "

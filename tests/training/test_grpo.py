@@ -107,7 +107,7 @@ def test_grpo_job_with_label_match_and_a_broken_grader(tune_home, tiny_model_dir
     grader's answers score 0 and its errors are counted; rewards reach metrics.jsonl; the adapter loads."""
     job = jt.tune(base_model=str(tiny_model_dir), train_dataset=TWO_LABEL_ROWS, validation_dataset=TWO_LABEL_ROWS[:4],
                   method="grpo", max_steps=2, batch_size=4, num_generations=2, max_completion_length=4,
-                  eval_steps=1, learning_rate=1e-3, evaluate_after=False, sample_prompts=0, precision="fp32",
+                  eval_steps=1, learning_rate=1e-3, evaluate_after=False, sample_prompts=1, precision="fp32",
                   graders=[{"kind": "label_match"},
                            {"kind": "python", "name": "broken", "source": BROKEN}])
     assert job.wait(timeout=180) is jt.JobState.SUCCEEDED, job.log()
@@ -128,6 +128,12 @@ def test_grpo_job_with_label_match_and_a_broken_grader(tune_home, tiny_model_dir
     assert "RuntimeError: boom" in log and "Grader broken (python):" in log
     assert (job.adapter_path / "adapter_config.json").is_file()
     assert jt.load_model(job, dtype="float32").adapter_path
+    from jupyter_tune.widgets.charts import is_grpo, metrics_png
+    from jupyter_tune.widgets.details import details_rows
+
+    assert is_grpo(rows) and metrics_png(rows, 2)[:4] == b"\x89PNG"
+    assert len(job.samples) > 0  # the sample answers at each evaluation (sample_prompts=1)
+    assert "label_match (label_match), broken (python)" in dict(details_rows(rec))["GRPO"]
 
 
 def test_the_panels_tune_cells_carry_grpo_parameters(tiny_model_dir, tmp_path):
