@@ -144,3 +144,25 @@ def test_the_panels_tune_cells_carry_grpo_parameters(tiny_model_dir, tmp_path):
                                   "graders": [{"kind": "string_check", "operation": "ilike"}]})
     run_cell = cells[-1]["source"]
     assert "num_generations=2" in run_cell and "graders=[{'kind': 'string_check', 'operation': 'ilike'}]" in run_cell
+
+
+def test_grpo_cancel_and_resume(tune_home, tiny_model_dir, monkeypatch):
+    """Cancelled after a checkpoint, the job keeps its adapter; jt.resume continues from the checkpoint to
+    the last step (TRL's trainer state and the generation buffer restart cleanly)."""
+    from tests.support import faults
+    from tests.support.waiting import wait_for
+
+    faults.inject(monkeypatch, faults.PAUSE_ENV, "step:60")  # held after step 1 (checkpointed) until cancelled
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=TWO_LABEL_ROWS, method="grpo", max_steps=3,
+                  batch_size=2, num_generations=2, max_completion_length=4, save_steps=1, num_threads=1,
+                  precision="fp32", evaluate_after=False)
+    wait_for(lambda: job.store.latest_checkpoint(job.id) is not None, what="a checkpoint")
+    job.cancel()
+    assert job.wait(timeout=120) is jt.JobState.CANCELLED, job.log()
+    assert (job.adapter_path / "adapter_config.json").is_file()
+    stopped = int(job.metrics["step"].max())
+    monkeypatch.delenv(faults.PAUSE_ENV)
+    job = jt.resume(job.id)
+    assert job.wait(timeout=180) is jt.JobState.SUCCEEDED, job.log()
+    assert int(job.metrics["step"].max()) == 3 and stopped < 3
+    assert "Resuming from" in job.log()
