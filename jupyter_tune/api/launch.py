@@ -113,7 +113,14 @@ def tune(*args: Any, **kwargs: Any) -> TuningJob:
 
         check_target_modules(model_path, params.target_modules)  # before a job exists, not at its first step
     train, val = validate_dataset(train_dataset, validation_dataset, params.prompt_template,
-                                  params.min_train_examples, preference=params.method == "dpo")
+                                  params.min_train_examples, preference=params.method == "dpo",
+                                  require_answer=params.method != "grpo")  # grpo: prompts, fields for graders
+    if params.method == "grpo" and not params.graders:  # the default grader, label_match, needs a label
+        bare = sum(1 for ex in train.examples if ex.answer is None and "label" not in ex.fields)
+        if bare:
+            raise ValueError(f"graders: empty means label_match, which compares each answer with the row's label or "
+                             f"answer; {bare} training rows have neither. Give graders=[...] that read the rows' "
+                             "fields, e.g. {'kind': 'string_check', 'reference': '{{ item.reference_answer }}'}.")
     if params.task == "classification":  # a label head for this family, and labels to train it on
         from ..models.head import classification_problem
 

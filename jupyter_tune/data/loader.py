@@ -205,19 +205,22 @@ def load_dataset(data: Any, prompt_template: str | None = None, *, require_answe
 
 
 def validate_dataset(train_dataset: Any, validation_dataset: Any = None, prompt_template: str | None = None,
-                     min_examples: int = 16, preference: bool | None = None) -> tuple[Dataset, Dataset | None]:
-    """Validate a training (and validation) dataset together; every problem of both is listed at once."""
+                     min_examples: int = 16, preference: bool | None = None,
+                     require_answer: bool = True) -> tuple[Dataset, Dataset | None]:
+    """Validate a training (and validation) dataset together; every problem of both is listed at once.
+    require_answer=False (method="grpo") also takes rows that end with the user's turn (prompts whose fields
+    the graders read)."""
     problems: list[Problem] = []
     train = val = None
     try:
         train = load_dataset(train_dataset, prompt_template, min_examples=min_examples, what="training dataset",
-                             preference=preference)
+                             preference=preference, require_answer=require_answer)
     except DatasetError as e:
         problems += e.problems
     if validation_dataset is not None:
         try:
             val = load_dataset(validation_dataset, prompt_template, what="validation dataset",
-                               preference=preference)
+                               preference=preference, require_answer=require_answer)
         except DatasetError as e:
             problems += e.problems
     if problems:

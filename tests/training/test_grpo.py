@@ -146,16 +146,24 @@ def test_the_panels_tune_cells_carry_grpo_parameters(tiny_model_dir, tmp_path):
     assert "num_generations=2" in run_cell and "graders=[{'kind': 'string_check', 'operation': 'ilike'}]" in run_cell
 
 
-def test_grpo_cancel_and_resume(tune_home, tiny_model_dir, monkeypatch):
-    """Cancelled after a checkpoint, the job keeps its adapter; jt.resume continues from the checkpoint to
-    the last step (TRL's trainer state and the generation buffer restart cleanly)."""
+# OpenAI's reinforcement rows: a prompt without an answer, and fields for the graders.
+RFT_ROWS = [{"messages": [{"role": "user", "content": f"Say {w}, please ({i})."}], "reference_answer": w, "n": i}
+            for i, w in enumerate(["apple", "river"] * 10)]
+RFT_GRADER = {"kind": "string_check", "operation": "ilike", "reference": "{{ item.reference_answer }}"}
+
+
+def test_grpo_cancel_and_resume_on_prompt_only_rows(tune_home, tiny_model_dir, monkeypatch):
+    """Prompt-only rows (their fields read by the grader); cancelled after a checkpoint, the job keeps its
+    adapter; jt.resume continues from the checkpoint to the last step."""
     from tests.support import faults
     from tests.support.waiting import wait_for
 
+    with pytest.raises(ValueError, match="empty means label_match"):  # nothing for the default grader to read
+        jt.tune(base_model=str(tiny_model_dir), train_dataset=RFT_ROWS, method="grpo")
     faults.inject(monkeypatch, faults.PAUSE_ENV, "step:60")  # held after step 1 (checkpointed) until cancelled
-    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=TWO_LABEL_ROWS, method="grpo", max_steps=3,
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=RFT_ROWS, method="grpo", max_steps=3,
                   batch_size=2, num_generations=2, max_completion_length=4, save_steps=1, num_threads=1,
-                  precision="fp32", evaluate_after=False)
+                  precision="fp32", evaluate_after=False, graders=[RFT_GRADER])
     wait_for(lambda: job.store.latest_checkpoint(job.id) is not None, what="a checkpoint")
     job.cancel()
     assert job.wait(timeout=120) is jt.JobState.CANCELLED, job.log()
@@ -166,3 +174,4 @@ def test_grpo_cancel_and_resume(tune_home, tiny_model_dir, monkeypatch):
     assert job.wait(timeout=180) is jt.JobState.SUCCEEDED, job.log()
     assert int(job.metrics["step"].max()) == 3 and stopped < 3
     assert "Resuming from" in job.log()
+    assert "train_reward_string_check" in job.metrics and "0 errors" in job.log(400)
