@@ -143,10 +143,12 @@ def make_trainer_class():
 
 def grpo_stats(tokenizer, dataset: Dataset, params: TuningParams, epochs: int) -> dict:
     """The Vertex-shaped statistics of the rows (prompt as input, the row's answer as output: the reference
-    the graders read, not what is trained on)."""
+    the graders read, not what is trained on). A step takes batch_size / num_generations prompts, which
+    tuning_step_count (the cost estimate's run length) counts."""
     from ..data.stats import split_stats
 
-    return split_stats(tokenizer, dataset, params.max_seq_length, epochs, params.batch_size)
+    prompts_per_step = max(1, params.batch_size // params.num_generations)
+    return split_stats(tokenizer, dataset, params.max_seq_length, epochs, prompts_per_step)
 
 
 def build_grpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None, output_dir: Path):

@@ -175,3 +175,14 @@ def test_grpo_cancel_and_resume_on_prompt_only_rows(tune_home, tiny_model_dir, m
     assert int(job.metrics["step"].max()) == 3 and stopped < 3
     assert "Resuming from" in job.log()
     assert "train_reward_string_check" in job.metrics and "0 errors" in job.log(400)
+
+
+def test_the_cost_estimate_counts_grpo_steps_in_prompts(tiny_model_dir):
+    """A step takes batch_size / num_generations prompts: the estimate's run length counts them."""
+    from jupyter_tune.data.loader import load_dataset
+    from jupyter_tune.training.estimate import measure
+
+    params = TuningParams(base_model=str(tiny_model_dir), method="grpo", batch_size=4, num_generations=2,
+                          max_completion_length=4, epochs=1, precision="fp32", num_threads=1)
+    result = measure(load_dataset(TWO_LABEL_ROWS), params, 2)
+    assert result["total_steps"] == 12 and result["seconds_per_step"] > 0  # 24 prompts, 2 a step
