@@ -151,6 +151,14 @@ def grpo_stats(tokenizer, dataset: Dataset, params: TuningParams, epochs: int) -
     return split_stats(tokenizer, dataset, params.max_seq_length, epochs, prompts_per_step)
 
 
+def long_prompts(tokenizer, dataset: Dataset, params: TuningParams) -> int:
+    """Prompts whose tokens plus max_completion_length exceed max_seq_length."""
+    from ..data.tokenize import encode_prompt
+
+    room = params.max_seq_length - params.max_completion_length
+    return sum(1 for ex in dataset.examples if len(encode_prompt(tokenizer, ex.prompt_messages)) > room)
+
+
 def build_grpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None, output_dir: Path):
     """(trainer, tokenizer, info for job.json, dataset stats), as build.build_trainer."""
     from datasets import Dataset as HFDataset
@@ -182,6 +190,15 @@ def build_grpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None
              "train": grpo_stats(tokenizer, train, params, epochs),
              "validation": grpo_stats(tokenizer, val, params, 1) if val is not None else None}
     val_rows = prompt_rows(val, tokenizer)[: params.max_eval_examples or None] if val is not None else None
+    long = long_prompts(tokenizer, train, params)
+    for split in ("train", "validation"):  # nothing is cut: the prompts are used whole, answers are sampled
+        if stats[split] is not None:
+            stats[split]["truncated_example_count"] = 0
+    stats["train"]["long_prompt_count"] = long
+    if long:
+        log(f"{long} training prompts leave fewer than max_completion_length={params.max_completion_length} "
+            f"tokens under max_seq_length={params.max_seq_length}: GRPO does not truncate prompts (TRL 1.16 has "
+            "no prompt limit), so they are used whole")
 
     fp = FastPath()
     for name in ("packed_attention", "answer_only_logits", "fused_lora", "master_weights"):

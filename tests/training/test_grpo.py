@@ -108,6 +108,7 @@ def test_grpo_job_with_label_match_and_a_broken_grader(tune_home, tiny_model_dir
     job = jt.tune(base_model=str(tiny_model_dir), train_dataset=TWO_LABEL_ROWS, validation_dataset=TWO_LABEL_ROWS[:4],
                   method="grpo", max_steps=2, batch_size=4, num_generations=2, max_completion_length=4,
                   eval_steps=1, learning_rate=1e-3, evaluate_after=False, sample_prompts=1, precision="fp32",
+                  max_seq_length=16,  # shorter than every prompt: used whole, said in the log
                   graders=[{"kind": "label_match"},
                            {"kind": "python", "name": "broken", "source": BROKEN}])
     assert job.wait(timeout=180) is jt.JobState.SUCCEEDED, job.log()
@@ -126,6 +127,8 @@ def test_grpo_job_with_label_match_and_a_broken_grader(tune_home, tiny_model_dir
     assert [g["name"] for g in rec["tuning"]["graders"]] == ["label_match", "broken"]
     log = job.log(400)
     assert "RuntimeError: boom" in log and "Grader broken (python):" in log
+    assert "GRPO does not truncate prompts" in log and job.dataset_stats["train"]["long_prompt_count"] == 24
+    assert job.dataset_stats["train"]["truncated_example_count"] == 0
     assert (job.adapter_path / "adapter_config.json").is_file()
     assert jt.load_model(job, dtype="float32").adapter_path
     from jupyter_tune.widgets.charts import is_grpo, metrics_png
