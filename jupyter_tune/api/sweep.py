@@ -208,6 +208,8 @@ def _data_file(data: Any, dest: Path) -> str:
 def _objective(base: dict[str, Any], objective: str | None, validation: Any) -> dict[str, Any]:
     if objective is None and base.get("select_best"):
         objective = base["select_best"]
+    if objective is None and base.get("method") == "grpo":  # the graders' mean reward
+        objective = "eval_reward" if validation is not None else "train_reward"
     if objective is None and validation is not None:
         objective = "eval_total_loss"
         if base.get("eval_task_metric") is not False:
@@ -230,8 +232,8 @@ def sweep(base: dict[str, Any], grid: dict[str, Any], search: str | None = None,
     ``base``: the jt.tune(...) arguments every job shares (train_dataset required). ``grid``: parameter ->
     list of values; with ``search="optuna"`` a list is a categorical choice and a ``(low, high)`` tuple a
     range (log scale for rates). ``objective``: the metric that ranks the jobs (default: select_best,
-    else eval_macro_f1 for a classification validation set, else eval_total_loss, else train_total_loss);
-    each job counts with its best evaluation. Optuna only: ``pruner`` ("median" (default), "percentile",
+    else for method="grpo" eval_reward (train_reward without validation), else eval_macro_f1 for a
+    classification validation set, else eval_total_loss, else train_total_loss); each job counts with its best evaluation. Optuna only: ``pruner`` ("median" (default), "percentile",
     "hyperband", "successive_halving", a dict with "type" and the pruner's arguments, or None) stops
     trials that fall behind, from the job's logged evaluations; ``parallel`` trials at once (default: the
     machine's job slots); ``enqueue``: points to try first; ``seed``: the sampler's.
@@ -275,7 +277,8 @@ def sweep(base: dict[str, Any], grid: dict[str, Any], search: str | None = None,
 
         if base.get("method") != "dpo":  # every problem listed before any job starts
             validate_dataset(base["train_dataset"], base["validation_dataset"], base.get("prompt_template"),
-                             base.get("min_train_examples", MIN_TRAIN_EXAMPLES))
+                             base.get("min_train_examples", MIN_TRAIN_EXAMPLES),
+                             require_answer=base.get("method") != "grpo")
         objective_spec = _objective(base, objective, base["validation_dataset"])
         for key, file_name in data:  # the jobs read the rows where the folder will be
             if base[key] == str(folder / file_name):

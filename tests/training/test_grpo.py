@@ -189,3 +189,10 @@ def test_the_cost_estimate_counts_grpo_steps_in_prompts(tiny_model_dir):
                           max_completion_length=4, epochs=1, precision="fp32", num_threads=1)
     result = measure(load_dataset(TWO_LABEL_ROWS), params, 2)
     assert result["total_steps"] == 12 and result["seconds_per_step"] > 0  # 24 prompts, 2 a step
+
+
+def test_a_grpo_sweep_ranks_by_reward():
+    from jupyter_tune.api.sweep import _objective
+
+    assert _objective({"method": "grpo"}, None, "val.jsonl") == {"metric": "eval_reward", "direction": "maximize"}
+    assert _objective({"method": "grpo"}, None, None) == {"metric": "train_reward", "direction": "maximize"}
