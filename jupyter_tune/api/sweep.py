@@ -233,8 +233,9 @@ def sweep(base: dict[str, Any], grid: dict[str, Any], search: str | None = None,
     list of values; with ``search="optuna"`` a list is a categorical choice and a ``(low, high)`` tuple a
     range (log scale for rates). ``objective``: the metric that ranks the jobs (default: select_best,
     else for method="grpo" eval_reward (train_reward without validation), else eval_macro_f1 for a
-    classification validation set, else eval_total_loss, else train_total_loss); each job counts with its best evaluation. Optuna only: ``pruner`` ("median" (default), "percentile",
-    "hyperband", "successive_halving", a dict with "type" and the pruner's arguments, or None) stops
+    classification validation set, else eval_total_loss, else train_total_loss); each job counts with its
+    best evaluation. Optuna only: ``pruner`` ("median" (default), "percentile", "hyperband",
+    "successive_halving", a dict with "type" and the pruner's arguments, or None) stops
     trials that fall behind, from the job's logged evaluations; ``parallel`` trials at once (default: the
     machine's job slots); ``enqueue``: points to try first; ``seed``: the sampler's.
 
