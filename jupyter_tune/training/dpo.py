@@ -15,9 +15,10 @@ import torch
 
 from ..data.loader import Dataset
 from ..params import TuningParams, choose_epochs
-from .arguments import shared_arguments, training_base
+from .arguments import shared_arguments
 from .log import log
 from .trainer import TokenCounts
+from .trl_policy import load_policy, start
 
 
 def preference_rows(dataset: Dataset, tokenizer) -> list[dict]:
@@ -135,28 +136,17 @@ def make_trainer_class():
 def build_dpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None, output_dir: Path):
     """(trainer, tokenizer, info for job.json, dataset stats), as build.build_trainer."""
     from datasets import Dataset as HFDataset
-    from peft import LoraConfig
-    from transformers import AutoConfig, AutoTokenizer, set_seed
     from trl import DPOConfig
 
-    from ..models.arch import library_attention
-    from ..models.from_job import JobBase, load_merged
     from .fastpath import FastPath, plan_master_weights
     from .info import model_info
     from .methods import METHOD_NAMES
     from .optim import saved_precision
     from .selection import EarlyStopping, EvaluateAtEnd, resolve_select_best
-    from .setup import choose_hardware
 
     if not train.is_preference or (val is not None and len(val) and not val.is_preference):
         raise ValueError("method='dpo' needs preference rows (prompt, chosen, rejected)")
-    hw = choose_hardware(params)
-    torch.set_num_threads(hw.num_threads)
-    set_seed(params.seed)
-    model_path, merge = training_base(params.base_model)
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    hw, model_path, merge, tokenizer = start(params)
     epochs = params.epochs or choose_epochs(len(train))
     stats = {"max_seq_length": params.max_seq_length, "epochs": epochs, "method": "dpo",
              "train": dpo_stats(tokenizer, train, params, epochs),
@@ -176,23 +166,7 @@ def build_dpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None,
                                                          "(on CUDA it does so itself; elsewhere it scores all)")
     fp.set("fused_lora", False, "DPO: the reference pass disables the adapter through peft's own forward")
     half = plan_master_weights(params, hw, fp)
-    config = AutoConfig.from_pretrained(model_path)
-    kwargs = {"dtype": hw.dtype, "attn_implementation": library_attention(config)}
-    quantization = params.effective_quantization
-    if quantization:
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = (BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                                            bnb_4bit_compute_dtype=hw.dtype)
-                                         if quantization == "4bit" else BitsAndBytesConfig(load_in_8bit=True))
-        kwargs["device_map"] = {"": torch.cuda.current_device()}
-    model = load_merged(JobBase("", Path(model_path), list(merge)), **kwargs)
-    model.config.use_cache = False
-    if hw.device == "cuda" and not quantization:
-        model = model.to("cuda")
-    lora = LoraConfig(r=params.adapter_size, lora_alpha=params.effective_lora_alpha,
-                      lora_dropout=params.lora_dropout, target_modules=params.target_modules or "all-linear",
-                      task_type="CAUSAL_LM", bias="none")
+    model, lora = load_policy(params, hw, model_path, merge, use_cache=False)
 
     select = resolve_select_best(params, bool(val_rows), None)
     shared, total_steps = shared_arguments(params, len(train), epochs, bool(val_rows), select, hw.device,
@@ -218,7 +192,7 @@ def build_dpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None,
         trainer.add_callback(EarlyStopping(best_metric, greater, params.early_stopping_patience))
     info = {
         **model_info(trainer.model, params, hw, fp, METHOD_NAMES["dpo"], adapters=True,
-                     saved=saved_precision(trainer.model, half), quantization=quantization),
+                     saved=saved_precision(trainer.model, half), quantization=params.effective_quantization),
         "dpo_beta": params.dpo_beta, "reference": "the base model (adapter disabled)",
         "base_model": params.base_model, "resolved_model_path": str(model_path),
         "learning_rate": params.effective_learning_rate, "epochs": epochs, "total_steps": total_steps,

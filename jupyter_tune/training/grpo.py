@@ -19,14 +19,13 @@ import json
 import re
 from pathlib import Path
 
-import torch
-
 from ..data.loader import Dataset
 from ..graders import constant_groups, grade_rows, graders_from_specs
 from ..params import TuningParams, choose_epochs
-from .arguments import shared_arguments, training_base
+from .arguments import shared_arguments
 from .log import log
 from .trainer import TokenCounts
+from .trl_policy import load_policy, start
 
 # Grader errors named in the job log (each with its message) before only the counts go on.
 LOGGED_ERRORS = 10
@@ -162,29 +161,18 @@ def long_prompts(tokenizer, dataset: Dataset, params: TuningParams) -> int:
 def build_grpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None, output_dir: Path):
     """(trainer, tokenizer, info for job.json, dataset stats), as build.build_trainer."""
     from datasets import Dataset as HFDataset
-    from peft import LoraConfig
-    from transformers import AutoConfig, AutoTokenizer, set_seed
     from trl import GRPOConfig
 
-    from ..models.arch import library_attention
-    from ..models.from_job import JobBase, load_merged
     from .fastpath import FastPath
     from .info import model_info
     from .methods import METHOD_NAMES
     from .optim import saved_precision
     from .selection import EarlyStopping, EvaluateAtEnd, resolve_select_best
-    from .setup import choose_hardware
 
     if train.is_preference:
         raise ValueError("method='grpo' needs prompts (with the fields its graders read), not preference pairs")
     graders = graders_from_specs(params.graders)
-    hw = choose_hardware(params)
-    torch.set_num_threads(hw.num_threads)
-    set_seed(params.seed)
-    model_path, merge = training_base(params.base_model)
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    hw, model_path, merge, tokenizer = start(params)
     epochs = params.epochs or choose_epochs(len(train))
     stats = {"max_seq_length": params.max_seq_length, "epochs": epochs, "method": "grpo",
              "train": grpo_stats(tokenizer, train, params, epochs),
@@ -203,22 +191,7 @@ def build_grpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None
     fp = FastPath()
     for name in ("packed_attention", "answer_only_logits", "fused_lora", "master_weights"):
         fp.set(name, False, "GRPO: TRL's own generation and scoring (padded batches, fp32 adapters)")
-    config = AutoConfig.from_pretrained(model_path)
-    kwargs = {"dtype": hw.dtype, "attn_implementation": library_attention(config)}
-    quantization = params.effective_quantization
-    if quantization:
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = (BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                                            bnb_4bit_compute_dtype=hw.dtype)
-                                         if quantization == "4bit" else BitsAndBytesConfig(load_in_8bit=True))
-        kwargs["device_map"] = {"": torch.cuda.current_device()}
-    model = load_merged(JobBase("", Path(model_path), list(merge)), **kwargs)
-    if hw.device == "cuda" and not quantization:
-        model = model.to("cuda")
-    lora = LoraConfig(r=params.adapter_size, lora_alpha=params.effective_lora_alpha,
-                      lora_dropout=params.lora_dropout, target_modules=params.target_modules or "all-linear",
-                      task_type="CAUSAL_LM", bias="none")
+    model, lora = load_policy(params, hw, model_path, merge, use_cache=True)  # sampling
 
     select = resolve_select_best(params, bool(val_rows), None)
     if select and params.select_best is None:
@@ -251,7 +224,7 @@ def build_grpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None
     info = {
         **model_info(trainer.model, params, hw, fp, METHOD_NAMES["grpo"], adapters=True,
                      saved=saved_precision(trainer.model, False),
-                     quantization=quantization),
+                     quantization=params.effective_quantization),
         "graders": [{"name": g.name, "kind": g.kind} for g in graders],  # their specs: params.graders
         "num_generations": params.num_generations,
         "max_completion_length": params.max_completion_length, "kl_beta": params.kl_beta,
