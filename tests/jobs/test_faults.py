@@ -47,16 +47,6 @@ def strict_json(path: Path):
         if path.suffix == ".jsonl" else json.loads(path.read_text(), parse_constant=refuse)
 
 
-def start(monkeypatch, pause: str | None = None, **kwargs) -> jt.TuningJob:
-    """jt.tune on the tiny model, with the job process pausing at `pause` ("point:seconds,...")."""
-    if pause:
-        faults.inject(monkeypatch, faults.PAUSE_ENV, pause)
-    try:
-        return jt.tune(train_dataset=ROWS, **{**FAST, **kwargs})
-    finally:
-        monkeypatch.delenv(faults.PAUSE_ENV, raising=False)
-
-
 def log_has(job: jt.TuningJob, text: str) -> bool:
     return text in (job.dir / "log.txt").read_text(errors="replace")
 
@@ -87,10 +77,13 @@ PHASES = {
 
 
 def test_cancel_at_every_phase_ends_cancelled(tune_home, tiny_model_dir, monkeypatch, no_leftover_jobs):
+    # Every pause is set before the first job starts and picked by the job's name: a job process that ends
+    # starts queued jobs itself, with its own environment (a per-call variable once reached the wrong job).
+    faults.inject_by_name(monkeypatch, {name: pause for name, (pause, *_) in PHASES.items() if pause})
     jobs = {}
     for name, (pause, _, extra, _, _) in PHASES.items():
-        jobs[name] = start(monkeypatch, pause, base_model=str(tiny_model_dir), max_steps=400,
-                           **{"save_steps": 1000, **extra})
+        jobs[name] = jt.tune(train_dataset=ROWS, tuned_model_display_name=name, base_model=str(tiny_model_dir),
+                             max_steps=400, **{**FAST, "save_steps": 1000, **extra})
         if pause is None:
             jobs[name].cancel()  # before the process could install anything
     for name, (pause, how, _, _, _) in PHASES.items():
@@ -98,7 +91,9 @@ def test_cancel_at_every_phase_ends_cancelled(tune_home, tiny_model_dir, monkeyp
         if pause is None:
             continue
         point = pause.split(":")[0]
-        wait_for(lambda job=job, point=point: log_has(job, f"test pause at {point}"), what=f"{name}: the pause")
+        wait_for(lambda job=job, point=point: log_has(job, f"test pause at {point}") or job.state.is_final,
+                 what=f"{name}: the pause")
+        assert log_has(job, f"test pause at {point}"), f"{name} ended {job.state.value} unpaused:\n{job.log(30)}"
         if how == "cancel":
             job.cancel()
         else:  # what a platform without signals does: only job.json says CANCELLING

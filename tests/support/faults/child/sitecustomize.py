@@ -15,6 +15,7 @@ import sys
 import time
 
 PAUSE_ENV = "JUPYTER_TUNE_TEST_PAUSE"  # the names tests/support/faults/__init__.py documents
+PAUSE_BY_NAME_ENV = "JUPYTER_TUNE_TEST_PAUSE_BY_NAME"
 REPORT_PAUSE_ENV = "JUPYTER_TUNE_TEST_REPORT_PAUSE"
 REPORT_FAIL_ENV = "JUPYTER_TUNE_TEST_REPORT_FAIL"
 REPORTS = ("base", "tuned", "baseline")
@@ -168,8 +169,23 @@ def _chain() -> None:
             sys.modules["sitecustomize"] = module
 
 
+def _pause_spec() -> str:
+    """PAUSE_ENV, or this job's entry of PAUSE_BY_NAME_ENV (a job process runs in its job folder)."""
+    by_name = os.environ.get(PAUSE_BY_NAME_ENV)
+    if not by_name:
+        return os.environ.get(PAUSE_ENV, "")
+    import json
+
+    try:
+        with open("job.json", encoding="utf-8") as f:
+            name = (json.load(f).get("params") or {}).get("tuned_model_display_name")
+    except (OSError, ValueError):
+        return ""
+    return json.loads(by_name).get(name) or ""
+
+
 def _install() -> None:
-    for item in filter(None, os.environ.get(PAUSE_ENV, "").split(",")):
+    for item in filter(None, _pause_spec().split(",")):
         point, _, seconds = item.partition(":")
         _pauses[point.strip()] = float(seconds or 5)
     if _pauses or os.environ.get(REPORT_PAUSE_ENV) or os.environ.get(REPORT_FAIL_ENV):
