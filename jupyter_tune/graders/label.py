@@ -11,12 +11,15 @@ from jupyter_tune.graders.base import render
 class LabelMatch:
     """1 when the answer, stripped and (by default) case-folded, equals the label (default the row's
     ``label`` field, else its ``reference``), else 0. ``contains=True`` accepts an answer that names the label
-    inside a longer text."""
+    inside a longer text. ``choices`` (the label set) reads a longer answer as the label it names first
+    ("The specialty is Urology, not Neurology" -> Urology): listing every label earns nothing, which
+    ``contains`` would reward, and a model that talks around its answer still gets a signal."""
 
     name: str = "label_match"
     label: str | None = None
     case_sensitive: bool = False
     contains: bool = False
+    choices: list[str] | None = None
     pass_threshold: float = 1.0
     kind: str = "label_match"
 
@@ -33,8 +36,16 @@ class LabelMatch:
         got, want = got.strip(), want.strip()
         if not self.case_sensitive:
             got, want = got.casefold(), want.casefold()
+        if self.choices:
+            return float(self._first_named(got) == want)
         return float(want in got if self.contains else got == want)
+
+    def _first_named(self, got: str) -> str | None:
+        """The choice the answer names first (the longer one where two start at the same place)."""
+        fold = (lambda c: c.strip()) if self.case_sensitive else (lambda c: c.strip().casefold())
+        found = [(got.find(fold(c)), -len(c), fold(c)) for c in self.choices if c and fold(c) in got]
+        return min(found)[2] if found else None
 
     def to_json(self) -> dict:
         return {"name": self.name, "type": self.kind, "label": self.label, "case_sensitive": self.case_sensitive,
-                "contains": self.contains, "pass_threshold": self.pass_threshold}
+                "contains": self.contains, "choices": self.choices, "pass_threshold": self.pass_threshold}

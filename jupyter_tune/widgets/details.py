@@ -8,7 +8,7 @@ from typing import Any
 import ipywidgets as w
 
 from ..params import ParameterError, TuningParams
-from .format import count, local_time, table_html
+from .format import Markup, count, esc, local_time, table_html
 
 
 def _requested(params: dict[str, Any]) -> TuningParams | None:
@@ -25,6 +25,20 @@ def _percent(t: dict[str, Any]) -> str:
     if pct is None and t.get("trainable_params") and t.get("total_params"):
         pct = 100.0 * t["trainable_params"] / t["total_params"]
     return "—" if pct is None else f"{pct:.3f} %"
+
+
+def _python_graders(specs: list) -> list[dict]:
+    """The python grader specs among a job's graders, those inside a multi grader included."""
+    out = []
+    for spec in specs:
+        if not isinstance(spec, dict):
+            continue
+        kind = spec.get("kind") or spec.get("type")
+        if kind == "python":
+            out.append(spec)
+        elif kind == "multi":
+            out += _python_graders(spec.get("graders") or [])
+    return out
 
 
 def details_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -86,6 +100,9 @@ def details_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
         rows.append(("GRPO", f"{t['num_generations']} answers per prompt of at most "
                              f"{t.get('max_completion_length')} tokens; KL beta {t.get('kl_beta') or 0:g}; "
                              f"graders: {graders or 'label_match'}"))
+    for spec in _python_graders(p.get("graders") or []):  # the code that scores the answers, as the user wrote it
+        rows.append((f"Python grader {spec.get('name') or 'python'}",
+                     Markup(f'<pre style="margin:0;white-space:pre-wrap">{esc(spec.get("source") or "")}</pre>')))
     if record.get("memory_estimate"):
         m = record["memory_estimate"]
         rows.append(("Memory estimate", f"{m['total_bytes'] / 1e9:.2f} GB (weights {m['weights_bytes'] / 1e9:.2f}, "

@@ -14,6 +14,7 @@ from jupyter_tune.graders import (
     TextSimilarity,
     constant_groups,
     grade_rows,
+    grader_from_spec,
     render,
     safe_grade,
 )
@@ -61,6 +62,19 @@ def test_label_match():
     assert LabelMatch(case_sensitive=True).grade("geography", ROW) == 0.0
     assert LabelMatch(contains=True).grade("The label is Geography.", ROW) == 1.0
     assert LabelMatch().grade("Paris", {"reference": "Paris"}) == 1.0
+
+
+def test_label_match_with_choices_reads_the_first_label_named():
+    item = {"reference": "Urology"}
+    grader = LabelMatch(choices=["Neurology", "Urology", "Cardiovascular / Pulmonary"])
+    assert grader.grade("The specialty is urology, not Neurology.", item) == 1.0
+    assert grader.grade("Neurology or Urology", item) == 0.0  # the first named is the answer
+    assert grader.grade("Neurology, Urology, Cardiovascular / Pulmonary", item) == 0.0  # listing all earns nothing
+    assert grader.grade("Gastroenterology", item) == 0.0
+    assert LabelMatch(contains=True).grade("Neurology, Urology", item) == 1.0  # what choices guards against
+    built = grader_from_spec({"kind": "label_match", "choices": ["A", "AB"]})
+    assert built.grade("AB it is", {"reference": "AB"}) == 1.0  # the longer of two that start together
+    assert built.to_json()["choices"] == ["A", "AB"]
 
 
 def _exact(sample, item):

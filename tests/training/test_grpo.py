@@ -136,7 +136,9 @@ def test_grpo_job_with_label_match_and_a_broken_grader(tune_home, tiny_model_dir
 
     assert is_grpo(rows) and metrics_png(rows, 2)[:4] == b"\x89PNG"
     assert len(job.samples) > 0  # the sample answers at each evaluation (sample_prompts=1)
-    assert "label_match (label_match), broken (python)" in dict(details_rows(rec))["GRPO"]
+    details = dict(details_rows(rec))
+    assert "label_match (label_match), broken (python)" in details["GRPO"]
+    assert "raise RuntimeError" in details["Python grader broken"]  # the code that scored, as written
 
 
 def test_the_panels_tune_cells_carry_grpo_parameters(tiny_model_dir, tmp_path):
