@@ -95,11 +95,31 @@ def _fingerprint(base_model: str) -> list[Any]:
     return out
 
 
-def base_cache_path(base_model: str, rows: list[dict], template: str, task_type: str, scoring: str) -> Path:
+def evaluate_options(params) -> dict[str, Any]:
+    """How a job's models are evaluated beyond the rows: a GRPO job is judged as it was trained, on its
+    greedy answers (mode "generate", at most max_completion_length tokens) scored by its own graders beside
+    the usual metrics; other jobs rank the labels (score mode) and run no graders."""
+    if getattr(params, "method", None) != "grpo":
+        return {}
+    from ..graders import graders_from_specs
+
+    return {"mode": "generate", "max_output_tokens": params.max_completion_length,
+            "graders": graders_from_specs(params.graders)}
+
+
+def _options_key(options: dict[str, Any]) -> list[Any]:
+    graders = [g.to_json() if hasattr(g, "to_json") else g.name for g in options.get("graders") or []]
+    return [options.get("mode"), options.get("max_output_tokens"), graders]
+
+
+def base_cache_path(base_model: str, rows: list[dict], template: str, task_type: str, scoring: str,
+                    options: dict[str, Any] | None = None) -> Path:
     from ..models.resolve import cache_dir
 
-    key = json.dumps([CACHE_VERSION, base_model, _fingerprint(base_model), rows, template, task_type, scoring],
-                     sort_keys=True, default=str)
+    key = [CACHE_VERSION, base_model, _fingerprint(base_model), rows, template, task_type, scoring]
+    if options:  # a key without options stays what it was: earlier jobs' cached reports still serve
+        key.append(_options_key(options))
+    key = json.dumps(key, sort_keys=True, default=str)
     return cache_dir() / "base-reports" / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
 
 
@@ -122,19 +142,20 @@ def _plain(x: Any) -> Any:
     return x.item() if hasattr(x, "item") else str(x)
 
 
-def base_report(base_model: str, rows, template: str, task_type: str) -> tuple[EvaluationReport, bool]:
-    """The base model's report and whether it came from the cache."""
+def base_report(base_model: str, rows, template: str, task_type: str,
+                **options: Any) -> tuple[EvaluationReport, bool]:
+    """The base model's report and whether it came from the cache; `options`: evaluate_options(params)."""
     from . import scoring as label_scoring
     from .run import evaluate
 
-    path = base_cache_path(base_model, rows, template, task_type, label_scoring.AUTO)
+    path = base_cache_path(base_model, rows, template, task_type, label_scoring.AUTO, options)
     try:
         cached = read_report(path)
     except (OSError, ValueError, KeyError, TypeError):  # a torn or old entry: evaluate again
         cached = None
     if cached is not None:
         return cached, True
-    report = evaluate(base_model, rows, task_type=task_type, prompt_template=template, progress=False)
+    report = evaluate(base_model, rows, task_type=task_type, prompt_template=template, progress=False, **options)
     try:
         write_report(path, report)
     except OSError:  # no cache is slower, not wrong
@@ -142,14 +163,15 @@ def base_report(base_model: str, rows, template: str, task_type: str) -> tuple[E
     return report, False
 
 
-def tuned_report(model_dir: Path, rows, template: str, task_type: str) -> EvaluationReport:
-    """The tuned model (its adapter or full model folder), with the scoring auto picks for a tuned model."""
+def tuned_report(model_dir: Path, rows, template: str, task_type: str, **options: Any) -> EvaluationReport:
+    """The tuned model (its adapter or full model folder), with the scoring auto picks for a tuned model;
+    `options`: evaluate_options(params)."""
     from . import scoring as label_scoring
     from .run import evaluate
 
     how = label_scoring.resolve_scoring(label_scoring.AUTO, tuned=True)
     report = evaluate(str(model_dir), rows, task_type=task_type, prompt_template=template, progress=False,
-                      scoring=how)
+                      scoring=how, **options)
     report.scoring_auto = report.mode == "score"  # what scoring="auto" picks for a tuned model
     return report
 
@@ -168,9 +190,19 @@ def headline(base: EvaluationReport, tuned: EvaluationReport, baseline: Evaluati
             line += f", baseline {baseline.macro_f1:.2f}"
             if tuned.macro_f1 <= baseline.macro_f1:
                 line += " (tuning did not pay)"
-        return line
+        return line + _graders_line(base, tuned)
     b, t = (r.metrics.iloc[0]["rouge-l_f1_score"] for r in (base, tuned))
-    return f"ROUGE-L F1 {b:.2f} -> {t:.2f}"
+    return f"ROUGE-L F1 {b:.2f} -> {t:.2f}" + _graders_line(base, tuned)
+
+
+def grader_means(base: EvaluationReport, tuned: EvaluationReport) -> dict[str, dict[str, float]]:
+    """{grader: {"base": mean, "tuned": mean}} for the graders both reports ran (a GRPO job's)."""
+    before = {g["name"]: g["mean"] for g in base.graders}
+    return {g["name"]: {"base": before[g["name"]], "tuned": g["mean"]} for g in tuned.graders if g["name"] in before}
+
+
+def _graders_line(base: EvaluationReport, tuned: EvaluationReport) -> str:
+    return "".join(f"; {name} {m['base']:.2f} -> {m['tuned']:.2f}" for name, m in grader_means(base, tuned).items())
 
 
 def summary(reports: dict[str, EvaluationReport], seconds: float, error: str | None,
@@ -184,6 +216,8 @@ def summary(reports: dict[str, EvaluationReport], seconds: float, error: str | N
     for name in REPORTS:
         r = reports.get(name)
         out[f"{name}_macro_f1"] = r.macro_f1 if r is not None else None
+    if base and tuned and tuned.graders:
+        out["graders"] = grader_means(base, tuned)
     return out
 
 

@@ -56,8 +56,10 @@ def run(store: JobStore, job_id: str, params, train, val, watch: CancelWatch) ->
     folder = job_dir / job_report.EVAL_DIR
     (train_rows, rows), template = job_report.eval_rows([train, val], params.prompt_template)
     model_dir = job_dir / (FULL_MODEL_DIR if job_is_full(job_dir) else "adapter")
-    steps = [("base", "base model", lambda: job_report.base_report(params.base_model, rows, template, task_type)),
-             ("tuned", "tuned model", lambda: job_report.tuned_report(model_dir, rows, template, task_type))]
+    options = job_report.evaluate_options(params)  # a GRPO job: its answers, scored by its graders
+    steps = [("base", "base model",
+              lambda: job_report.base_report(params.base_model, rows, template, task_type, **options)),
+             ("tuned", "tuned model", lambda: job_report.tuned_report(model_dir, rows, template, task_type, **options))]
     if task_type == "classification":
         steps.append(("baseline", "TF-IDF baseline", lambda: job_report.baseline_report(train_rows, rows, template)))
     log(f"End-of-job report: {why} (base model, tuned model"

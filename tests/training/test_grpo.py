@@ -107,7 +107,7 @@ def test_grpo_job_with_label_match_and_a_broken_grader(tune_home, tiny_model_dir
     grader's answers score 0 and its errors are counted; rewards reach metrics.jsonl; the adapter loads."""
     job = jt.tune(base_model=str(tiny_model_dir), train_dataset=TWO_LABEL_ROWS, validation_dataset=TWO_LABEL_ROWS[:4],
                   method="grpo", max_steps=2, batch_size=4, num_generations=2, max_completion_length=4,
-                  eval_steps=1, learning_rate=1e-3, evaluate_after=False, sample_prompts=1, precision="fp32",
+                  eval_steps=1, learning_rate=1e-3, evaluate_after=True, sample_prompts=1, precision="fp32",
                   max_seq_length=16,  # shorter than every prompt: used whole, said in the log
                   graders=[{"kind": "label_match"},
                            {"kind": "python", "name": "broken", "source": BROKEN}])
@@ -136,6 +136,11 @@ def test_grpo_job_with_label_match_and_a_broken_grader(tune_home, tiny_model_dir
 
     assert is_grpo(rows) and metrics_png(rows, 2)[:4] == b"\x89PNG"
     assert len(job.samples) > 0  # the sample answers at each evaluation (sample_prompts=1)
+    # the end-of-job report judges the answers as the job trained them: generated, scored by its graders
+    ev = rec["evaluation"]
+    assert ev["error"] is None and set(ev["graders"]) == {"label_match", "broken"}, ev
+    assert ev["graders"]["broken"] == {"base": 0.0, "tuned": 0.0} and "label_match" in ev["headline"]
+    assert job.evaluation.tuned.mode == "generate"
     details = dict(details_rows(rec))
     assert "label_match (label_match), broken (python)" in details["GRPO"]
     assert "raise RuntimeError" in details["Python grader broken"]  # the code that scored, as written
