@@ -39,7 +39,7 @@ def job_callbacks(trainer, params, val, tokenizer, store: JobStore, job_id: str,
         # stops after evaluations without improvement (select_best's metric); reads each evaluation's metrics
         EarlyStopping(best_metric, trainer.args.greater_is_better, patience) if patience and best_metric else None,
         # GRPO: each grader's counts in the job log at the end of training
-        GraderSummary(trainer.grader_rewards) if hasattr(trainer, "grader_rewards") else None,
+        GraderSummary(trainer.grader_rewards) if params.method == "grpo" else None,
         # metrics.jsonl and job.json's progress; before the trackers, which it feeds
         metrics,
         # rank 0: the model's answers to a few validation rows at each evaluation (samples.jsonl)

@@ -1,9 +1,10 @@
 """Preference tuning (method="dpo"): TRL's DPOTrainer with LoRA on the policy.
 
 The loss is TRL's; the reference model is the base itself (TRL runs it with the adapter disabled), so no
-second copy of the weights is held. The job around it is the same as a supervised one: the job process,
-metrics.jsonl (TRL's rewards and log-probabilities under clear names, see callbacks.py), checkpoints,
-cancel, resume and the best checkpoint. TRL is imported here only, never by ``import jupyter_tune``.
+second copy of the weights is held. ``DPO`` is the method's steps of the one pipeline (build.py), so the job
+around it is a supervised one's: the job process, metrics.jsonl (TRL's rewards and log-probabilities under
+clear names, see callbacks.py), checkpoints, cancel, resume and the best checkpoint. TRL is imported here
+(and in grpo.py) only, never by ``import jupyter_tune``.
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ graders read ``item["reference"]``, ``item["label"]`` ...
 
 A grader that raises, hangs, returns NaN or leaves [0, 1] scores that answer 0 (graders.grade_rows) and is
 counted: the job log names the first errors, metrics.jsonl has each grader's error share and constant-group
-share. The job around it is a supervised one's: metrics.jsonl (TRL's rewards under clear names, see
-callbacks.py), checkpoints, cancel, resume and the best checkpoint by ``eval_reward``. TRL is imported here
-only, never by ``import jupyter_tune``.
+share. ``GRPO`` is the method's steps of the one pipeline (build.py), so the job around it is a supervised
+one's: metrics.jsonl (TRL's rewards under clear names, see callbacks.py), checkpoints, cancel, resume and the
+best checkpoint by ``eval_reward``. TRL is imported here (and in dpo.py) only, never by ``import jupyter_tune``.
 """
 
 from __future__ import annotations
