@@ -39,7 +39,7 @@ def _unix(iso: str) -> float:
 
 
 def default_plan(n_train: int, batch_size: int = 8) -> dict:
-    """Steps and evaluations of a default job (training/build.py's shared_arguments, EvaluateAtEnd)."""
+    """Steps and evaluations of a default job (training/arguments.py's shared_arguments, selection.EvaluateAtEnd)."""
     from jupyter_tune.params import choose_epochs
 
     epochs = choose_epochs(n_train)

@@ -81,11 +81,10 @@ def eval_rows(datasets: list, template: str | None) -> tuple[list[list[dict[str,
 
 def _fingerprint(base_model: str) -> list[Any]:
     """The base model's files (name, size, mtime): a changed model is a new cache entry."""
-    from ..models.from_job import job_base
-    from ..models.resolve import resolve_model
+    from ..models.from_job import model_base
 
-    jb = job_base(base_model)
-    folders = [jb.base_path, *jb.adapters] if jb else [resolve_model(base_model)]
+    base = model_base(base_model)
+    folders = [base.base_path, *base.adapters]
     out: list[Any] = []
     for folder in folders:
         for f in sorted(Path(folder).iterdir()):

@@ -14,7 +14,8 @@ class FastPathPiece(TypedDict):
 
 
 class TuningInfo(TypedDict, total=False):
-    """job.json ``tuning``: what trains (training/info.model_info) and the run's schedule (build.py, dpo.py)."""
+    """job.json ``tuning``: what trains (training/info.model_info) and the run's schedule (training/build.py,
+    the same for every method)."""
 
     method: str                      # "LoRA", "QLoRA", "Full fine-tuning", "DPO (...)", "+ a N-label ... head"
     task: str                        # "generation" or "classification"

@@ -55,13 +55,19 @@ def job_base(name: str, store=None) -> JobBase | None:
     adapter = chosen or job_dir / "adapter"
     if not (adapter / "adapter_config.json").is_file():
         raise JobBaseError(f"base_model={name!r}: the job has neither model/ nor adapter/ in {job_dir}.")
-    base = (record.get("params") or {}).get("base_model")
-    inner = job_base(base, store)
-    if inner is not None:
-        return JobBase(name, inner.base_path, inner.adapters + [adapter])
+    inner = model_base((record.get("params") or {}).get("base_model"), store)
+    return JobBase(name, inner.base_path, inner.adapters + [adapter])
+
+
+def model_base(name: str, store=None) -> JobBase:
+    """What ``base_model=name`` starts from: a finished job's model (job_base; ``job_id`` set) or a model
+    (resolve_model: an HF id, folder or GGUF file; ``job_id`` empty, no adapters)."""
+    from_job = job_base(name, store)
+    if from_job is not None:
+        return from_job
     from .resolve import resolve_model
 
-    return JobBase(name, resolve_model(base), [adapter])
+    return JobBase("", resolve_model(name))
 
 
 def job_is_full(job_dir: Path) -> bool:

@@ -182,7 +182,7 @@ def _describe(x: Any) -> dict[str, Any]:
 
     job = _job_for(x)
     if job is not None:
-        from .from_job import job_base
+        from .from_job import model_base
 
         adapter, notes = job_adapter(job)
         record = job.record
@@ -193,9 +193,9 @@ def _describe(x: Any) -> dict[str, Any]:
                     "job_id": job.id, "prompt_template": params.get("prompt_template"), "name": job.name,
                     "notes": notes, "head": head}
         base = params.get("base_model") or _adapter_base(adapter)
-        from_job = job_base(base)  # tuned from another job: that job's model, adapters merged, is the base
-        return {"base_model": base, "base_path": from_job.base_path if from_job else resolve_model(base),
-                "merge": list(from_job.adapters) if from_job else [], "adapter": adapter, "job_id": job.id,
+        start = model_base(base)  # tuned from another job: that job's model, adapters merged, is the base
+        return {"base_model": base, "base_path": start.base_path, "merge": list(start.adapters),
+                "adapter": adapter, "job_id": job.id,
                 "prompt_template": params.get("prompt_template"), "name": job.name, "notes": notes, "head": head}
     if isinstance(x, (str, os.PathLike)):
         path = Path(x).expanduser()

@@ -12,18 +12,17 @@ from .log import log
 
 
 def training_base(base_model: str):
-    """(model folder, adapters to merge into it first): a base model, or a finished job's model."""
-    from ..models.from_job import job_base
-    from ..models.resolve import resolve_model
+    """(model folder, adapters to merge into it first): a base model, or a finished job's model
+    (models/from_job.model_base), said in the job log."""
+    from ..models.from_job import model_base
 
-    from_job = job_base(base_model)
-    if from_job is not None:
-        log(f"Base model: job {from_job.job_id} ({from_job.base_path}"
-            + (f" with {len(from_job.adapters)} adapter(s) merged)" if from_job.adapters else ")"))
-        return from_job.base_path, from_job.adapters
-    model_path = resolve_model(base_model)
-    log(f"Base model {base_model} from {model_path}")
-    return model_path, []
+    base = model_base(base_model)
+    if base.job_id:
+        log(f"Base model: job {base.job_id} ({base.base_path}"
+            + (f" with {len(base.adapters)} adapter(s) merged)" if base.adapters else ")"))
+    else:
+        log(f"Base model {base_model} from {base.base_path}")
+    return base.base_path, base.adapters
 
 
 def checkpointing_arguments(on: bool) -> dict:

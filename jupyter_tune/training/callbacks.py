@@ -1,7 +1,9 @@
-"""Trainer callbacks: live metrics into the job store (Vertex names) and cancellation.
+"""The job's Trainer callbacks, assembled in one ordered list (job_callbacks), and the ones defined here:
+live metrics into the job store (Vertex names), cancellation, GRPO's grader summary.
 
-In a distributed job every rank runs them; the ranks agree through small all_reduces (counts, the cancel
-flag) and rank 0 alone writes.
+The others live beside what they serve: selection.py (EvaluateAtEnd, EarlyStopping), samples.py,
+trackers.py, guards.py (NonFiniteGuard, CheckpointMarker), retention.py. In a distributed job every rank runs
+them; the ranks agree through small all_reduces (counts, the cancel flag) and rank 0 alone writes.
 """
 
 from __future__ import annotations
@@ -12,6 +14,49 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from ..jobs.store import JobStore
+from .log import log
+
+
+def job_callbacks(trainer, params, val, tokenizer, store: JobStore, job_id: str, watch, *, is_main: bool,
+                  world_size: int, spec: dict) -> list[TrainerCallback]:
+    """Every callback a job's trainer gets beyond the Trainer's own, in the order they must run: for each
+    event the Trainer calls them in list order, each seeing the ``control`` the ones before it set.
+    ``watch``: the job's CancelWatch; ``spec``: job.json's params (the trackers record them)."""
+    from .guards import CheckpointMarker, NonFiniteGuard
+    from .retention import CheckpointRetention
+    from .samples import sample_answers
+    from .selection import EarlyStopping, EvaluateAtEnd
+    from .trackers import tracker_relay
+
+    job_dir = store.job_dir(job_id)
+    metrics = MetricsCallback(store, job_id, trainer, write=is_main)
+    # Transformers logs a NaN/inf step loss as the running mean by default: the guard must see it.
+    trainer.args.logging_nan_inf_filter = False
+    best_metric, patience = trainer.args.metric_for_best_model, params.early_stopping_patience
+    callbacks = [
+        # asks for the last step's evaluation and checkpoint; before the cancel and the guard, which may undo them
+        EvaluateAtEnd() if trainer.args.eval_strategy != "no" else None,
+        # stops after evaluations without improvement (select_best's metric); reads each evaluation's metrics
+        EarlyStopping(best_metric, trainer.args.greater_is_better, patience) if patience and best_metric else None,
+        # GRPO: each grader's counts in the job log at the end of training
+        GraderSummary(trainer.grader_rewards) if params.method == "grpo" else None,
+        # metrics.jsonl and job.json's progress; before the trackers, which it feeds
+        metrics,
+        # rank 0: the model's answers to a few validation rows at each evaluation (samples.jsonl)
+        sample_answers(params, val, tokenizer, store, job_id) if is_main else None,
+        # rank 0: report_to's trackers, fed metrics.jsonl's rows by the metrics callback
+        tracker_relay(metrics, params.report_to, job_dir, job_id, spec) if is_main else None,
+        # a cancel stops at the step's end with a checkpoint
+        CancelCallback(watch),
+        # after the cancel: it may veto the checkpoint a cancel (or EvaluateAtEnd) asks for
+        NonFiniteGuard(trainer.model),
+        # marks each checkpoint complete once written (every rank's part of it, with several ranks)
+        GroupCheckpointMarker() if world_size > 1 else CheckpointMarker(),
+        # last: rotates checkpoints after the marker, keeping the newest, the best and the user's chosen one
+        # (job.use_checkpoint), across a resume; takes over the Trainer's own rotation
+        CheckpointRetention.take_over(trainer, job_dir),
+    ]
+    return [c for c in callbacks if c is not None]
 
 
 class MetricsCallback(TrainerCallback):
@@ -142,6 +187,20 @@ class CancelCallback(TrainerCallback):
     def on_prediction_step(self, args, state, control, **kwargs):
         # Evaluating has no step boundary to stop at: abandon it (it does not change the weights).
         self.watch.check()
+
+
+class GraderSummary(TrainerCallback):
+    """At the end of training: each grader's answers, errors and constant groups in the job log (grpo.py)."""
+
+    def __init__(self, rewards):
+        self.rewards = rewards
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            for r in self.rewards:
+                s = r.summary()
+                log(f"Grader {s['name']} ({s['kind']}): {s['answers']} answers scored, {s['errors']} errors "
+                    f"(scored 0), {s['constant_groups']} of {s['groups']} groups without a reward spread")
 
 
 class GroupCheckpointMarker(TrainerCallback):

@@ -1,24 +1,22 @@
 """Preference tuning (method="dpo"): TRL's DPOTrainer with LoRA on the policy.
 
 The loss is TRL's; the reference model is the base itself (TRL runs it with the adapter disabled), so no
-second copy of the weights is held. The job around it is the same as a supervised one: the job process,
-metrics.jsonl (TRL's rewards and log-probabilities under clear names, see callbacks.py), checkpoints,
-cancel, resume and the best checkpoint. TRL is imported here only, never by ``import jupyter_tune``.
+second copy of the weights is held. ``DPO`` is the method's steps of the one pipeline (build.py), so the job
+around it is a supervised one's: the job process, metrics.jsonl (TRL's rewards and log-probabilities under
+clear names, see callbacks.py), checkpoints, cancel, resume and the best checkpoint. TRL is imported here
+(and in grpo.py) only, never by ``import jupyter_tune``.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager, nullcontext
-from pathlib import Path
 
 import torch
 
 from ..data.loader import Dataset
-from ..params import TuningParams, choose_epochs
-from .arguments import shared_arguments
-from .log import log
+from ..params import TuningParams
 from .trainer import TokenCounts
-from .trl_policy import load_policy, start
+from .trl_method import TRLMethod
 
 
 def preference_rows(dataset: Dataset, tokenizer) -> list[dict]:
@@ -133,75 +131,56 @@ def make_trainer_class():
     return JobDPOTrainer
 
 
-def build_dpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None, output_dir: Path):
-    """(trainer, tokenizer, info for job.json, dataset stats), as build.build_trainer."""
-    from datasets import Dataset as HFDataset
-    from trl import DPOConfig
+class DPO(TRLMethod):
+    """method="dpo": preference rows, TRL's DPOConfig and DPOTrainer (JobDPOTrainer)."""
 
-    from .fastpath import FastPath, plan_master_weights
-    from .info import model_info
-    from .methods import METHOD_NAMES
-    from .optim import saved_precision
-    from .selection import EarlyStopping, EvaluateAtEnd, resolve_select_best
+    def check(self, train, val):
+        if not train.is_preference or (val is not None and len(val) and not val.is_preference):
+            raise ValueError("method='dpo' needs preference rows (prompt, chosen, rejected)")
 
-    if not train.is_preference or (val is not None and len(val) and not val.is_preference):
-        raise ValueError("method='dpo' needs preference rows (prompt, chosen, rejected)")
-    hw, model_path, merge, tokenizer = start(params)
-    epochs = params.epochs or choose_epochs(len(train))
-    stats = {"max_seq_length": params.max_seq_length, "epochs": epochs, "method": "dpo",
-             "train": dpo_stats(tokenizer, train, params, epochs),
-             "validation": dpo_stats(tokenizer, val, params, 1) if val is not None else None}
-    val_rows = preference_rows(val, tokenizer)[: params.max_eval_examples or None] if val is not None else None
+    def data(self, tokenizer, train, val, epochs):
+        params = self.params
+        self.train_rows = preference_rows(train, tokenizer)
+        if val is not None:
+            self.val_rows = preference_rows(val, tokenizer)[: params.max_eval_examples or None]
+        return {"method": "dpo", "train": dpo_stats(tokenizer, train, params, epochs),
+                "validation": dpo_stats(tokenizer, val, params, 1) if val is not None else None}
 
-    fp = FastPath()
-    fp.set("packed_attention", False, "DPO: TRL pads each chosen/rejected pair (its padding-free path is "
-                                      "disabled in trl 1.16)")
-    if not params.answer_only_logits:
-        fp.set("answer_only_logits", False, "switched off by answer_only_logits=False: TRL scores every position")
-    elif hw.device == "cuda":
-        fp.set("answer_only_logits", True, "TRL's fused LM head scores only the answer positions on CUDA itself")
-    else:
-        why = answer_only_hook()
-        fp.set("answer_only_logits", why is None, why or "TRL's fused LM head on the answer positions only "
-                                                         "(on CUDA it does so itself; elsewhere it scores all)")
-    fp.set("fused_lora", False, "DPO: the reference pass disables the adapter through peft's own forward")
-    half = plan_master_weights(params, hw, fp)
-    model, lora = load_policy(params, hw, model_path, merge, use_cache=False)
+    def plan_fast_path(self, hw):
+        from .fastpath import FastPath, plan_master_weights
 
-    select = resolve_select_best(params, bool(val_rows), None)
-    shared, total_steps = shared_arguments(params, len(train), epochs, bool(val_rows), select, hw.device,
-                                           output_dir)
-    eval_steps, save_steps = shared["eval_steps"], shared["save_steps"]
-    best_metric, greater = shared["metric_for_best_model"], shared["greater_is_better"]
-    args = DPOConfig(
-        **shared,
-        beta=params.dpo_beta,
-        max_length=params.max_seq_length,
-        truncation_mode="keep_end",  # keep the answers, cut the prompt's start (as supervised tuning keeps them)
-        disable_tqdm=True,
-    )
-    trainer_class = make_trainer_class()
-    trainer = trainer_class(model=model, args=args, processing_class=tokenizer, peft_config=lora,
-                            train_dataset=HFDataset.from_list(preference_rows(train, tokenizer)),
-                            eval_dataset=HFDataset.from_list(val_rows) if val_rows else None,
-                            half_adapters=hw.dtype if half else None,
-                            answer_only=hw.device != "cuda" and fp.on("answer_only_logits"))
-    if val_rows:
-        trainer.add_callback(EvaluateAtEnd())
-    if params.early_stopping_patience and best_metric:
-        trainer.add_callback(EarlyStopping(best_metric, greater, params.early_stopping_patience))
-    info = {
-        **model_info(trainer.model, params, hw, fp, METHOD_NAMES["dpo"], adapters=True,
-                     saved=saved_precision(trainer.model, half), quantization=params.effective_quantization),
-        "dpo_beta": params.dpo_beta, "reference": "the base model (adapter disabled)",
-        "base_model": params.base_model, "resolved_model_path": str(model_path),
-        "learning_rate": params.effective_learning_rate, "epochs": epochs, "total_steps": total_steps,
-        "batch_size": params.batch_size, "gradient_accumulation_steps": params.gradient_accumulation_steps,
-        "max_seq_length": params.max_seq_length, "eval_steps": eval_steps if val_rows else None,
-        "save_steps": save_steps, "padding_free": False, "task_metric": None, "select_best": select,
-        "early_stopping_patience": params.early_stopping_patience,
-    }
-    for name, piece in info["fast_path"].items():
-        if not piece["on"]:
-            log(f"Fast path: {name} off ({piece['why']})")
-    return trainer, tokenizer, info, stats
+        params, fp = self.params, FastPath()
+        fp.set("packed_attention", False, "DPO: TRL pads each chosen/rejected pair (its padding-free path is "
+                                          "disabled in trl 1.16)")
+        if not params.answer_only_logits:
+            fp.set("answer_only_logits", False,
+                   "switched off by answer_only_logits=False: TRL scores every position")
+        elif hw.device == "cuda":
+            fp.set("answer_only_logits", True,
+                   "TRL's fused LM head scores only the answer positions on CUDA itself")
+        else:
+            why = answer_only_hook()
+            fp.set("answer_only_logits", why is None, why or "TRL's fused LM head on the answer positions only "
+                                                             "(on CUDA it does so itself; elsewhere it scores all)")
+        fp.set("fused_lora", False, "DPO: the reference pass disables the adapter through peft's own forward")
+        self.half = plan_master_weights(params, hw, fp)
+        return fp
+
+    def arguments(self, shared):
+        from trl import DPOConfig
+
+        return DPOConfig(
+            **shared,
+            beta=self.params.dpo_beta,
+            max_length=self.params.max_seq_length,
+            truncation_mode="keep_end",  # keep the answers, cut the prompt's start (as supervised tuning keeps them)
+            disable_tqdm=True,
+        )
+
+    def trainer(self, model, args, tokenizer, hw):
+        return make_trainer_class()(model=model, args=args, **self.datasets(tokenizer),
+                                    half_adapters=hw.dtype if self.half else None,
+                                    answer_only=hw.device != "cuda" and self.fp.on("answer_only_logits"))
+
+    def info(self):
+        return {"dpo_beta": self.params.dpo_beta, "reference": "the base model (adapter disabled)"}

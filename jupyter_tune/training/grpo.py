@@ -8,24 +8,22 @@ graders read ``item["reference"]``, ``item["label"]`` ...
 
 A grader that raises, hangs, returns NaN or leaves [0, 1] scores that answer 0 (graders.grade_rows) and is
 counted: the job log names the first errors, metrics.jsonl has each grader's error share and constant-group
-share. The job around it is a supervised one's: metrics.jsonl (TRL's rewards under clear names, see
-callbacks.py), checkpoints, cancel, resume and the best checkpoint by ``eval_reward``. TRL is imported here
-only, never by ``import jupyter_tune``.
+share. ``GRPO`` is the method's steps of the one pipeline (build.py), so the job around it is a supervised
+one's: metrics.jsonl (TRL's rewards under clear names, see callbacks.py), checkpoints, cancel, resume and the
+best checkpoint by ``eval_reward``. TRL is imported here (and in dpo.py) only, never by ``import jupyter_tune``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 from ..data.loader import Dataset
 from ..graders import constant_groups, grade_rows, graders_from_specs
-from ..params import TuningParams, choose_epochs
-from .arguments import shared_arguments
+from ..params import TuningParams
 from .log import log
 from .trainer import TokenCounts
-from .trl_policy import load_policy, start
+from .trl_method import TRLMethod
 
 # Grader errors named in the job log (each with its message) before only the counts go on.
 LOGGED_ERRORS = 10
@@ -101,21 +99,7 @@ class GraderReward:
 
 
 def make_trainer_class():
-    from transformers import TrainerCallback
     from trl import GRPOTrainer
-
-    class GraderSummary(TrainerCallback):
-        """At the end of training: each grader's answers, errors and constant groups in the job log."""
-
-        def __init__(self, rewards):
-            self.rewards = rewards
-
-        def on_train_end(self, args, state, control, **kwargs):
-            if state.is_world_process_zero:
-                for r in self.rewards:
-                    s = r.summary()
-                    log(f"Grader {s['name']} ({s['kind']}): {s['answers']} answers scored, {s['errors']} errors "
-                        f"(scored 0), {s['constant_groups']} of {s['groups']} groups without a reward spread")
 
     class JobGRPOTrainer(GRPOTrainer):
         """TRL's GRPOTrainer plus the token counts the job's metrics read (answer tokens as predictions; no
@@ -127,8 +111,7 @@ def make_trainer_class():
         def __init__(self, *args, grader_rewards=(), **kwargs):
             super().__init__(*args, **kwargs)
             self.counts = {"train": TokenCounts(), "eval": TokenCounts()}
-            self.grader_rewards = list(grader_rewards)
-            self.add_callback(GraderSummary(self.grader_rewards))
+            self.grader_rewards = list(grader_rewards)  # callbacks.GraderSummary reports them at the end
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -158,85 +141,77 @@ def long_prompts(tokenizer, dataset: Dataset, params: TuningParams) -> int:
     return sum(1 for ex in dataset.examples if len(encode_prompt(tokenizer, ex.prompt_messages)) > room)
 
 
-def build_grpo_trainer(params: TuningParams, train: Dataset, val: Dataset | None, output_dir: Path):
-    """(trainer, tokenizer, info for job.json, dataset stats), as build.build_trainer."""
-    from datasets import Dataset as HFDataset
-    from trl import GRPOConfig
+class GRPO(TRLMethod):
+    """method="grpo": prompt rows, the graders as rewards, TRL's GRPOConfig and GRPOTrainer (JobGRPOTrainer)."""
 
-    from .fastpath import FastPath
-    from .info import model_info
-    from .methods import METHOD_NAMES
-    from .optim import saved_precision
-    from .selection import EarlyStopping, EvaluateAtEnd, resolve_select_best
+    use_cache = True  # sampling
 
-    if train.is_preference:
-        raise ValueError("method='grpo' needs prompts (with the fields its graders read), not preference pairs")
-    graders = graders_from_specs(params.graders)
-    hw, model_path, merge, tokenizer = start(params)
-    epochs = params.epochs or choose_epochs(len(train))
-    stats = {"max_seq_length": params.max_seq_length, "epochs": epochs, "method": "grpo",
-             "train": grpo_stats(tokenizer, train, params, epochs),
-             "validation": grpo_stats(tokenizer, val, params, 1) if val is not None else None}
-    val_rows = prompt_rows(val, tokenizer)[: params.max_eval_examples or None] if val is not None else None
-    long = long_prompts(tokenizer, train, params)
-    for split in ("train", "validation"):  # nothing is cut: the prompts are used whole, answers are sampled
-        if stats[split] is not None:
-            stats[split]["truncated_example_count"] = 0
-    stats["train"]["long_prompt_count"] = long
-    if long:
-        log(f"{long} training prompts leave fewer than max_completion_length={params.max_completion_length} "
-            f"tokens under max_seq_length={params.max_seq_length}: GRPO does not truncate prompts (TRL 1.16 has "
-            "no prompt limit), so they are used whole")
+    def check(self, train, val):
+        if train.is_preference:
+            raise ValueError("method='grpo' needs prompts (with the fields its graders read), not preference pairs")
+        self.graders = graders_from_specs(self.params.graders)
 
-    fp = FastPath()
-    for name in ("packed_attention", "answer_only_logits", "fused_lora", "master_weights"):
-        fp.set(name, False, "GRPO: TRL's own generation and scoring (padded batches, fp32 adapters)")
-    model, lora = load_policy(params, hw, model_path, merge, use_cache=True)  # sampling
+    def data(self, tokenizer, train, val, epochs):
+        params = self.params
+        self.train_rows = prompt_rows(train, tokenizer)
+        if val is not None:
+            self.val_rows = prompt_rows(val, tokenizer)[: params.max_eval_examples or None]
+        stats = {"method": "grpo", "train": grpo_stats(tokenizer, train, params, epochs),
+                 "validation": grpo_stats(tokenizer, val, params, 1) if val is not None else None}
+        for split in ("train", "validation"):  # nothing is cut: the prompts are used whole, answers are sampled
+            if stats[split] is not None:
+                stats[split]["truncated_example_count"] = 0
+        long = stats["train"]["long_prompt_count"] = long_prompts(tokenizer, train, params)
+        if long:
+            log(f"{long} training prompts leave fewer than max_completion_length={params.max_completion_length} "
+                f"tokens under max_seq_length={params.max_seq_length}: GRPO does not truncate prompts (TRL 1.16 "
+                "has no prompt limit), so they are used whole")
+        return stats
 
-    select = resolve_select_best(params, bool(val_rows), None)
-    if select and params.select_best is None:
-        select = "eval_reward"  # the mean reward on the validation prompts
-    # batch_size counts answers: an epoch is every prompt answered num_generations times, and TRL's sampler
-    # gives about len(train) * num_generations / batch_size optimizer steps whatever the accumulation
-    shared, total_steps = shared_arguments(params, len(train) * params.num_generations
-                                           * params.gradient_accumulation_steps, epochs, bool(val_rows), select,
-                                           hw.device, output_dir)
-    eval_steps, save_steps = shared["eval_steps"], shared["save_steps"]
-    best_metric, greater = shared["metric_for_best_model"], shared["greater_is_better"]
-    args = GRPOConfig(
-        **shared,
-        num_generations=params.num_generations,
-        max_completion_length=params.max_completion_length,
-        beta=params.kl_beta,
-        disable_tqdm=True,
-        log_completions=False,
-    )
-    rewards = [GraderReward(g, params.num_generations) for g in graders]
-    trainer_class = make_trainer_class()
-    trainer = trainer_class(model=model, reward_funcs=rewards, args=args, processing_class=tokenizer,
-                            peft_config=lora, train_dataset=HFDataset.from_list(prompt_rows(train, tokenizer)),
-                            eval_dataset=HFDataset.from_list(val_rows) if val_rows else None,
-                            grader_rewards=rewards)
-    if val_rows:
-        trainer.add_callback(EvaluateAtEnd())
-    if params.early_stopping_patience and best_metric:
-        trainer.add_callback(EarlyStopping(best_metric, greater, params.early_stopping_patience))
-    info = {
-        **model_info(trainer.model, params, hw, fp, METHOD_NAMES["grpo"], adapters=True,
-                     saved=saved_precision(trainer.model, False),
-                     quantization=params.effective_quantization),
-        "graders": [{"name": g.name, "kind": g.kind} for g in graders],  # their specs: params.graders
-        "num_generations": params.num_generations,
-        "max_completion_length": params.max_completion_length, "kl_beta": params.kl_beta,
-        "reference": "the base model (adapter disabled)" if params.kl_beta else None,
-        "base_model": params.base_model, "resolved_model_path": str(model_path),
-        "learning_rate": params.effective_learning_rate, "epochs": epochs, "total_steps": total_steps,
-        "batch_size": params.batch_size, "gradient_accumulation_steps": params.gradient_accumulation_steps,
-        "max_seq_length": params.max_seq_length, "eval_steps": eval_steps if val_rows else None,
-        "save_steps": save_steps, "padding_free": False, "task_metric": None, "select_best": select,
-        "early_stopping_patience": params.early_stopping_patience,
-    }
-    log(f"GRPO: {len(graders)} grader(s) as rewards ({', '.join(g.name for g in graders)}), "
-        f"{params.num_generations} answers per prompt of at most {params.max_completion_length} tokens, "
-        f"kl_beta={params.kl_beta:g}")
-    return trainer, tokenizer, info, stats
+    def epoch_examples(self):
+        # batch_size counts answers: an epoch is every prompt answered num_generations times, and TRL's sampler
+        # gives about len(train) * num_generations / batch_size optimizer steps whatever the accumulation
+        return len(self.train_rows) * self.params.num_generations * self.params.gradient_accumulation_steps
+
+    def select_best(self):
+        select = super().select_best()
+        if select and self.params.select_best is None:
+            select = "eval_reward"  # the mean reward on the validation prompts
+        return select
+
+    def plan_fast_path(self, hw):
+        from .fastpath import FastPath
+
+        fp = FastPath()
+        for name in ("packed_attention", "answer_only_logits", "fused_lora", "master_weights"):
+            fp.set(name, False, "GRPO: TRL's own generation and scoring (padded batches, fp32 adapters)")
+        return fp
+
+    def arguments(self, shared):
+        from trl import GRPOConfig
+
+        return GRPOConfig(
+            **shared,
+            num_generations=self.params.num_generations,
+            max_completion_length=self.params.max_completion_length,
+            beta=self.params.kl_beta,
+            disable_tqdm=True,
+            log_completions=False,
+        )
+
+    def trainer(self, model, args, tokenizer, hw):
+        params, graders = self.params, self.graders
+        rewards = [GraderReward(g, params.num_generations) for g in graders]
+        trainer = make_trainer_class()(model=model, reward_funcs=rewards, args=args, **self.datasets(tokenizer),
+                                       grader_rewards=rewards)
+        log(f"GRPO: {len(graders)} grader(s) as rewards ({', '.join(g.name for g in graders)}), "
+            f"{params.num_generations} answers per prompt of at most {params.max_completion_length} tokens, "
+            f"kl_beta={params.kl_beta:g}")
+        return trainer
+
+    def info(self):
+        params = self.params
+        return {"graders": [{"name": g.name, "kind": g.kind} for g in self.graders],  # their specs: params.graders
+                "num_generations": params.num_generations, "max_completion_length": params.max_completion_length,
+                "kl_beta": params.kl_beta,
+                "reference": "the base model (adapter disabled)" if params.kl_beta else None}

@@ -1,6 +1,6 @@
 """job.json's ``tuning`` block about the model that trains, built in one place for every method (LoRA,
-QLoRA, full fine-tuning, DPO): what trains, on what hardware, which fast-path pieces run, how it is saved.
-The run's schedule (epochs, steps, learning rate ...) is added by the builder that knows it (build.py, dpo.py)."""
+QLoRA, full fine-tuning, DPO, GRPO): what trains, on what hardware, which fast-path pieces run, how it is
+saved. The run's schedule (epochs, steps, learning rate ...) is added by the pipeline (build.py)."""
 
 from __future__ import annotations
 

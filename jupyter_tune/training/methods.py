@@ -1,8 +1,15 @@
-"""What differs between the tuning methods once the base model is loaded.
+"""What differs between the tuning methods.
 
-- lora / qlora: peft adapters (training/setup.py)
-- full: every weight trains; the fast-path pieces that do not depend on adapters stay on (packed attention,
-  answer-only logits, and bf16 weights with fp32 master copies in AdamW); fused LoRA is off
+``Method``: the steps of the one training pipeline (build.py) that a method fills in for itself. build_trainer
+takes every method through data -> stats -> model -> arguments -> trainer -> info; a method is a subclass in a
+module of its own (sft.py; dpo.py and grpo.py through trl_method.py), the way TRL pairs a config with a
+trainer. One instance is one job's build, so a step leaves on ``self`` what a later one reads (the rows, the
+fast-path plan, the classification head ...).
+
+- lora / qlora: peft adapters (training/setup.py), through sft.py
+- full: every weight trains (sft.py, prepare_full below); the fast-path pieces that do not depend on
+  adapters stay on (packed attention, answer-only logits, and bf16 weights with fp32 master copies in AdamW);
+  fused LoRA is off
 - dpo: TRL's DPOTrainer with LoRA on the policy and the base (adapter disabled) as reference (training/dpo.py)
 - grpo: TRL's GRPOTrainer with LoRA on the policy and the graders' scores as rewards (training/grpo.py)
 """
@@ -11,8 +18,63 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..data.loader import Dataset
+from ..params import TuningParams
+
 METHOD_NAMES = {"lora": "LoRA", "qlora": "QLoRA", "full": "Full fine-tuning",
                 "dpo": "DPO (LoRA, base as reference)", "grpo": "GRPO (LoRA, graders as rewards)"}
+
+
+class Method:
+    """A tuning method's steps. The pipeline calls them in this order."""
+
+    pad_token = False  # the tokenizer gets eos as its pad token where it has none (TRL pads with it)
+    padding_free = False  # job.json's ``padding_free``: rows packed without padding
+
+    def __init__(self, params: TuningParams):
+        self.params = params
+        self.train_rows: list = []  # what the trainer trains on
+        self.val_rows: list | None = None  # what it evaluates on, cut to max_eval_examples; None: no evaluation
+        self.task_metric = None  # selection.TaskMetric (or the head's) when the validation set is classified
+
+    def check(self, train: Dataset, val: Dataset | None) -> None:
+        """Refuse data this method cannot train on, before any model loads."""
+
+    def data(self, tokenizer, train: Dataset, val: Dataset | None, epochs: int) -> dict[str, Any]:
+        """Set train_rows, val_rows (and task_metric); return dataset_stats.json's ``train`` and
+        ``validation`` (and anything else of the method's)."""
+        raise NotImplementedError
+
+    def epoch_examples(self) -> int:
+        """How many examples an epoch's optimizer steps are counted from."""
+        return len(self.train_rows)
+
+    def select_best(self) -> str | None:
+        """The metric the job's best checkpoint is chosen by (None without a validation set)."""
+        from .selection import resolve_select_best
+
+        return resolve_select_best(self.params, bool(self.val_rows), self.task_metric)
+
+    def load_model(self, hw, model_path, merge: list):
+        """The model to train: ``model_path`` with the finished jobs' adapters ``merge`` merged in."""
+        raise NotImplementedError
+
+    def arguments(self, shared: dict[str, Any]):
+        """The trainer's arguments: its arguments class filled with ``shared`` (arguments.shared_arguments)
+        and the method's own."""
+        raise NotImplementedError
+
+    def trainer(self, model, args, tokenizer, hw):
+        """The trainer, ready to train."""
+        raise NotImplementedError
+
+    def model_info(self, trainer, hw) -> dict[str, Any]:
+        """job.json's ``tuning`` block about the model that trains (info.model_info)."""
+        raise NotImplementedError
+
+    def info(self) -> dict[str, Any]:
+        """The method's own fields of job.json's ``tuning`` block."""
+        return {}
 
 
 def prepare_full(model, params, hw, fp) -> tuple[Any, dict[str, Any]]:

@@ -137,9 +137,9 @@ class SampleAnswers(TrainerCallback):
         return answers
 
 
-def add_samples(trainer, params, val, tokenizer, store, job_id: str) -> SampleAnswers | None:
-    """Attach the callback to `trainer` and return it, or return None: no validation set, sample_prompts=0
-    (DPO's default), or FSDP (the weights are sharded over the ranks: one rank cannot generate alone)."""
+def sample_answers(params, val, tokenizer, store, job_id: str) -> SampleAnswers | None:
+    """The callback, or None: no validation set, sample_prompts=0 (DPO's default), or FSDP (the weights are
+    sharded over the ranks: one rank cannot generate alone)."""
     from ..jobs.samples import read_evaluations
 
     n = params.effective_sample_prompts
@@ -153,7 +153,6 @@ def add_samples(trainer, params, val, tokenizer, store, job_id: str) -> SampleAn
         kind = HeadSampleAnswers
     callback = kind(store, job_id, tokenizer, [val.examples[i] for i in rows], params.max_seq_length)
     callback.evaluations = len(read_evaluations(store, job_id))  # a resumed job counts on
-    trainer.add_callback(callback)
     return callback
 
 

@@ -149,12 +149,12 @@ class TrackerRelay(TrainerCallback):
         return control
 
 
-def add_trackers(trainer, metrics_callback, names: list[str] | None, job_dir: Path, job_id: str,
-                 params: dict[str, Any]) -> TrackerRelay | None:
-    """Attach the trackers of ``report_to`` to a trainer whose MetricsCallback writes metrics.jsonl."""
+def tracker_relay(metrics_callback, names: list[str] | None, job_dir: Path, job_id: str,
+                  params: dict[str, Any]) -> TrackerRelay | None:
+    """The trackers of ``report_to`` as one callback, fed each row ``metrics_callback`` writes to
+    metrics.jsonl (None without trackers)."""
     if not names:
         return None
     relay = TrackerRelay(list(names), job_dir, job_id, params)
-    trainer.add_callback(relay)
     metrics_callback.listeners.append(relay.relay)
     return relay

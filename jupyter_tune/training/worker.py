@@ -95,9 +95,6 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, resume: bool,
                 val = Dataset.from_records(params.validation_dataset or "validation",
                                            read_records(job_dir / "validation.jsonl"))
             trainer, tokenizer, info, stats = build_trainer(params, train, val, job_dir / "checkpoints")
-        from .callbacks import CancelCallback, MetricsCallback
-        from .guards import CheckpointMarker, NonFiniteGuard
-
         if is_main:
             if record.get("data_health") is not None:  # checked by jt.tune on the user's files (data/health.py)
                 stats["health"] = record["data_health"]
@@ -105,31 +102,16 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, resume: bool,
             if stats["train"]["truncated_example_count"]:
                 log(f"{stats['train']['truncated_example_count']} training examples truncated to "
                     f"max_seq_length={params.max_seq_length}")
-        # Transformers logs a NaN/inf step loss as the running mean by default: the guard must see it.
-        trainer.args.logging_nan_inf_filter = False
-        guard = NonFiniteGuard(trainer.model)
-        metrics_callback = MetricsCallback(store, job_id, trainer, write=is_main)
-        trainer.add_callback(metrics_callback)
-        if is_main:  # the model's answers to a few validation rows at each evaluation (samples.jsonl)
-            from .samples import add_samples
+        from .callbacks import job_callbacks
+        from .guards import NonFiniteGuard
+        from .trackers import TrackerRelay
 
-            add_samples(trainer, params, val, tokenizer, store, job_id)
-        if is_main and params.report_to:
-            from .trackers import add_trackers
-
-            trackers = add_trackers(trainer, metrics_callback, params.report_to, job_dir, job_id, record["params"])
-        trainer.add_callback(CancelCallback(watch))
-        trainer.add_callback(guard)  # after the cancel: it may veto the checkpoint a cancel asks for
-        if world_size > 1:
-            from .callbacks import GroupCheckpointMarker
-
-            trainer.add_callback(GroupCheckpointMarker())
-        else:
-            trainer.add_callback(CheckpointMarker())
-        from .retention import CheckpointRetention
-
-        # the rotation keeps the user's chosen checkpoint too (job.use_checkpoint), across a resume
-        trainer.add_callback(CheckpointRetention.take_over(trainer, job_dir))
+        callbacks = job_callbacks(trainer, params, val, tokenizer, store, job_id, watch, is_main=is_main,
+                                  world_size=world_size, spec=record["params"])
+        for callback in callbacks:  # in the list's order: it is the order they run in
+            trainer.add_callback(callback)
+        guard = next(c for c in callbacks if isinstance(c, NonFiniteGuard))
+        trackers = next((c for c in callbacks if isinstance(c, TrackerRelay)), None)
         info.update(num_processes=world_size)
         if is_main:
             store.update(job_id, tuning=info, progress={"step": 0, "total_steps": info["total_steps"], "epoch": 0.0})
@@ -172,7 +154,7 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, resume: bool,
             from . import end_report
 
             # the training model's memory back before the report loads the base and tuned models
-            trainer = guard = metrics_callback = trackers = None
+            trainer = guard = callbacks = trackers = None
             gc.collect()
             final = end_report.run(store, job_id, params, train, val, watch)
         _finish(store, job_id, final, None)

@@ -301,7 +301,7 @@ def test_dpo_answer_only_scoring_equals_trls_every_position_scoring(model_dir, r
     import torch
     import trl.trainer.utils as trl_utils
 
-    from jupyter_tune.training.dpo import build_dpo_trainer
+    from jupyter_tune.training.build import build_trainer
 
     scored: list[int] = []  # rows the fused LM head projects, per call
     apply = trl_utils._ChunkedLogProbFunction.apply
@@ -313,7 +313,7 @@ def test_dpo_answer_only_scoring_equals_trls_every_position_scoring(model_dir, r
     for answer_only in (True, False):
         params = TuningParams(base_model=str(base), method="dpo", batch_size=4, max_steps=1, seed=0,
                               answer_only_logits=answer_only)
-        trainer, _, info, _ = build_dpo_trainer(params, data, None, tmp_path / str(answer_only))
+        trainer, _, info, _ = build_trainer(params, data, None, tmp_path / str(answer_only))
         assert info["fast_path"]["answer_only_logits"]["on"] is answer_only
         with torch.no_grad():  # an adapter that is not zero: the policy differs from the reference
             for name, p in trainer.model.named_parameters():

@@ -83,23 +83,17 @@ def test_off_when_zero_by_default_for_dpo_and_without_validation(tiny_model_dir,
 
     from jupyter_tune.data.loader import load_dataset
     from jupyter_tune.jobs.store import JobStore
-    from jupyter_tune.training.samples import add_samples
-
-    class Trainer:
-        callbacks: list = []
-
-        def add_callback(self, c):
-            self.callbacks.append(c)
+    from jupyter_tune.training.samples import sample_answers
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     store = JobStore(tmp_path)
     val = load_dataset(ROWS[:6])
     for params, data in ((TuningParams(sample_prompts=0), val), (TuningParams(), None)):
-        assert add_samples(Trainer(), params, data, tok, store, "job") is None
+        assert sample_answers(params, data, tok, store, "job") is None
     pairs = [{"prompt": f"Question {i}?", "chosen": "Yes.", "rejected": "No."} for i in range(4)]
     dpo_val = load_dataset(pairs)
-    assert add_samples(Trainer(), TuningParams(method="dpo"), dpo_val, tok, store, "job") is None
-    on = add_samples(Trainer(), TuningParams(method="dpo", sample_prompts=2), dpo_val, tok, store, "job")
+    assert sample_answers(TuningParams(method="dpo"), dpo_val, tok, store, "job") is None
+    on = sample_answers(TuningParams(method="dpo", sample_prompts=2), dpo_val, tok, store, "job")
     assert [ex.answer for ex in on.examples] == ["Yes.", "Yes."]  # asked for: the chosen answers are expected
 
 
