@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..data.loader import Dataset
+from ..models.arch import pad_id
 from ..params import TuningParams, choose_epochs
 from .arguments import shared_arguments, training_base
 from .log import log
@@ -87,8 +88,7 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
         save_only_model=False,
         ddp_find_unused_parameters=False,  # every adapter weight gets a gradient each step: no graph walk
     )
-    collator = PaddingFreeCollator() if params.padding_free else PaddedCollator(
-        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
+    collator = PaddingFreeCollator() if params.padding_free else PaddedCollator(pad_id(tokenizer))
     as_rows = lambda encs: [{"input_ids": e.input_ids, "labels": e.labels} for e in encs]  # noqa: E731
     trainer_class, extra = TuningTrainer, {}
     if head:
