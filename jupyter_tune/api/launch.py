@@ -152,7 +152,7 @@ def tune(*args: Any, **kwargs: Any) -> TuningJob:
                         f"Set max_seq_length={context} or lower.")
     record = {
         "display_name": params.tuned_model_display_name or job_id,
-        "state": JobState.QUEUED.value,  # dispatch below starts it at once if a slot is free
+        "state": JobState.QUEUED,  # dispatch below starts it at once if a slot is free
         "create_time": now_iso(), "create_unix": (created := time.time()), "queued_unix": created, "start_time": None, "end_time": None,
         "error": None, "pid": None, "params": params.to_dict(), "warnings": warnings,
         "num_train_examples": len(train), "num_validation_examples": len(val) if val else 0,

@@ -37,14 +37,13 @@ from typing import Any
 from ..experiments.compare import Run, best_run, greater_is_better
 from ..jobs.queue import reconcile
 from ..jobs.records import CorruptRecordError, RecordNotFoundError, RecordStore
-from ..jobs.states import ACTIVE_STATES, JobState
+from ..jobs.states import ACTIVE_STATES, FINAL_STATES, JobState
 from ..jobs.store import JobStore, now_iso, process_alive, slugify
 
 SEARCHES = (None, "grid", "optuna")
 PRUNERS = ("median", "percentile", "hyperband", "successive_halving")
 DEFAULT_PRUNER = {"type": "median", "n_startup_trials": 2, "n_warmup_steps": 0}
-_ACTIVE = ACTIVE_STATES
-_STATES = frozenset(s.value for s in JobState)
+_STATES = frozenset(JobState)  # a str enum: the strings read from sweep.json are found in it
 # A search whose driver never recorded its pid within this time is reported FAILED (as a PENDING job).
 _DRIVER_GRACE_S = 120.0
 # sweep.json's blocks that readers index, and the JSON type each must have.
@@ -127,7 +126,7 @@ class SweepStore(RecordStore):
     # -- a search whose driver process died, as a job whose process died (jobs/store.py) --
     def _died(self, record: dict[str, Any]) -> bool:
         if record.get("search") != "optuna" or record.get("state") not in (
-                JobState.RUNNING.value, JobState.CANCELLING.value):
+                JobState.RUNNING, JobState.CANCELLING):
             return False  # a grid sweep has no process: its jobs run on their own
         driver = record.get("driver") or {}
         if driver.get("pid") is None:  # being started: its pid is recorded right after the start
@@ -136,16 +135,16 @@ class SweepStore(RecordStore):
         return not process_alive(driver["pid"], driver.get("create_time"))
 
     def _death_changes(self, record: dict[str, Any]) -> dict[str, Any]:
-        if record.get("state") == JobState.CANCELLING.value:  # it died while stopping: it did stop
+        if record.get("state") == JobState.CANCELLING:  # it died while stopping: it did stop
             trials = [{**t, "status": "cancelled"} if t.get("status") in (None, "running") else t
                       for t in record["trials"]]
-            return {"state": JobState.CANCELLED.value, "end_time": now_iso(), "update_time": now_iso(),
+            return {"state": JobState.CANCELLED, "end_time": now_iso(), "update_time": now_iso(),
                     "trials": trials}
         pid = (record.get("driver") or {}).get("pid")
         log = self.record_dir(record["id"]) / "driver.log"
         why = (f"The sweep's driver process (pid {pid}) ended before the search did: it was killed or crashed"
                if pid is not None else "The sweep's driver process never started")
-        return {"state": JobState.FAILED.value, "end_time": now_iso(), "update_time": now_iso(),
+        return {"state": JobState.FAILED, "end_time": now_iso(), "update_time": now_iso(),
                 "error": f"{why} (its log: {log}). sweep.resume() continues the search where it stopped."}
 
     def reconcile(self, sweep_id: str | None = None) -> list[str]:
@@ -158,9 +157,9 @@ class SweepStore(RecordStore):
         False if a driver runs or is starting (two racing resumes start one driver)."""
         with self.lock(sweep_id):
             record = self.read_raw(sweep_id)
-            if record["state"] in (JobState.RUNNING.value, JobState.CANCELLING.value) and not self._died(record):
+            if record["state"] in (JobState.RUNNING, JobState.CANCELLING) and not self._died(record):
                 return False
-            record.update(state=JobState.RUNNING.value, end_time=None, error=None, update_time=now_iso(),
+            record.update(state=JobState.RUNNING, end_time=None, error=None, update_time=now_iso(),
                           driver={"pid": None, "start_unix": time.time()})
             self.write(sweep_id, record)
             return True
@@ -289,7 +288,7 @@ def sweep(base: dict[str, Any], grid: dict[str, Any], search: str | None = None,
             pruner_spec = dict(pruner) if isinstance(pruner, dict) else (
                 dict(DEFAULT_PRUNER) if pruner == "median" else {"type": pruner})
         record = {
-            "id": sweep_id, "name": name or sweep_id, "search": search, "state": JobState.RUNNING.value,
+            "id": sweep_id, "name": name or sweep_id, "search": search, "state": JobState.RUNNING,
             "create_time": now_iso(), "create_unix": time.time(), "end_time": None, "error": None,
             "base": base, "grid": {k: list(v) for k, v in grid.items()},
             "ranges": [k for k, v in grid.items() if isinstance(v, tuple)],
@@ -326,7 +325,7 @@ class Sweep:
         self.id = sweep_id
 
     def __repr__(self) -> str:
-        return f"<Sweep {self.id} {self.state.value} {len(self.trials)} jobs>"
+        return f"<Sweep {self.id} {self.state} {len(self.trials)} jobs>"
 
     @property
     def record(self) -> dict[str, Any]:
@@ -359,17 +358,15 @@ class Sweep:
         """RUNNING while jobs run (or the search goes on), then SUCCEEDED (some job succeeded), FAILED or
         CANCELLED. A search whose driver process died reads FAILED, with the reason; resume() continues it."""
         record = self.record  # SweepStore.read: a dead driver already reads FAILED
-        state = record["state"]
-        if state in (JobState.SUCCEEDED.value, JobState.FAILED.value, JobState.CANCELLED.value):
-            return JobState(state)
-        if record["search"] == "optuna":
-            return JobState(state)
+        state = JobState.of(record)
+        if state in FINAL_STATES or record["search"] == "optuna":
+            return state
         job_states = [self._job_state(j) for j in self.job_ids]
-        if any(s in _ACTIVE for s in job_states) or len(record["trials"]) < record["n_trials"]:
-            return JobState(state)
-        final = JobState.CANCELLED if state == JobState.CANCELLING.value else (
-            JobState.SUCCEEDED if JobState.SUCCEEDED.value in job_states else JobState.FAILED)
-        self.store.update(self.id, state=final.value, end_time=now_iso())
+        if any(s in ACTIVE_STATES for s in job_states) or len(record["trials"]) < record["n_trials"]:
+            return state
+        final = JobState.CANCELLED if state is JobState.CANCELLING else (
+            JobState.SUCCEEDED if JobState.SUCCEEDED in job_states else JobState.FAILED)
+        self.store.update(self.id, state=final, end_time=now_iso())
         return final
 
     @property
@@ -378,11 +375,11 @@ class Sweep:
         return self.record.get("error") or None
 
     @staticmethod
-    def _job_state(job_id: str) -> str:
+    def _job_state(job_id: str) -> JobState:
         try:
-            return JobStore().read(job_id)["state"]
+            return JobState.of(JobStore().read(job_id))
         except KeyError:
-            return JobState.CANCELLED.value  # deleted
+            return JobState.CANCELLED  # deleted
 
     def _runs(self) -> list[Run]:
         store, runs = JobStore(), []
@@ -393,7 +390,7 @@ class Sweep:
                 r = store.read(t["job_id"])
             except KeyError:
                 continue
-            runs.append(Run(t["job_id"], r.get("display_name") or t["job_id"], r.get("state"),
+            runs.append(Run(t["job_id"], r.get("display_name") or t["job_id"], JobState.of(r),
                             r.get("params") or {}, store.read_metrics(t["job_id"])))
         return runs
 
@@ -436,25 +433,25 @@ class Sweep:
             if state.is_final:
                 return state
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"Sweep {self.id} still {state.value} after {timeout} s")
+                raise TimeoutError(f"Sweep {self.id} still {state} after {timeout} s")
             time.sleep(poll)
 
     def cancel(self) -> JobState:
         """Cancel the whole sweep: the search stops asking, and every queued or running job is cancelled."""
         if self.state.is_final:
             return self.state
-        self.store.update(self.id, state=JobState.CANCELLING.value)
+        self.store.update(self.id, state=JobState.CANCELLING)
         for job in self.jobs:
             if job.state.is_active:
                 job.cancel()
         with self.store.lock(self.id):  # no driver to finish the cancel: this does, in one step
             record = self.store.read_raw(self.id)
-            if record["state"] == JobState.CANCELLING.value and (
+            if record["state"] == JobState.CANCELLING and (
                     record["search"] == "grid" or self.store._died(record)):
                 for t in record["trials"]:
                     if t.get("status") in (None, "running"):
                         t["status"] = "cancelled"
-                record.update(state=JobState.CANCELLED.value, end_time=now_iso(), update_time=now_iso())
+                record.update(state=JobState.CANCELLED, end_time=now_iso(), update_time=now_iso())
                 self.store.write(self.id, record)
         return self.state
 
@@ -480,7 +477,7 @@ class Sweep:
 
     def _repr_html_(self) -> str:
         best = self.best
-        return (f"<b>Sweep</b> <code>{self.id}</code> &mdash; {self.state.value}, {len(self.job_ids)} jobs"
+        return (f"<b>Sweep</b> <code>{self.id}</code> &mdash; {self.state}, {len(self.job_ids)} jobs"
                 + (f"; best <code>{best['job_id']}</code> {best['metric']} {best['value']:.4g}" if best else "")
                 + "; <code>sweep.view()</code> compares them.")
 
@@ -488,7 +485,7 @@ class Sweep:
     def _submit_grid(self, points: list[dict[str, Any]]) -> None:
         record = self.record
         for number, point in enumerate(points):
-            if self.record["state"] != JobState.RUNNING.value:
+            if self.record["state"] != JobState.RUNNING:
                 break  # cancelled while submitting
             try:
                 job = submit(record, point, number)

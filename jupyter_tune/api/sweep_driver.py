@@ -106,17 +106,18 @@ def run(folder: Path) -> int:
             reconcile(jobs)  # dead jobs recorded, the queue moved: the driver may be the only one watching
         polls += 1
         record = sweeps.read(sweep_id)
-        if record["state"] == JobState.CANCELLING.value:
+        sweep_state = JobState.of(record)
+        if sweep_state is JobState.CANCELLING:
             for t in record["trials"]:
                 if t.get("status") == "running":
                     _cancel_job(jobs, t["job_id"])
                     study.tell(t["number"], state=TrialState.FAIL)
                     sweeps.update_trial(sweep_id, t["number"], status="cancelled")
-            sweeps.update(sweep_id, state=JobState.CANCELLED.value, end_time=now_iso())
+            sweeps.update(sweep_id, state=JobState.CANCELLED, end_time=now_iso())
             log("Cancelled")
             return 0
-        if JobState(record["state"]).is_final:  # recorded ended by someone else (e.g. judged dead): stop
-            log(f"The sweep is {record['state']}: nothing left to drive")
+        if sweep_state.is_final:  # recorded ended by someone else (e.g. judged dead): stop
+            log(f"The sweep is {sweep_state}: nothing left to drive")
             return 0
         running = 0
         for t in record["trials"]:
@@ -142,15 +143,15 @@ def run(folder: Path) -> int:
                     break
             if last != t.get("reported_step", -1):
                 sweeps.update_trial(sweep_id, t["number"], reported_step=last)
-            state = job_record["state"]
-            if pruned is not None and not JobState(state).is_final:
+            state = JobState.of(job_record)
+            if pruned is not None and not state.is_final:
                 _cancel_job(jobs, t["job_id"])
                 study.tell(t["number"], state=TrialState.PRUNED)
                 sweeps.update_trial(sweep_id, t["number"], status="pruned", pruned_step=pruned)
                 log(f"Trial {t['number']} ({t['job_id']}) pruned at step {pruned}: {metric} {values[-1][1]:.4g}")
-            elif JobState(state).is_final:
+            elif state.is_final:
                 best = [v for _, v in values]
-                if state == JobState.SUCCEEDED.value and best:
+                if state is JobState.SUCCEEDED and best:
                     value = max(best) if greater else min(best)
                     study.tell(t["number"], value)
                     sweeps.update_trial(sweep_id, t["number"], status="complete", value=value)
@@ -166,7 +167,7 @@ def run(folder: Path) -> int:
                 running += 1
         asked = len(record["trials"])
         while running < record["parallel"] and asked < record["n_trials"]:
-            if sweeps.read(sweep_id)["state"] != JobState.RUNNING.value:
+            if sweeps.read(sweep_id)["state"] != JobState.RUNNING:
                 break  # cancelled meanwhile: no new job
             trial = study.ask(distributions)
             entry = {"number": trial.number, "trial_id": trial._trial_id, "params": trial.params,
@@ -189,7 +190,7 @@ def run(folder: Path) -> int:
             except ValueError:  # no trial completed
                 summary = None
             final = JobState.SUCCEEDED if summary else JobState.FAILED
-            sweeps.update(sweep_id, state=final.value, end_time=now_iso(), optuna_best=summary,
+            sweeps.update(sweep_id, state=final, end_time=now_iso(), optuna_best=summary,
                           error=None if summary else "No trial completed with a value of the objective.")
             log(f"Done: best {summary}")
             return 0
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         import traceback
 
         traceback.print_exc()
-        SweepStore(folder.parent.parent).update(folder.name, state=JobState.FAILED.value, end_time=now_iso(),
+        SweepStore(folder.parent.parent).update(folder.name, state=JobState.FAILED, end_time=now_iso(),
                                                  error=f"The driver stopped: {type(e).__name__}: {e}")
         return 1
 

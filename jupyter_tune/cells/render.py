@@ -197,7 +197,7 @@ def _check_holdout(values: dict[str, Any]) -> None:
 
 def latest_succeeded_job(store: JobStore) -> str | None:
     """The newest succeeded job's id, or None."""
-    return next((r["id"] for r in store.list() if r.get("state") == JobState.SUCCEEDED.value), None)
+    return next((r["id"] for r in store.list() if r.get("state") == JobState.SUCCEEDED), None)
 
 
 def render_cells(action: str, params: dict[str, Any] | None = None,

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..data.tokenize import encode_prompt
+from ..models.arch import pad_id
 from ..models.head import ClassifierError, head_outputs  # noqa: F401 (re-exported)
 
 # Tokens per forward pass when ranking (rows x longest row).
@@ -94,7 +95,7 @@ def classify(lm, dataset, labels: list[str] | None = None, batch_size: int = 16,
         raise ClassifierError(f"None of labels= is a label of the head ({', '.join(head[:10])}"
                               f"{', ...' if len(head) > 10 else ''}).")
     prompts = [ids for ids, _ in prompt_ids(lm.tokenizer, dataset.examples, _max_length(lm))]
-    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+    pad = pad_id(lm.tokenizer)
     with tqdm(total=len(prompts), desc="Classifying", unit="row", disable=not progress, leave=False) as bar:
         probs = probabilities(lm.model, pad, prompts, batch_size, bar.update)
     preds, scores = [], []

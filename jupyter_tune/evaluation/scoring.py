@@ -30,7 +30,7 @@ from typing import Any
 
 from ..data.formats import Example
 from ..data.tokenize import IGNORE_INDEX, encode_example
-from ..models.arch import end_of_turn_ids
+from ..models.arch import end_of_turn_ids, pad_id
 from ..models.context import context_length
 
 SCORINGS = ("sum", "mean", "calibrated", "calibrated_mean")
@@ -428,7 +428,7 @@ def score_rows(model, tokenizer, batch: list[ScoredPrompt]) -> list[list[float]]
     """Per prompt of `batch`, the summed log-likelihood of each label's answer tokens."""
     import torch
 
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    pad = pad_id(tokenizer)
     with torch.inference_mode():
         return score_labels(model, batch, pad).tolist()
 

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..jobs.states import JobState
+
 # metric -> greater is better. The objective a comparison ranks runs by, first present wins.
 DIRECTIONS = {
     "eval_macro_f1": True, "eval_accuracy": True, "eval_total_loss": False,
@@ -39,7 +41,7 @@ class Run:
 
     id: str
     name: str
-    state: str
+    state: JobState
     params: dict[str, Any]
     rows: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""  # e.g. "pruned at step 4" (sweeps)

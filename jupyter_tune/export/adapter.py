@@ -37,11 +37,11 @@ def write_adapter(job, out: Path) -> dict[str, Any]:
         AutoTokenizer.from_pretrained(what["base_path"]).save_pretrained(out)
     head = what.get("head")
     if head is not None and not (out / "config.json").is_file():  # a checkpoint: the labels from the job
+        from ..models.arch import pad_id
         from ..models.head import write_head_config
 
         tok = AutoTokenizer.from_pretrained(out)
-        write_head_config(out, what["base_path"], head.labels,
-                          tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+        write_head_config(out, what["base_path"], head.labels, pad_id(tok))
     stats = job.dataset_stats
     if stats is not None:
         (out / "dataset_stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")

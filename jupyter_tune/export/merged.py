@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..models.arch import pad_id
 from ..models.context import context_length
 from .turns import end_of_turn_ids, read_turn_format
 
@@ -39,7 +40,7 @@ def load_tuned(job, dtype: str):
         from ..models.head import head_of, load_classifier
 
         saved = head_of(what["base_path"]) is not None
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        pad = pad_id(tokenizer)
         base = load_classifier(what["base_path"], None if saved else head.labels, pad, dtype=getattr(torch, dtype))
     else:
         base = AutoModelForCausalLM.from_pretrained(what["base_path"], dtype=getattr(torch, dtype))
@@ -82,7 +83,7 @@ def write_merged(job, out: Path, dtype: str | None = None, progress: bool = True
         # generate stops where the tuned model stopped.
         gen.eos_token_id = eos if len(eos) > 1 else eos[0]
         if gen.pad_token_id is None:
-            gen.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+            gen.pad_token_id = pad_id(tokenizer, eos[0])
         model.config.use_cache = True
         model.config._name_or_path = str(what["base_model"])
         model.save_pretrained(out, safe_serialization=True)

@@ -77,7 +77,7 @@ class CancelWatch:
                 state = self.store.read_raw(self.job_id).get("state")
             except (OSError, ValueError, KeyError):
                 continue  # a transient read problem is not a cancel
-            if state == JobState.CANCELLING.value:
+            if state == JobState.CANCELLING:
                 self._request()
                 if self._interruptible:
                     _thread.interrupt_main(signal.SIGINT)  # runs _on_signal in the main thread

@@ -100,9 +100,9 @@ def choose(store, job_id: str, step: int | str | None) -> dict[str, Any] | None:
     reconcile(store, job_id)  # a job whose process died is recorded FAILED (final) first
     with store.lock(job_id):
         record = store.read_raw(job_id)
-        state = JobState(record["state"])
+        state = JobState.of(record)
         if not state.is_final:
-            raise JobStateError(f"Job {job_id} is {state.value}: a checkpoint can be chosen once the job has "
+            raise JobStateError(f"Job {job_id} is {state}: a checkpoint can be chosen once the job has "
                                 "ended (succeeded, cancelled or failed). Wait for it: "
                                 f"jt.get_job({job_id!r}).wait().")
         choice = None

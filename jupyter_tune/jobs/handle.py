@@ -27,7 +27,7 @@ class JobHandle:
         self.id = job_id
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.id} {self.state.value}>"
+        return f"<{type(self).__name__} {self.id} {self.state}>"
 
     # -- state --
     @property
@@ -41,13 +41,13 @@ class JobHandle:
 
     @property
     def state(self) -> JobState:
-        return JobState(self.record["state"])
+        return JobState.of(self.record)
 
     @property
     def queue_position(self) -> int | None:
         """1 for the next job to start, while JOB_STATE_QUEUED; else None."""
         r = self.record
-        return r.get("queue_position") if r.get("state") == JobState.QUEUED.value else None
+        return r.get("queue_position") if r.get("state") == JobState.QUEUED else None
 
     @property
     def error(self) -> str | None:
@@ -144,7 +144,7 @@ class JobHandle:
             if state.is_final:
                 return state
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"Job {self.id} still {state.value} after {timeout} s")
+                raise TimeoutError(f"Job {self.id} still {state} after {timeout} s")
             time.sleep(poll)
 
     def cancel(self) -> JobState:
@@ -159,10 +159,10 @@ def cancel_job(store: JobStore, job_id: str) -> JobState:
     try:
         state = store.request_cancel(job_id)
     except CorruptJobError:
-        return JobState(store.read(job_id)["state"])  # an unreadable job reads FAILED; nothing to cancel
+        return JobState.of(store.read(job_id))  # an unreadable job reads FAILED; nothing to cancel
     if state is JobState.CANCELLED:  # a queued job (or one with no process): the queue moves on
         kick(store)
-    return JobState(store.read(job_id)["state"])
+    return JobState.of(store.read(job_id))
 
 
 def delete_job(store: JobStore, job_id: str, wait_s: float = 30.0) -> None:

@@ -28,7 +28,7 @@ from .store import JobStore, validate_job_id
 
 SLOTS_ENV = "JUPYTER_TUNE_SLOTS"
 # States that hold a slot (a PENDING job's process is starting).
-_HOLDING = frozenset({JobState.PENDING.value, JobState.RUNNING.value, JobState.CANCELLING.value})
+_HOLDING = frozenset({JobState.PENDING, JobState.RUNNING, JobState.CANCELLING})
 _local = threading.local()
 _RANK_VARS = frozenset({"RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
                         "ROLE_WORLD_SIZE", "GROUP_WORLD_SIZE", "ROLE_NAME", "MASTER_ADDR", "MASTER_PORT",
@@ -118,7 +118,7 @@ def dispatch(store: JobStore, spawn: Spawn | None = None) -> list[str]:
         records = store.list()
         total = machine_slots()
         used = sum(slots_needed(r, total) for r in records if r.get("state") in _HOLDING)
-        queued = sorted((r for r in records if r.get("state") == JobState.QUEUED.value), key=_order)
+        queued = sorted((r for r in records if r.get("state") == JobState.QUEUED), key=_order)
         waiting = []
         for record in queued:
             need = slots_needed(record, total)
@@ -156,7 +156,7 @@ def spawn_worker(store: JobStore, job_id: str, resume: bool) -> None:
             proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env=env, start_new_session=True, cwd=str(job_dir))
     except OSError as e:
-        store.update(job_id, state=JobState.FAILED.value, end_time=now_iso(),
+        store.update(job_id, state=JobState.FAILED, end_time=now_iso(),
                      error={"message": f"The job process could not be started: {e}"})
         raise
     try:

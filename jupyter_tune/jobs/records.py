@@ -28,6 +28,7 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -58,7 +59,10 @@ def json_kind(value: Any) -> str:
 
 # -- JSON that every reader (a browser's JSON.parse included) accepts --
 def json_safe(obj: Any) -> Any:
-    """`obj` with NaN/Infinity as None, numpy/torch scalars as numbers and anything else as str."""
+    """`obj` with NaN/Infinity as None, enum members (a JobState) as their values, numpy/torch scalars as
+    numbers and anything else as str."""
+    if isinstance(obj, Enum):
+        return json_safe(obj.value)
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if obj is None or isinstance(obj, (str, int)):

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import Enum
+from typing import Any
 
 
 class JobState(str, Enum):
+    """A job's (or sweep's) state. A str enum: a member equals, hashes and serialises as its value, so
+    records hold members or the strings read from JSON alike (records.json_safe writes the value)."""
+
     QUEUED = "JOB_STATE_QUEUED"
     PENDING = "JOB_STATE_PENDING"
     RUNNING = "JOB_STATE_RUNNING"
@@ -16,6 +21,13 @@ class JobState(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any]) -> JobState:
+        """The record's ``state`` as a JobState. The stores check it on every read (a record without a
+        valid one reads as a FAILED stub), so the ValueError for an unknown or missing state only meets
+        a record that did not come from a store."""
+        return cls(record.get("state"))
 
     @property
     def is_final(self) -> bool:

@@ -54,9 +54,7 @@ from .states import ACTIVE_STATES, FINAL_STATES, JobState
 JOB_ID_RE = RECORD_ID_RE  # 1 to 64 of a-z, 0-9 and '-' (fullmatch)
 # A PENDING job whose process never registered within this time is reported FAILED.
 _PENDING_GRACE_S = 120.0
-_STATES = frozenset(s.value for s in JobState)
-_ACTIVE = ACTIVE_STATES
-_FINAL_VALUES = frozenset(s.value for s in FINAL_STATES)
+_STATES = frozenset(JobState)  # JobState is a str enum: the strings read from job.json are found in these sets
 # job.json's blocks that readers index, and the JSON type each must have.
 _RECORD_SHAPES = (("params", dict), ("progress", dict), ("tuning", dict), ("paths", dict), ("error", dict),
                   ("best", dict), ("warnings", list), ("exports", list),
@@ -148,7 +146,7 @@ class JobStore(RecordStore):
             created = self.job_dir(job_id).stat().st_mtime
         except OSError:
             created = 0.0
-        return {"id": job_id, "display_name": job_id, "state": JobState.FAILED.value, "unreadable": True,
+        return {"id": job_id, "display_name": job_id, "state": JobState.FAILED, "unreadable": True,
                 "error": {"message": f"This job's files are unreadable: {reason}. Delete it with "
                                      f"jt.delete_job({job_id!r}) or the panel."},
                 "params": {}, "progress": {}, "create_unix": created, "create_time": None,
@@ -158,14 +156,14 @@ class JobStore(RecordStore):
         """The final state of a job whose process is gone: the state and reason it left in its exit note
         (jobs/exit_note.py: it could not write job.json, e.g. on a full disk), else FAILED with a guess."""
         note = exit_note.read(self.job_dir(record["id"]), record.get("pid")) if record.get("pid") else None
-        if note is not None and note["state"] in _FINAL_VALUES:
+        if note is not None and note["state"] in FINAL_STATES:
             message = note.get("message")
-            if note["state"] == JobState.FAILED.value:
+            if note["state"] == JobState.FAILED:
                 message = (f"{message}\n(The job process recorded this in {exit_note.NAME}: it could not "
                            "update job.json, for example because the disk is full.)")
             error = {"message": message} if message else None
-            return {"state": note["state"], "error": error, "end_time": now_iso(), "update_time": now_iso()}
-        return {"state": JobState.FAILED.value, "error": {"message": self._death_reason(record)},
+            return {"state": JobState.of(note), "error": error, "end_time": now_iso(), "update_time": now_iso()}
+        return {"state": JobState.FAILED, "error": {"message": self._death_reason(record)},
                 "end_time": now_iso(), "update_time": now_iso()}
 
     def record_deaths(self, job_id: str | None = None) -> list[str]:
@@ -180,7 +178,7 @@ class JobStore(RecordStore):
         for jid in [job_id] if job_id is not None else self._job_ids():
             try:
                 raw = self.read_raw(jid)
-                queued |= raw["state"] == JobState.QUEUED.value
+                queued |= raw["state"] == JobState.QUEUED
                 if self._died(raw) and self.record_death(jid):  # checked again under the lock
                     recorded.append(jid)
             except (OSError, CorruptJobError, JobNotFoundError) as e:
@@ -189,7 +187,7 @@ class JobStore(RecordStore):
 
     @staticmethod
     def _died(record: dict[str, Any]) -> bool:
-        if record.get("state") not in _ACTIVE or record.get("state") == JobState.QUEUED.value:
+        if record.get("state") not in ACTIVE_STATES or record.get("state") == JobState.QUEUED:
             return False  # a queued job has no process by design: it waits for a slot
         pid = record.get("pid")
         if pid is None:
@@ -216,14 +214,14 @@ class JobStore(RecordStore):
         """
         with self.lock(job_id):
             record = self.read_raw(job_id)
-            state = record["state"]
-            if state == JobState.CANCELLING.value:
-                record.update(state=JobState.CANCELLED.value, end_time=now_iso(), update_time=now_iso())
+            state = JobState.of(record)
+            if state is JobState.CANCELLING:
+                record.update(state=JobState.CANCELLED, end_time=now_iso(), update_time=now_iso())
                 atomic_write_json(self.job_dir(job_id) / "job.json", record)
                 return False
-            if state != JobState.PENDING.value:  # a QUEUED job starts only through the queue
+            if state is not JobState.PENDING:  # a QUEUED job starts only through the queue
                 return False
-            record.update(state=JobState.RUNNING.value, pid=pid, pid_create_time=pid_create_time,
+            record.update(state=JobState.RUNNING, pid=pid, pid_create_time=pid_create_time,
                           start_time=record.get("start_time") or now_iso(), update_time=now_iso())
             atomic_write_json(self.job_dir(job_id) / "job.json", record)
             return True
@@ -234,11 +232,11 @@ class JobStore(RecordStore):
         with self.lock(job_id):
             record = self.read_raw(job_id)
             seen = self.assess(record)
-            state = seen["state"]
-            if state not in (JobState.FAILED.value, JobState.CANCELLED.value):
+            state = JobState.of(seen)
+            if state not in (JobState.FAILED, JobState.CANCELLED):
                 raise JobStateError(f"Job {job_id} is {state}; only FAILED or CANCELLED jobs can be resumed.")
             previous = seen.get("error")
-            record.update(state=JobState.QUEUED.value, error=None, rank_error=None, end_time=None, pid=None,
+            record.update(state=JobState.QUEUED, error=None, rank_error=None, end_time=None, pid=None,
                           pid_create_time=None, queued_unix=time.time(),
                           resume_count=int(_number(record.get("resume_count"))) + 1,
                           previous_error=previous, update_time=now_iso())
@@ -253,16 +251,16 @@ class JobStore(RecordStore):
         """
         with self.lock(job_id):
             record = self.read_raw(job_id)
-            state = JobState(record["state"])
+            state = JobState.of(record)
             if state.is_final or state is JobState.CANCELLING:
                 return state
             if process_alive(record.get("pid"), record.get("pid_create_time")):
-                record.update(state=JobState.CANCELLING.value, cancel_requested_time=now_iso())
+                record.update(state=JobState.CANCELLING, cancel_requested_time=now_iso())
             else:
-                record.update(state=JobState.CANCELLED.value, end_time=now_iso(), queue_position=None)
+                record.update(state=JobState.CANCELLED, end_time=now_iso(), queue_position=None)
             record["update_time"] = now_iso()
             atomic_write_json(self.job_dir(job_id) / "job.json", record)
-            return JobState(record["state"])
+            return JobState.of(record)
 
     def _job_ids(self) -> list[str]:
         return self.ids()
@@ -287,9 +285,9 @@ class JobStore(RecordStore):
         try:
             with self.lock(job_id):
                 record = self.read_raw(job_id)
-                if record["state"] != JobState.QUEUED.value:
+                if record["state"] != JobState.QUEUED:
                     return None
-                record.update(state=JobState.PENDING.value, pending_since=time.time(), queue_position=None,
+                record.update(state=JobState.PENDING, pending_since=time.time(), queue_position=None,
                               update_time=now_iso())
                 atomic_write_json(self.job_dir(job_id) / "job.json", record)
                 return record
@@ -299,7 +297,7 @@ class JobStore(RecordStore):
     def set_queue_position(self, job_id: str, position: int) -> None:
         with self.lock(job_id):
             record = self.read_raw(job_id)
-            if record["state"] == JobState.QUEUED.value:
+            if record["state"] == JobState.QUEUED:
                 record.update(queue_position=position, update_time=now_iso())
                 atomic_write_json(self.job_dir(job_id) / "job.json", record)
 
@@ -400,7 +398,7 @@ class JobStore(RecordStore):
             "start_time": record.get("start_time"),
             "end_time": record.get("end_time"),
             "progress": progress,
-            "queue_position": record.get("queue_position") if record.get("state") == JobState.QUEUED.value
+            "queue_position": record.get("queue_position") if record.get("state") == JobState.QUEUED
             else None,
             "error": record.get("error"),
             # the checkpoint the user made the job's model (jobs/choice.py), for the job list's note

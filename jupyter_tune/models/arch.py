@@ -30,6 +30,15 @@ def end_of_turn_ids(model, tokenizer) -> list[int]:
     return ids
 
 
+def pad_id(tokenizer, eos: int | None = None) -> int:
+    """The id that pads a batch: the tokenizer's pad token, else `eos` (default: the tokenizer's EOS), else 0.
+    Padded positions are masked out, so any real id does; a classifier's config records this one."""
+    for i in (tokenizer.pad_token_id, tokenizer.eos_token_id if eos is None else eos):
+        if i is not None:
+            return int(i)
+    return 0
+
+
 def library_attention(config) -> str:
     """transformers' attention implementation that computes `config`'s attention exactly."""
     return "eager" if eager_reason(config) else "sdpa"

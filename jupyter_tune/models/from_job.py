@@ -28,6 +28,7 @@ class JobBaseError(ValueError):
 
 def job_base(name: str, store=None) -> JobBase | None:
     """The model a job id stands for, or None when ``name`` is not a job id in the store."""
+    from ..jobs.states import JobState
     from ..jobs.store import JOB_ID_RE, JobStore
 
     if not isinstance(name, str) or not JOB_ID_RE.fullmatch(name) or Path(name).exists():
@@ -43,7 +44,7 @@ def job_base(name: str, store=None) -> JobBase | None:
         raise JobBaseError(f"base_model={name!r} is a classification-head job (task='classification'): its model "
                            "is a classifier, not a language model another job can start from. Start from its "
                            "base model instead.")
-    if record.get("state") != "JOB_STATE_SUCCEEDED":
+    if record.get("state") != JobState.SUCCEEDED:
         raise JobBaseError(f"base_model={name!r} is a tuning job in {record.get('state')}, not "
                            "JOB_STATE_SUCCEEDED: start from a job once it has succeeded.")
     from ..jobs.choice import chosen_path

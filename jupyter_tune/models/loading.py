@@ -144,7 +144,7 @@ def job_adapter(job) -> tuple[Path, list[str]]:
     from .from_job import FULL_MODEL_DIR, job_is_full
 
     record = job.record
-    state = JobState(record["state"])
+    state = JobState.of(record)
     if state.is_final:
         chosen = chosen_path(job.id, job.dir, record)
         if chosen is not None:
@@ -157,7 +157,7 @@ def job_adapter(job) -> tuple[Path, list[str]]:
     if state is JobState.SUCCEEDED:
         if _is_adapter(job.adapter_path):
             return job.adapter_path, []
-        raise JobNotReadyError(f"Job {job.id} is {state.value} but has no adapter in {job.adapter_path}; "
+        raise JobNotReadyError(f"Job {job.id} is {state} but has no adapter in {job.adapter_path}; "
                                "the job folder is incomplete. Re-run the tuning job.")
     if state in (JobState.CANCELLED, JobState.FAILED):
         how = "was cancelled" if state is JobState.CANCELLED else "failed"
@@ -167,10 +167,10 @@ def job_adapter(job) -> tuple[Path, list[str]]:
         if ckpt is not None and _is_adapter(ckpt):
             return ckpt, [f"Job {job.id} {how}: loading its latest checkpoint, {ckpt.name}."]
         why = f" ({job.error.splitlines()[0]})" if state is JobState.FAILED and job.error else ""
-        raise JobNotReadyError(f"Job {job.id} is {state.value}{why} and saved no adapter or checkpoint: there "
+        raise JobNotReadyError(f"Job {job.id} is {state}{why} and saved no adapter or checkpoint: there "
                                f"is no tuned model to load. Tune again (jt.tune) or resume it "
                                f"(jt.resume({job.id!r})).")
-    raise JobNotReadyError(f"Job {job.id} is {state.value}, not JOB_STATE_SUCCEEDED: it has no tuned model "
+    raise JobNotReadyError(f"Job {job.id} is {state}, not JOB_STATE_SUCCEEDED: it has no tuned model "
                            f"to load yet. Wait for it to finish: jt.get_job({job.id!r}).wait(), then load it "
                            "again.")
 

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from ..data.tokenize import IGNORE_INDEX, Encoded
 from ..evaluation.head import head_logits, metrics_from_pairs, prompt_ids
+from ..models.arch import pad_id
 from .trainer import VARLEN_KEYS, TuningTrainer
 
 
@@ -104,7 +105,7 @@ def plan_classification(params, train, val, tokenizer) -> ClassificationPlan:
         raise ValueError(f"task='classification' needs at least two labels in the training data (each row's "
                          f"answer is its label); found {len(labels)}: {labels[:1]}.")
     val_answers = {ex.answer for ex in (val.examples if val is not None else []) if ex.answer is not None}
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_id(tokenizer)
     return ClassificationPlan(labels, sorted(set(labels) | val_answers), int(pad),
                               balanced_weights(answers, labels) if params.class_weights else None)
 

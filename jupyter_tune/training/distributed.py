@@ -137,12 +137,13 @@ def run(job_dir: Path, resume: bool) -> int:
     signal.signal(signal.SIGTERM, stop)
     rc = proc.wait()
     record = store.read_raw(job_id)
-    if JobState(record["state"]).is_final:
-        return 0 if record["state"] != JobState.FAILED.value else 1
+    state = JobState.of(record)
+    if state.is_final:
+        return 0 if state is not JobState.FAILED else 1
     node_rank = int(params.get("node_rank") or 0)
     if rc == 0 and node_rank > 0:  # global rank 0, which writes the results, ran on node_rank 0
         log("This machine's ranks finished; the adapter and metrics are in node_rank 0's job store.")
-        store.update(job_id, state=JobState.SUCCEEDED.value, end_time=now_iso(), error=None,
+        store.update(job_id, state=JobState.SUCCEEDED, end_time=now_iso(), error=None,
                      note="node_rank 0's job holds the adapter and the metrics")
         return 0
     with open(log_path, "rb") as f:
@@ -150,7 +151,7 @@ def run(job_dir: Path, resume: bool) -> int:
         text = f.read().decode("utf-8", "replace")
     reason = failure_reason(text, rc, record.get("rank_error"))
     log(reason)
-    store.update(job_id, state=JobState.FAILED.value, end_time=now_iso(), error={
+    store.update(job_id, state=JobState.FAILED, end_time=now_iso(), error={
         "message": f"{reason} Resume it with jt.resume({job_id!r}) to continue from the last checkpoint."})
     return 1
 

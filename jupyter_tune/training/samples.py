@@ -19,7 +19,7 @@ from ..data.tokenize import encode_prompt
 from ..evaluation.classification import normalize
 from ..evaluation.head import probabilities, prompt_ids
 from ..jobs.samples import FILE
-from ..models.arch import end_of_turn_ids
+from ..models.arch import end_of_turn_ids, pad_id
 
 # New tokens per answer: the longest expected answer plus this margin (end-of-turn markers), at most the cap.
 _MARGIN = 4
@@ -118,7 +118,7 @@ class SampleAnswers(TrainerCallback):
 
         tok = self.tokenizer
         eos = end_of_turn_ids(model, tok)
-        pad = tok.pad_token_id if tok.pad_token_id is not None else eos[0]
+        pad = pad_id(tok, eos[0])
         device = next(model.parameters()).device
         input_ids, mask, _ = left_padded(self.prompts, pad, str(device))
         config = GenerationConfig(max_new_tokens=self.max_new_tokens, do_sample=False, eos_token_id=eos,
@@ -188,6 +188,6 @@ class HeadSampleAnswers(SampleAnswers):
     def answer(self, model) -> list[str]:
         config = getattr(model, "config", None)
         id2label = {int(k): v for k, v in (getattr(config, "id2label", None) or {}).items()}
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        pad = pad_id(self.tokenizer)
         probs = probabilities(model, pad, self.prompts)
         return [id2label[max(range(len(p)), key=p.__getitem__)] for p in probs]

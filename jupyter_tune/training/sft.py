@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..models.arch import pad_id
 from .log import log
 from .methods import Method
 
@@ -74,8 +75,7 @@ class Supervised(Method):
         from .trainer import TuningTrainer
 
         params = self.params
-        collator = PaddingFreeCollator() if params.padding_free else PaddedCollator(
-            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
+        collator = PaddingFreeCollator() if params.padding_free else PaddedCollator(pad_id(tokenizer))
         as_rows = lambda encs: [{"input_ids": e.input_ids, "labels": e.labels} for e in encs]  # noqa: E731
         trainer_class, extra = TuningTrainer, {}
         if self.head:

@@ -62,10 +62,10 @@ def _finish(store: JobStore, job_id: str, state: JobState, message: str | None) 
     store the rest when it sees the process gone."""
     exit_note.write(store.job_dir(job_id), state.value, message)
     try:
-        store.update(job_id, state=state.value, end_time=now_iso(),
+        store.update(job_id, state=state, end_time=now_iso(),
                      error={"message": message} if state is JobState.FAILED else None)
     except OSError as e:
-        log(f"Could not record {state.value} in job.json ({type(e).__name__}: {e}); "
+        log(f"Could not record {state} in job.json ({type(e).__name__}: {e}); "
             f"{exit_note.NAME} holds it")
 
 
@@ -146,8 +146,8 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, resume: bool,
         _finish_selection(store, job_id, trainer, final)
         _save_adapter(trainer, tokenizer, job_dir / "adapter")
         log(f"{'Model' if params.method == 'full' else 'Adapter'} saved to "
-            f"{job_dir / ('model' if params.method == 'full' else 'adapter')}; {final.value}")
-        _close_trackers(trackers, job_dir / "adapter", final.value)
+            f"{job_dir / ('model' if params.method == 'full' else 'adapter')}; {final}")
+        _close_trackers(trackers, job_dir / "adapter", final)
         if final is JobState.SUCCEEDED and (val is not None or params.evaluate_after):
             import gc
 
@@ -167,13 +167,13 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, resume: bool,
             log(f"Cancelled at step {trainer.state.global_step}; adapter saved")
         else:
             log("Cancelled before training started")
-        _close_trackers(trackers, store.job_dir(job_id) / "adapter", JobState.CANCELLED.value)
+        _close_trackers(trackers, store.job_dir(job_id) / "adapter", JobState.CANCELLED)
         _finish(store, job_id, JobState.CANCELLED, None)
         return 0
     except BaseException as e:  # noqa: BLE001 - the job must always end in a final state
         traceback.print_exc()
         message = f"{type(e).__name__}: {e}"
-        _close_trackers(trackers, None, JobState.FAILED.value)
+        _close_trackers(trackers, None, JobState.FAILED)
         if world_size > 1:
             # A rank's error may only echo another rank's death: the supervisor, which sees how every
             # rank ended, writes the final state.
@@ -187,11 +187,11 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, resume: bool,
         watch.stop()
 
 
-def _close_trackers(trackers, adapter: Path | None, final_state: str) -> None:
+def _close_trackers(trackers, adapter: Path | None, final: JobState) -> None:
     """End the trackers' runs with the adapter's location; never changes how the job ends."""
     if trackers is not None:
         try:
-            trackers.close(adapter, final_state)
+            trackers.close(adapter, str(final))  # the trackers take plain text
         except Exception as e:  # noqa: BLE001
             log(f"Warning: the trackers did not close cleanly: {e}")
 

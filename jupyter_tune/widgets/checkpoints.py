@@ -70,7 +70,7 @@ class CheckpointsSection(w.VBox):
 
     def update(self, record: dict[str, Any], metrics: list[dict[str, Any]] | None = None) -> None:
         """Re-read the kept checkpoints when the state, the choice, the best or the metrics changed."""
-        final = JobState(record["state"]).is_final
+        final = JobState.of(record).is_final
         key = (record.get("state"), str(record.get("chosen_checkpoint")), str(record.get("best")),
                len(metrics) if metrics is not None else None)
         if key == self._key:

@@ -188,7 +188,7 @@ class CompareView(LivePoller, w.VBox):
                 record = self.store.read(job_id)
             except JobNotFoundError:
                 continue
-            runs.append(Run(job_id, record.get("display_name") or job_id, record.get("state"),
+            runs.append(Run(job_id, record.get("display_name") or job_id, JobState.of(record),
                             record.get("params") or {}, self._metrics(job_id), notes.get(job_id, "")))
         names = [run.name for run in runs]
         for run in runs:  # two runs of one name: the legend and table tell them apart by id
@@ -214,7 +214,7 @@ class CompareView(LivePoller, w.VBox):
                                               self.differing, best_id, self.objective[0])
                 self._key = key
                 self.updates += 1
-            done = all(JobState(r.state).is_final for r in runs) and not self._active()
+            done = all(r.state.is_final for r in runs) and not self._active()
             return done
 
     def _title_html(self) -> str:
@@ -229,7 +229,7 @@ class CompareView(LivePoller, w.VBox):
     def _tick(self) -> bool:
         # As the job view's poller: a watching kernel records dead jobs and keeps the queue moving.
         for run in self.runs:
-            if not JobState(run.state).is_final:
+            if not run.state.is_final:
                 reconcile(self.store, run.id)
         return self.refresh()
 

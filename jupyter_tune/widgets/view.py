@@ -52,7 +52,7 @@ class JobView(LivePoller, w.VBox):
         self._init_poller()
         self._metrics: list[dict[str, Any]] = []
         self._metrics_size = -1
-        self._state: str | None = None
+        self._state: JobState | None = None
         self.updates = 0  # refreshes that changed something (for tests and debugging)
         final = self.refresh()
         if live and not final:
@@ -75,11 +75,11 @@ class JobView(LivePoller, w.VBox):
         with self._lock:
             record = self.store.read(self.job.id)  # first: the metrics read next are at least as new
             metrics = self._read_metrics()
-            state = record.get("state")
+            state = JobState.of(record)
             total = (record.get("progress") or {}).get("total_steps") or (record.get("tuning") or {}).get(
                 "total_steps")
             self.header.update(record, metrics, self.store.log_tail(self.job.id, 15)
-                               if state == JobState.FAILED.value else "")
+                               if state is JobState.FAILED else "")
             if self.supervise.update(metrics, total):
                 self.updates += 1
             if self.supervise.samples.refresh(self.store, self.job.id):
@@ -93,7 +93,7 @@ class JobView(LivePoller, w.VBox):
                 self._state = state
                 self.test.refresh(record)
                 self.updates += 1
-            return JobState(state).is_final
+            return state.is_final
 
     # -- the poller (widgets/poller.py) --
     def _tick(self) -> bool:

@@ -1,4 +1,5 @@
-/** JSON shapes of the /jupyter-tune/ REST API (see jupyter_tune/server/routes.py). */
+/** JSON shapes of the /jupyter-tune/ REST API (see jupyter_tune/server/routes.py). Written by hand;
+ * tests/package/test_panel_types.py checks their fields against what the Python side sends. */
 
 export interface IParameter {
   name: string;
@@ -28,6 +29,8 @@ export interface ISchema {
   /** The panel's other values (job_id, dataset, prompt, max_output_tokens, dest, format, job_ids). */
   action_parameters: IParameter[];
   recommended_learning_rate: number;
+  /** The rate learning_rate_multiplier scales, per method (lora, qlora, full, dpo, grpo; params.py). */
+  recommended_learning_rates: Record<string, number>;
   states: IJobStates;
 }
 
@@ -57,6 +60,8 @@ export interface IJobSummary {
   /** The step whose checkpoint became the job's adapter (select_best), or null. */
   chosen_checkpoint?: number | null;
   error: { message?: string } | string | null;
+  /** The job's files cannot be read; error says why and that it can still be deleted. */
+  unreadable?: boolean;
 }
 
 /** GET jobs/<id>: job.json with the last logged step's metrics. */

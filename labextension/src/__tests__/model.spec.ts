@@ -35,6 +35,7 @@ const SCHEMA: ISchema = {
   parameters: [param('base_model', 'str', { group: 'basic' }), param('warmup_ratio', 'float')],
   action_parameters: [param('job_id', 'str'), param('job_ids', 'list[str]')],
   recommended_learning_rate: 0.0002,
+  recommended_learning_rates: { lora: 0.001 },
   states: STATES
 };
 
