@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # pip warns about every missing local index folder; keep its real output only
 QUIET  := 2>&1 | { grep -v "is ignored" || true; }
 
-.PHONY: install test test-fast lint lab demo bench bench-train bench-quality-full gpu-wheels gpu-check clean
+.PHONY: install test test-fast lint lab demo bench bench-train bench-grpo bench-quality-full gpu-wheels gpu-check clean
 
 install: $(STAMP)
 
@@ -54,6 +54,10 @@ bench: install
 
 bench-train: install
 	$(PY) benchmarks/bench_train.py
+
+# GRPO from the base model on the small task, rewards from label graders (README, Methods): about 30 minutes.
+bench-grpo: install
+	$(PY) benchmarks/bench_grpo.py
 
 # The seed's real task at full length: base evaluation -> tuning -> tuned evaluation -> compare, with the
 # best setting measured within an hour on a 2-core CPU (README, "The real task"). The task is the specialty
