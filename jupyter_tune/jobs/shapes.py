@@ -51,6 +51,44 @@ class TuningInfo(TypedDict, total=False):
     select_best: str | None
     early_stopping_patience: int | None
     num_processes: int
+    dpo_beta: float                  # method="dpo" (training/dpo.py)
+    reference: str | None            # dpo, grpo with kl_beta > 0: the reference model
+    graders: list[dict[str, str]]    # method="grpo": each grader's name and kind (training/grpo.py)
+    num_generations: int
+    max_completion_length: int
+    kl_beta: float
+
+
+class SplitStats(TypedDict, total=False):
+    """One split of dataset_stats.json (data/stats.split_stats; Vertex's tuning dataset statistics)."""
+
+    source: str
+    tuning_dataset_example_count: int
+    total_tuning_character_count: int
+    total_token_count: int
+    total_billable_token_count: int
+    tuning_step_count: int
+    user_input_token_distribution: dict[str, Any]
+    user_output_token_distribution: dict[str, Any]
+    user_message_per_example_distribution: dict[str, Any]
+    truncated_example_count: int
+    truncated_example_indices: list[int]
+    dropped_example_count: int
+    dropped_examples: list[dict[str, Any]]
+    warnings: list[str]
+    user_dataset_examples: list[dict[str, Any]]
+    long_prompt_count: int           # method="grpo": prompts that leave < max_completion_length tokens
+
+
+class DatasetStats(TypedDict, total=False):
+    """dataset_stats.json, beside job.json: written once by the job process (training/build.py's pipeline)."""
+
+    max_seq_length: int
+    epochs: int
+    method: str
+    train: SplitStats
+    validation: SplitStats | None
+    health: dict[str, Any]           # data/health.py's findings, checked by jt.tune
 
 
 class Progress(TypedDict, total=False):
@@ -82,6 +120,7 @@ class EvaluationSummary(TypedDict, total=False):
     base_macro_f1: float
     tuned_macro_f1: float
     baseline_macro_f1: float | None
+    graders: dict[str, dict[str, float]]  # a GRPO job: {grader: {"base": mean, "tuned": mean}}
 
 
 class JobRecord(TypedDict, total=False):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..data.loader import Dataset
+from ..jobs.shapes import DatasetStats
 from ..params import TuningParams, choose_epochs
 from .arguments import shared_arguments, training_base
 from .log import log
@@ -58,8 +59,8 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
     hw, model_path, merge, tokenizer = start(params, method.pad_token)
     epochs = params.epochs or choose_epochs(len(train))
 
-    stats = {"max_seq_length": params.max_seq_length, "epochs": epochs,
-             **method.data(tokenizer, train, val, epochs)}
+    stats: DatasetStats = {"max_seq_length": params.max_seq_length, "epochs": epochs,  # dataset_stats.json
+                           **method.data(tokenizer, train, val, epochs)}
     evaluate = bool(method.val_rows)
     select = method.select_best()
 
