@@ -2,11 +2,11 @@
 
 The base model (SmolLM2-135M-Instruct) is asked to name the specialty of a short transcript among five
 labels. It is evaluated greedily (jt.evaluate mode="generate") before and after a GRPO job whose rewards
-are two graders: ``label_match`` with ``choices`` (the first label the answer names is right: a signal even
-while the model still talks around its answer) and exact ``label_match`` (the answer is the label alone).
+are two graders: ``label_match`` with ``choices`` (the one label the answer names is right: a signal even
+while the model still talks around its answer, nothing for reciting the label list) and exact ``label_match`` (the answer is the label alone).
 Nothing trains on the ground-truth answers; they are only what the graders compare with.
 
-Reported, in one run: macro F1 and accuracy of the answers read as the first label they name, and with the
+Reported, in one run: macro F1 and accuracy of the answers read as the one label they name, and with the
 exact mapping jt.evaluate uses (an answer that is not a label alone is wrong); the reward by step; the time
 of each step; tokens/s of training (prompt + sampled tokens per second of the job's steps).
 
@@ -30,7 +30,7 @@ MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 LABELS = ["Cardiovascular / Pulmonary", "Gastroenterology", "Neurology", "Orthopedic", "Urology"]
 TEMPLATE = ("Assign a label to the given medical transcript from among these labels: [" + ", ".join(LABELS)
             + "]. Answer with the label only. TRANSCRIPT: {input_text}")
-GRADERS = [{"kind": "label_match", "name": "first_label", "choices": LABELS},
+GRADERS = [{"kind": "label_match", "name": "one_label", "choices": LABELS},
            {"kind": "label_match", "name": "exact_label"}]
 
 
@@ -39,7 +39,7 @@ def rows(name: str) -> list[dict]:
 
 
 def measure(model, data: list[dict], max_tokens: int) -> dict:
-    """Greedy answers; macro F1 / accuracy exact (jt.evaluate's) and read as the first label named."""
+    """Greedy answers; macro F1 / accuracy exact (jt.evaluate's) and read as the one label named."""
     from sklearn.metrics import f1_score
 
     import jupyter_tune as jt
@@ -49,16 +49,16 @@ def measure(model, data: list[dict], max_tokens: int) -> dict:
     report = jt.evaluate(model, data, mode="generate", prompt_template=TEMPLATE, labels=LABELS,
                          max_output_tokens=max_tokens, progress=False)
     seconds = time.perf_counter() - t
-    first = LabelMatch(choices=LABELS)
+    one = LabelMatch(choices=LABELS)
     answers = [str(a or "").strip().casefold() for a in report.predictions["raw_answer"]]
     by_fold = {lab.casefold(): lab for lab in LABELS}
-    named = [by_fold.get(first._first_named(a), "none") for a in answers]
+    named = [by_fold.get(one.named(a), "none") for a in answers]
     truth = list(report.predictions["ground_truth"])
     return {"macro_f1_exact": float(report.metrics.loc["macro avg", "f1_score"]),
             "accuracy_exact": float(sum(report.predictions["correct"]) / len(truth)),
-            "macro_f1_first_label": float(f1_score(truth, named, labels=LABELS, average="macro", zero_division=0)),
-            "accuracy_first_label": sum(n == t for n, t in zip(named, truth, strict=True)) / len(truth),
-            "no_label_named": named.count("none"), "seconds": round(seconds, 1),
+            "macro_f1_one_label": float(f1_score(truth, named, labels=LABELS, average="macro", zero_division=0)),
+            "accuracy_one_label": sum(n == t for n, t in zip(named, truth, strict=True)) / len(truth),
+            "no_single_label_named": named.count("none"), "seconds": round(seconds, 1),
             "examples": [{"truth": t, "answer": a} for t, a in list(zip(truth, answers, strict=True))[:6]]}
 
 
@@ -115,11 +115,11 @@ def main() -> None:
     print(f"\n{result['machine']['cpu']}, {result['steps']} GRPO steps in {job_seconds / 60:.1f} min "
           f"({state.value}); train reward by quarter of the run: {', '.join(f'{q:.2f}' for q in quarters)}; "
           f"eval reward: {', '.join(f'{s}:{r:.2f}' for s, r in result['eval_reward'])}")
-    print("| model | macro F1 (first label named) | accuracy (first label) | macro F1 (exact) | no label named | eval s |")
+    print("| model | macro F1 (the one label named) | accuracy (one label) | macro F1 (exact) | no single label named | eval s |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, r in (("base", base), ("GRPO-tuned", tuned)):
-        print(f"| {name} | {r['macro_f1_first_label']:.3f} | {r['accuracy_first_label']:.3f} | "
-              f"{r['macro_f1_exact']:.3f} | {r['no_label_named']}/{len(evaluation)} | {r['seconds']} |")
+        print(f"| {name} | {r['macro_f1_one_label']:.3f} | {r['accuracy_one_label']:.3f} | "
+              f"{r['macro_f1_exact']:.3f} | {r['no_single_label_named']}/{len(evaluation)} | {r['seconds']} |")
 
 
 if __name__ == "__main__":

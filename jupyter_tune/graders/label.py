@@ -11,9 +11,11 @@ from jupyter_tune.graders.base import render
 class LabelMatch:
     """1 when the answer, stripped and (by default) case-folded, equals the label (default the row's
     ``label`` field, else its ``reference``), else 0. ``contains=True`` accepts an answer that names the label
-    inside a longer text. ``choices`` (the label set) reads a longer answer as the label it names first
-    ("The specialty is Urology, not Neurology" -> Urology): listing every label earns nothing, which
-    ``contains`` would reward, and a model that talks around its answer still gets a signal."""
+    inside a longer text. ``choices`` (the label set) reads a longer answer as the one label of the set it
+    names ("The specialty is Urology." -> Urology): an answer naming two or more labels scores 0, so reciting
+    the label list earns nothing (``contains`` rewards it), while a model that talks around its answer still
+    gets a signal. A label inside a longer one ("Neurology" in "Pediatric Neurology") counts only as the
+    longer one."""
 
     name: str = "label_match"
     label: str | None = None
@@ -37,14 +39,16 @@ class LabelMatch:
         if not self.case_sensitive:
             got, want = got.casefold(), want.casefold()
         if self.choices:
-            return float(self._first_named(got) == want)
+            return float(self.named(got) == want)
         return float(want in got if self.contains else got == want)
 
-    def _first_named(self, got: str) -> str | None:
-        """The choice the answer names first (the longer one where two start at the same place)."""
+    def named(self, answer: str) -> str | None:
+        """The one choice an answer (already stripped and, unless case_sensitive, case-folded) names, or None
+        when it names none or several."""
         fold = (lambda c: c.strip()) if self.case_sensitive else (lambda c: c.strip().casefold())
-        found = [(got.find(fold(c)), -len(c), fold(c)) for c in self.choices if c and fold(c) in got]
-        return min(found)[2] if found else None
+        found = {fold(c) for c in self.choices if c and fold(c) in answer}
+        found = {c for c in found if not any(c != d and c in d for d in found)}  # "neurology" in "pediatric neurology"
+        return found.pop() if len(found) == 1 else None
 
     def to_json(self) -> dict:
         return {"name": self.name, "type": self.kind, "label": self.label, "case_sensitive": self.case_sensitive,

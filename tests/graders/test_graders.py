@@ -64,18 +64,17 @@ def test_label_match():
     assert LabelMatch().grade("Paris", {"reference": "Paris"}) == 1.0
 
 
-def test_label_match_with_choices_reads_the_first_label_named():
+def test_label_match_with_choices_reads_the_one_label_named():
     item = {"reference": "Urology"}
     grader = LabelMatch(choices=["Neurology", "Urology", "Cardiovascular / Pulmonary"])
-    assert grader.grade("The specialty is urology, not Neurology.", item) == 1.0
-    assert grader.grade("Neurology or Urology", item) == 0.0  # the first named is the answer
-    assert grader.grade("Neurology, Urology, Cardiovascular / Pulmonary", item) == 0.0  # listing all earns nothing
+    assert grader.grade("The specialty is urology.", item) == 1.0
+    assert grader.grade("Urology or Neurology", item) == 0.0  # two labels named: no answer
+    assert grader.grade("Urology, Neurology, Cardiovascular / Pulmonary", item) == 0.0  # reciting the list earns nothing
     assert grader.grade("Gastroenterology", item) == 0.0
-    assert LabelMatch(contains=True).grade("Neurology, Urology", item) == 1.0  # what choices guards against
-    built = grader_from_spec({"kind": "label_match", "choices": ["A", "AB"]})
-    assert built.grade("AB it is", {"reference": "AB"}) == 1.0  # the longer of two that start together
-    assert built.to_json()["choices"] == ["A", "AB"]
-
+    assert LabelMatch(contains=True).grade("Urology, Neurology", item) == 1.0  # what choices guards against
+    built = grader_from_spec({"kind": "label_match", "choices": ["Neurology", "Pediatric Neurology"]})
+    assert built.grade("pediatric neurology it is", {"reference": "Pediatric Neurology"}) == 1.0  # the longer one
+    assert built.to_json()["choices"] == ["Neurology", "Pediatric Neurology"]
 
 def _exact(sample, item):
     return float(sample == item["reference"])
