@@ -163,6 +163,7 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, resume: bool,
         # While loading (nothing trained) or evaluating (the weights are the last step's: keep them).
         if trainer is not None and trainer.state.global_step > 0:
             _save_checkpoint(trainer)
+            _finish_selection(store, job_id, trainer, JobState.CANCELLED)  # the best of the evaluations done
             _save_adapter(trainer, tokenizer, store.job_dir(job_id) / "adapter")
             log(f"Cancelled at step {trainer.state.global_step}; adapter saved")
         else:

@@ -128,6 +128,22 @@ def test_cancel_before_any_process_and_a_late_start(tune_home, tiny_model_dir, m
     assert "Not starting: the job is JOB_STATE_CANCELLED" in job.log()
 
 
+def test_cancel_mid_evaluation_keeps_the_best_of_the_evaluations_done(tune_home, tiny_model_dir, monkeypatch,
+                                                                     no_leftover_jobs):
+    """A cancel inside an evaluation abandons it (JobCancelled); the evaluations before it still name the
+    best checkpoint in job.json (the GRPO benchmark once ended this way with no best recorded)."""
+    faults.inject(monkeypatch, faults.PAUSE_ENV, "eval@4:60")
+    job = jt.tune(train_dataset=ROWS, validation_dataset=ROWS[:8], base_model=str(tiny_model_dir), max_steps=400,
+                  eval_steps=2, sample_prompts=0, evaluate_after=False, **FAST)
+    wait_for(lambda: log_has(job, "test pause at eval@4") or job.state.is_final, what="the pause")
+    job.cancel()
+    assert job.wait(timeout=300) is JobState.CANCELLED, job.log(30)
+    assert log_has(job, "Cancelled at step 4; adapter saved"), job.log(30)
+    best = job.record.get("best")
+    assert best is not None and best["step"] == 2 and best["metric"] == "eval_macro_f1", (best, job.log(30))
+    assert (job.adapter_path / "adapter_config.json").exists()
+
+
 # -- kill -9 at random points: FAILED every time, and resuming finishes with every step logged once --
 def kill_chain(tiny_model_dir, kills: int, seed: int, out: dict) -> None:
     """Kill a job's process `kills` times at random moments, resuming after each; a job that finishes

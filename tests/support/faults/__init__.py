@@ -6,7 +6,7 @@ environment on; an existing PYTHONPATH is kept after it) and sets one of the var
 imports ``child/sitecustomize.py`` at start-up, which patches the product's functions as they are imported:
 
 - PAUSE_ENV "point:seconds,...": pause once at start (before the job claims its process), load (inside the
-  loading block, where a cancel interrupts), step (a step begins after step 1), eval (a prediction step),
+  loading block, where a cancel interrupts), step (a step begins after step 1), eval (a prediction step), eval@N (a prediction step of the evaluation at step N),
   save (mid-checkpoint: weights written, optimizer state not yet). The job log says "test pause at POINT".
 - PAUSE_BY_NAME_ENV, JSON {display name: PAUSE_ENV value}: the pause of the job whose
   tuned_model_display_name it is. For tests that start several jobs with different pauses: a job process

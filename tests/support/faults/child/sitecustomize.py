@@ -90,6 +90,7 @@ def _patch_build(mod) -> None:
 
             def on_prediction_step(self, args, state, control, **kwargs):
                 _pause("eval", _requested)
+                _pause(f"eval@{state.global_step}", _requested)  # the evaluation at that step
 
         trainer.add_callback(Pauses())
         save_model = trainer.save_model
