@@ -23,6 +23,12 @@ export function showValue(param: IParameter, value: unknown): string {
   if (param.type === 'float' && typeof value === 'number' && Number.isInteger(value)) {
     return value.toFixed(1);
   }
+  if (param.type === 'list[str]' && Array.isArray(value)) {
+    return value.join(', ');
+  }
+  if (typeof value === 'object') {
+    return JSON.stringify(value); // list[dict] (grader specs), any: JSON, as they are read back
+  }
   return String(value);
 }
 
@@ -47,6 +53,12 @@ export function parseText(param: IParameter, text: string): Parsed {
   if (raw === '') {
     return param.nullable ? { value: null } : { value: param.default };
   }
+  if (param.type === 'list[str]') {
+    return parseList(raw);
+  }
+  if (param.type === 'list[dict]') {
+    return parseObjects(raw);
+  }
   if (param.type !== 'int' && param.type !== 'float') {
     return { value: raw };
   }
@@ -59,6 +71,47 @@ export function parseText(param: IParameter, text: string): Parsed {
   }
   const problem = rangeProblem(param, value);
   return problem === null ? { value } : { error: problem };
+}
+
+/** A list of text: JSON (["q_proj", "v_proj"]) or comma-separated (q_proj, v_proj). */
+function parseList(raw: string): Parsed {
+  if (raw.startsWith('[')) {
+    const parsed = parseJSON(raw);
+    if ('error' in parsed) {
+      return parsed;
+    }
+    const value = parsed.value;
+    return Array.isArray(value) && value.every(v => typeof v === 'string')
+      ? { value }
+      : { error: 'expected a list of text, e.g. ["q_proj", "v_proj"]' };
+  }
+  return {
+    value: raw
+      .split(',')
+      .map(v => v.trim())
+      .filter(v => v !== '')
+  };
+}
+
+/** A list of JSON objects (grader specs): [{"kind": "label_match"}]; one object alone is a list of one. */
+function parseObjects(raw: string): Parsed {
+  const parsed = parseJSON(raw);
+  if ('error' in parsed) {
+    return parsed;
+  }
+  const isObject = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const value = isObject(parsed.value) ? [parsed.value] : parsed.value;
+  return Array.isArray(value) && value.every(isObject)
+    ? { value }
+    : { error: 'expected a JSON list of objects, e.g. [{"kind": "label_match"}]' };
+}
+
+function parseJSON(raw: string): Parsed {
+  try {
+    return { value: JSON.parse(raw) };
+  } catch (e) {
+    return { error: `not valid JSON: ${(e as Error).message}` };
+  }
 }
 
 /** The problem with an already typed value (null: none), e.g. an action's job_id or job_ids. */
@@ -76,6 +129,10 @@ export function checkValue(param: IParameter, value: unknown): string | null {
       return typeof value === 'string' ? null : 'must be text';
     case 'list[str]':
       return Array.isArray(value) && value.every(v => typeof v === 'string') ? null : 'must be a list of text';
+    case 'list[dict]':
+      return Array.isArray(value) && value.every(v => typeof v === 'object' && v !== null && !Array.isArray(v))
+        ? null
+        : 'must be a list of objects';
     case 'int':
     case 'float':
       if (typeof value !== 'number' || !Number.isFinite(value)) {
@@ -86,6 +143,6 @@ export function checkValue(param: IParameter, value: unknown): string | null {
       }
       return rangeProblem(param, value);
     default:
-      return null; // 'list[dict]', 'any': the server checks it
+      return null; // 'any': the server checks it
   }
 }

@@ -45,6 +45,30 @@ describe('parseText', () => {
   });
 });
 
+describe('lists', () => {
+  it('reads a list of text as JSON or comma-separated, and shows it the second way', () => {
+    const modules = param('list[str]', { nullable: true });
+    expect(parseText(modules, 'q_proj, v_proj')).toEqual({ value: ['q_proj', 'v_proj'] });
+    expect(parseText(modules, '["q_proj"]')).toEqual({ value: ['q_proj'] });
+    expect(parseText(modules, '[1]')).toEqual({ error: 'expected a list of text, e.g. ["q_proj", "v_proj"]' });
+    expect(parseText(modules, '')).toEqual({ value: null });
+    expect(showValue(modules, ['q_proj', 'v_proj'])).toBe('q_proj, v_proj');
+  });
+
+  it('reads grader specs as JSON objects, one alone as a list of one', () => {
+    const graders = param('list[dict]', { nullable: true });
+    const spec = { kind: 'label_match', choices: ['A', 'B'] };
+    expect(parseText(graders, JSON.stringify([spec]))).toEqual({ value: [spec] });
+    expect(parseText(graders, JSON.stringify(spec))).toEqual({ value: [spec] });
+    expect(parseText(graders, '[1, 2]')).toEqual({
+      error: 'expected a JSON list of objects, e.g. [{"kind": "label_match"}]'
+    });
+    const bad = parseText(graders, '[{kind: 1}]');
+    expect('error' in bad && bad.error.startsWith('not valid JSON')).toBe(true);
+    expect(showValue(graders, [spec])).toBe(JSON.stringify([spec]));
+  });
+});
+
 describe('checkValue', () => {
   it('checks typed values as the server does', () => {
     expect(checkValue(param('str', { nullable: true }), null)).toBeNull();
