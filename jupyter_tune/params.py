@@ -52,6 +52,9 @@ DEFAULT_MAX_OUTPUT_TOKENS = 64
 MAX_OUTPUT_TOKENS = 32768
 # Sample answers at each evaluation (training/samples.py): rows sampled when sample_prompts is left empty.
 DEFAULT_SAMPLE_PROMPTS = 4
+# Evaluations without improvement before a job with a validation set stops (about 10 evaluations a run: a
+# run that stopped improving for its last 30 % ends; the adapter is the best checkpoint either way).
+DEFAULT_EARLY_STOPPING_PATIENCE = 3
 MAX_SAMPLE_PROMPTS = 64
 # jt.export's formats: a plain transformers folder, the PEFT adapter, a llama.cpp / Ollama file.
 EXPORT_FORMATS = ("merged", "adapter", "gguf")
@@ -197,8 +200,10 @@ class TuningParams:
                                        "(with a validation set); method='grpo': eval_reward, the mean reward "
                                        "on the validation prompts.", choices=SELECT_BEST)
     early_stopping_patience: int | None = _f(None, "End the job after this many evaluations without "
-                                                   "improvement of the select_best metric.", minimum=1,
-                                             maximum=1000)
+                                                   "improvement of the select_best metric; 0: never; empty: "
+                                                   f"{DEFAULT_EARLY_STOPPING_PATIENCE} with a validation set "
+                                                   "(off for dpo and grpo, whose validation metrics are noisy).",
+                                             minimum=0, maximum=1000)
     evaluate_after: bool | None = _f(None, "After training, evaluate the base and the tuned model (and a "
                                            "TF-IDF baseline) on the validation set and store the comparison "
                                            "(job.evaluation, the Evaluate tab); empty: on when the validation "

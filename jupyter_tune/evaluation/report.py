@@ -26,6 +26,8 @@ class EvaluationReport:
       scoring_auto: True when scoring="auto" chose it (calibrated for a base model, sum for a tuned one).
     content_free_logprobs: {label: mean summed log-likelihood for the content-free inputs} when calibrated.
     majority: a TF-IDF baseline's (``jt.baseline``) majority-class report on the same rows, else None.
+    long_inputs: score mode: {"mode", "max_input_tokens", "rows_cut", "rows_in_windows", "prompts"} (what
+      became of prompts longer than max_input_tokens; evaluation/long_inputs.py), else None.
     """
 
     task_type: str
@@ -42,6 +44,7 @@ class EvaluationReport:
     majority: EvaluationReport | None = None
     scoring_auto: bool = False  # `scoring` was chosen by scoring="auto" for this kind of model
     graders: list[dict[str, Any]] = field(default_factory=list)  # per grader: name, kind, mean, pass_rate, errors
+    long_inputs: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (``from_json`` reads it back): frames in pandas' "split" form."""
@@ -51,7 +54,7 @@ class EvaluationReport:
                 "model_name": self.model_name, "elapsed_s": self.elapsed_s, "scoring": self.scoring,
                 "content_free_logprobs": self.content_free_logprobs, "scoring_auto": self.scoring_auto,
                 "majority": self.majority.to_json() if self.majority is not None else None,
-                "graders": list(self.graders), "summary": self.summary()}
+                "graders": list(self.graders), "long_inputs": self.long_inputs, "summary": self.summary()}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> EvaluationReport:
@@ -62,7 +65,8 @@ class EvaluationReport:
                    model_name=d.get("model_name", ""), elapsed_s=float(d.get("elapsed_s") or 0.0),
                    scoring=d.get("scoring"), content_free_logprobs=d.get("content_free_logprobs"),
                    majority=cls.from_json(d["majority"]) if d.get("majority") else None,
-                   scoring_auto=bool(d.get("scoring_auto")), graders=list(d.get("graders") or []))
+                   scoring_auto=bool(d.get("scoring_auto")), graders=list(d.get("graders") or []),
+                   long_inputs=d.get("long_inputs"))
 
     @property
     def macro_f1(self) -> float | None:

@@ -11,6 +11,8 @@ from ..generation.prompts import load_rows, row_fields
 from . import scoring as label_scoring
 from .classification import classification_metrics, confusion, label_mapper
 from .graded import apply_graders, check_graders
+from .long_inputs import LongInputsError, check_long_inputs, mean_sums
+from .long_inputs import resolve as resolve_long_inputs
 from .report import EvaluationReport
 from .text_metrics import exact_match, text_generation_metrics
 
@@ -39,21 +41,27 @@ def _check_labels(labels: Any, truth: list[str]) -> list[str]:
     return out
 
 
-def _score_rows(lm, dataset, labels: list[str], batch_size: int, progress: bool, how: str):
+def _score_rows(lm, dataset, labels: list[str], batch_size: int, progress: bool, how: str,
+                inputs: tuple[str, int | None] = ("whole", None)):
     """Score mode: per row (predicted label or None, {label: score} or None, {label: summed log-likelihood}
-    or None, status), and the labels' mean content-free log-likelihoods (calibrated scorings, else None)."""
+    or None, status), and the labels' mean content-free log-likelihoods (calibrated scorings, else None).
+    inputs: (long_inputs, max_input_tokens), resolved; a row's windows ("chunks") score as their mean."""
     from tqdm.auto import tqdm
 
-    prompts = label_scoring.prepare(lm, dataset, labels)
+    prompts = label_scoring.prepare(lm, dataset, labels, *inputs)
     free = None
     if how.startswith("calibrated"):
         free = label_scoring.calibration(lm.model, lm.tokenizer, dataset.examples[0], labels)
-    preds: list[str | None] = [None] * len(prompts)
-    scores: list[dict[str, float] | None] = [None] * len(prompts)
-    sums: list[dict[str, float] | None] = [None] * len(prompts)
-    status = [p.error for p in prompts]
-    with tqdm(total=len(prompts), desc="Scoring labels", unit="row", disable=not progress, leave=False) as bar:
-        bar.update(sum(1 for s in status if s))
+    rows = len(dataset.examples)
+    preds: list[str | None] = [None] * rows
+    scores: list[dict[str, float] | None] = [None] * rows
+    sums: list[dict[str, float] | None] = [None] * rows
+    status = [""] * rows
+    parts: dict[int, list[list[float]]] = {}
+    for p in prompts:
+        status[p.index] = status[p.index] or p.error
+    with tqdm(total=len(prompts), desc="Scoring labels", unit="prompt", disable=not progress, leave=False) as bar:
+        bar.update(sum(1 for p in prompts if p.error))
         for batch in label_scoring.batches(prompts, batch_size, label_scoring.vocab_size(lm.model)):
             try:
                 results = [(p, s, "") for p, s in zip(batch, label_scoring.score_batch(lm, batch), strict=True)]
@@ -65,14 +73,23 @@ def _score_rows(lm, dataset, labels: list[str], batch_size: int, progress: bool,
                     except Exception as e:  # noqa: BLE001
                         results.append((p, None, f"{type(e).__name__}: {e}"))
             for p, s, err in results:
-                status[p.index] = err
+                status[p.index] = status[p.index] or err
                 if s is not None:
-                    ranked = label_scoring.to_scores(s, [len(c) for c in p.continuations], how, free)
-                    sums[p.index] = dict(zip(labels, s, strict=True))
-                    scores[p.index] = dict(zip(labels, ranked, strict=True))
-                    preds[p.index] = labels[max(range(len(labels)), key=ranked.__getitem__)]
+                    parts.setdefault(p.index, []).append(s)
             bar.update(len(batch))
-    return preds, scores, sums, status, (dict(zip(labels, free, strict=True)) if free is not None else None)
+    counts = {p.index: [len(c) for c in p.continuations] for p in prompts}
+    for i, s in parts.items():
+        if status[i]:
+            continue  # one of its windows failed: the row is not scored
+        mean = mean_sums(s)
+        ranked = label_scoring.to_scores(mean, counts[i], how, free)
+        sums[i] = dict(zip(labels, mean, strict=True))
+        scores[i] = dict(zip(labels, ranked, strict=True))
+        preds[i] = labels[max(range(len(labels)), key=ranked.__getitem__)]
+    used = {"mode": inputs[0], "max_input_tokens": inputs[1], "prompts": len(prompts),
+            "rows_cut": len({p.index for p in prompts if p.part == "cut"}),
+            "rows_in_windows": len({p.index for p in prompts if p.part == "window"})}
+    return preds, scores, sums, status, (dict(zip(labels, free, strict=True)) if free is not None else None), used
 
 
 def _head_rows(lm, dataset, rows, truth: list[str], labels, task_type: str, mode: str, batch_size: int,
@@ -99,7 +116,8 @@ def _head_rows(lm, dataset, rows, truth: list[str], labels, task_type: str, mode
 def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_template: str | None = None,
              mode: str = "score", labels: list[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
              max_output_tokens: int | None = None, progress: bool = True,
-             scoring: str = label_scoring.DEFAULT_SCORING, graders: list | None = None) -> EvaluationReport:
+             scoring: str = label_scoring.DEFAULT_SCORING, graders: list | None = None,
+             long_inputs: str = "auto", max_input_tokens: int | None = None) -> EvaluationReport:
     """Evaluate `model` on labelled `data`.
 
     model: a LoadedModel or anything ``jt.load_model`` takes.
@@ -118,6 +136,10 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
       "[MASK]" in the same prompt, as in "Calibrate before use"), "calibrated_mean" (both), or "auto" (the
       default, the best measured for each kind: calibrated for a base model, sum for a tuned job's model);
       benchmarks/results/scoring.md has the measurements.
+    long_inputs (score mode): what a prompt longer than max_input_tokens becomes: "cut" the way training
+      cuts it, "chunks" (windows of the row's text, label log-likelihoods averaged), "whole" (up to the
+      model's context), or "auto" (the default: "cut" to a tuned job's max_seq_length, "whole" otherwise);
+      evaluation/long_inputs.py has the measurements. max_input_tokens: None for the job's max_seq_length.
     prompt_template: None uses the model's own (a tuned job's) template.
     graders: jupyter_tune.graders objects applied to each answered row (the answer, or the predicted label, is
       the sample; the row's fields plus ``reference`` / ``label`` = the ground truth are the item): the report's
@@ -143,6 +165,10 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
         raise EvaluationError(str(e)) from None
     if not isinstance(batch_size, int) or batch_size < 1:
         raise EvaluationError(f"batch_size={batch_size!r}: use a positive whole number.")
+    try:
+        check_long_inputs(long_inputs, max_input_tokens)
+    except LongInputsError as e:
+        raise EvaluationError(str(e)) from None
     graders = check_graders(graders)
     start = time.perf_counter()
     lm = load_model(model)
@@ -158,7 +184,7 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
     truth = [ex.answer for ex in dataset.examples]
     rows = pd.DataFrame([row_fields(ex) for ex in dataset.examples])
     rows["ground_truth"] = truth
-    confusion_df = content_free = None
+    confusion_df = content_free = long_used = None
     used_mode: str | None = mode
     if lm.is_classifier:  # a classification head: one forward per row, labels ranked by its softmax
         preds, rows, status, label_list = _head_rows(lm, dataset, rows, truth, labels, task_type, mode, batch_size,
@@ -167,8 +193,9 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
     elif task_type == "classification":
         label_list = _check_labels(labels, truth)
         if mode == "score":
-            preds, scores, sums, status, content_free = _score_rows(lm, dataset, label_list, batch_size, progress,
-                                                                    scoring)
+            inputs = resolve_long_inputs(long_inputs, max_input_tokens, lm.max_seq_length if lm.job_id else None)
+            preds, scores, sums, status, content_free, long_used = _score_rows(lm, dataset, label_list, batch_size,
+                                                                               progress, scoring, inputs)
             rows["prediction"], rows["label_scores"], rows["label_logprobs"] = preds, scores, sums
         else:
             longest = max(len(lm.tokenizer(lab, add_special_tokens=False)["input_ids"]) for lab in label_list)
@@ -202,4 +229,4 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
                             elapsed_s=time.perf_counter() - start,
                             scoring=scoring if used_mode == "score" else None, content_free_logprobs=content_free,
                             scoring_auto=asked_scoring == label_scoring.AUTO and used_mode == "score",
-                            graders=graded)
+                            graders=graded, long_inputs=long_used)

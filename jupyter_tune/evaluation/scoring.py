@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import inspect
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..data.formats import Example
 from ..data.tokenize import IGNORE_INDEX, encode_example
 from ..models.arch import end_of_turn_ids, pad_id
 from ..models.context import context_length
+from .long_inputs import mean_sums, row_text, with_text
+from .long_inputs import windows as long_inputs_windows
 
 SCORINGS = ("sum", "mean", "calibrated", "calibrated_mean")
 # "auto" (the default): the best measured scoring for the kind of model (benchmarks/results/scoring.md).
@@ -67,6 +69,7 @@ class ScoredPrompt:
     ids: list[int]                  # prompt tokens
     continuations: list[list[int]]  # per label: its answer tokens through the end-of-turn token
     error: str = ""
+    part: str = ""  # "cut": cut to max_input_tokens; "window": one of the row's windows (long_inputs.py)
 
 
 def check_scoring(scoring: str) -> str:
@@ -96,17 +99,24 @@ def answer_tokens(tokenizer, eos_ids, prompt_messages: list[dict[str, str]], lab
     return enc.input_ids[:first], answer[: end + 1] if end is not None else answer
 
 
-def prepare_examples(model, tokenizer, examples: list[Example], labels: list[str]) -> list[ScoredPrompt]:
+def prepare_examples(model, tokenizer, examples: list[Example], labels: list[str], long_inputs: str = "whole",
+                     max_input_tokens: int | None = None) -> list[ScoredPrompt]:
     """Each example's prompt ids and every label's answer ids; a row too long for the context is marked.
 
-    The answer ids of a label depend only on the turns around the user's text, so they are encoded once
-    per chat layout and checked against the row's own encoding of the first label.
+    long_inputs ("whole", "cut" or "chunks"; evaluation/long_inputs.py) and max_input_tokens say what
+    happens to a prompt longer than max_input_tokens: "chunks" gives such a row several prompts, one per
+    window of its text, all with the row's index. The answer ids of a label depend only on the turns
+    around the user's text, so they are encoded once per chat layout and checked against the row's own
+    encoding of the first label.
     """
+    from ..data.tokenize import _cut_middle
+
     eos = end_of_turn_ids(model, tokenizer)
-    limit = context_length(model, tokenizer)
+    context = context_length(model, tokenizer)
+    limit = min(context, max_input_tokens) if max_input_tokens and long_inputs != "whole" else context
     layouts: dict[tuple, list[list[int]]] = {}
-    out = []
-    for ex in examples:
+
+    def one(ex: Example) -> tuple[list[int], list[list[int]]]:
         msgs = ex.prompt_messages
         prompt, first = answer_tokens(tokenizer, eos, msgs, labels[0])
         key = tuple((m["role"], m["content"] if i < len(msgs) - 1 else "") for i, m in enumerate(msgs))
@@ -119,18 +129,33 @@ def prepare_examples(model, tokenizer, examples: list[Example], labels: list[str
                 conts = [answer_tokens(tokenizer, eos, msgs, lab)[1] for lab in labels]
             else:
                 layouts[key] = conts
+        return prompt, conts
+
+    out = []
+    for ex in examples:
+        prompt, conts = one(ex)
         longest = max(len(c) for c in conts)
-        err = ""
-        if len(prompt) + longest > limit:
-            err = (f"The prompt is {len(prompt)} tokens; with the longest label ({longest} tokens) it exceeds the "
-                   f"model's context of {limit} tokens. Shorten the input or the prompt template.")
-        out.append(ScoredPrompt(ex.index, prompt, conts, err))
+        parts = [(prompt, conts)]
+        if len(prompt) + longest > limit and long_inputs == "chunks":
+            split = long_inputs_windows(tokenizer, ex, len(prompt), limit - longest)
+            parts = [one(w) for w in split] if split else parts
+        for prompt, conts in parts:
+            part = "window" if len(parts) > 1 else ""
+            if len(prompt) + longest > limit and long_inputs != "whole":  # "cut", and a window that still overflows
+                prompt, part = _cut_middle(prompt, limit - longest), part or "cut"
+            err = ""
+            if len(prompt) + longest > limit:
+                err = (f"The prompt is {len(prompt)} tokens; with the longest label ({longest} tokens) it exceeds the "
+                       f"model's context of {limit} tokens. Shorten the input or the prompt template, or evaluate "
+                       "with long_inputs='cut' or 'chunks'.")
+            out.append(ScoredPrompt(ex.index, prompt, conts, err, part))
     return out
 
 
-def prepare(lm, dataset, labels: list[str]) -> list[ScoredPrompt]:
+def prepare(lm, dataset, labels: list[str], long_inputs: str = "whole",
+            max_input_tokens: int | None = None) -> list[ScoredPrompt]:
     """prepare_examples for a LoadedModel and a Dataset."""
-    return prepare_examples(lm.model, lm.tokenizer, dataset.examples, labels)
+    return prepare_examples(lm.model, lm.tokenizer, dataset.examples, labels, long_inputs, max_input_tokens)
 
 
 # ---- the forward passes ------------------------------------------------------------------------------
@@ -460,19 +485,8 @@ def vocab_size(model) -> int:
 def content_free_examples(example: Example, texts=CONTENT_FREE_INPUTS) -> list[Example]:
     """`example`'s prompt with its input text (the row's text inside the last user turn) replaced by each of
     `texts`: the template, system turn and label list stay, the content goes."""
-    msgs = example.prompt_messages
-    last = max(i for i, m in enumerate(msgs) if m["role"] == "user") if any(m["role"] == "user" for m in msgs) \
-        else len(msgs) - 1
-    content = msgs[last]["content"]
-    values = [example.fields.get(k) for k in ("input_text", "prompt")]
-    values += sorted((v for v in example.fields.values() if isinstance(v, str)), key=len, reverse=True)
-    found = next((v for v in values if isinstance(v, str) and v.strip() and v in content), None)
-    out = []
-    for i, text in enumerate(texts):
-        new = [dict(m) for m in msgs]
-        new[last]["content"] = content.replace(found, text) if found is not None else text
-        out.append(Example(new, {}, 0, i))
-    return out
+    last, found = row_text(example)
+    return [with_text(Example(example.prompt_messages), last, found, text, index=i) for i, text in enumerate(texts)]
 
 
 def calibration(model, tokenizer, example: Example, labels: list[str]) -> list[float]:
@@ -501,7 +515,8 @@ def to_scores(sums: list[float], counts: list[int], scoring: str, content_free: 
 # ---- a light entry for the trainer ------------------------------------------------------------------------
 
 def label_metrics(model, tokenizer, examples: list[Example], labels: list[str] | None = None,
-                  scoring: str = DEFAULT_SCORING, batch_size: int = 8) -> dict[str, Any]:
+                  scoring: str = DEFAULT_SCORING, batch_size: int = 8, long_inputs: str = "whole",
+                  max_input_tokens: int | None = None) -> dict[str, Any]:
     """Macro F1 and accuracy of ranking `labels` for `examples` with a raw (PEFT or transformers) model.
 
     For logging the task metric during training: no LoadedModel, no cache; the model may be in training
@@ -509,7 +524,8 @@ def label_metrics(model, tokenizer, examples: list[Example], labels: list[str] |
     model, tokenizer: the causal LM and its tokenizer. examples: jupyter_tune.data.formats.Example with
     the answer as the last (assistant) turn. labels: the candidates (default: the examples' answers).
     scoring: "auto" (a model in training is scored as a tuned one) or one of SCORINGS. batch_size: most
-    prompts per forward pass (token budgets also apply).
+    prompts per forward pass (token budgets also apply). long_inputs, max_input_tokens: as jt.evaluate's
+    (resolved: "whole", "cut" or "chunks").
     Returns {"macro_f1", "accuracy", "predictions" (label per example, None for a prompt too long),
     "scoring", "num_scored"}.
     """
@@ -526,15 +542,20 @@ def label_metrics(model, tokenizer, examples: list[Example], labels: list[str] |
     model.eval()
     try:
         with torch.inference_mode():
-            prompts = prepare_examples(model, tokenizer, examples, labels)
-            for i, p in enumerate(prompts):
-                p.index = i
+            # each prompt's index is its example's position (a row's windows share one)
+            prompts = prepare_examples(model, tokenizer, [replace(ex, index=i) for i, ex in enumerate(examples)],
+                                       labels, long_inputs, max_input_tokens)
             free = calibration(model, tokenizer, examples[0], labels) if scoring.startswith("calibrated") else None
             preds: list[str | None] = [None] * len(examples)
+            parts: dict[int, list[list[float]]] = {}
+            counts: dict[int, list[int]] = {}
             for batch in batches(prompts, batch_size, vocab_size(model)):
                 for p, sums in zip(batch, score_rows(model, tokenizer, batch), strict=True):
-                    s = to_scores(sums, [len(c) for c in p.continuations], scoring, free)
-                    preds[p.index] = labels[max(range(len(labels)), key=s.__getitem__)]
+                    parts.setdefault(p.index, []).append(sums)
+                    counts[p.index] = [len(c) for c in p.continuations]
+            for i, sums in parts.items():  # a row's windows (long_inputs="chunks"): the mean
+                s = to_scores(mean_sums(sums), counts[i], scoring, free)
+                preds[i] = labels[max(range(len(labels)), key=s.__getitem__)]
     finally:
         model.train(was_training)
     ok = [i for i, p in enumerate(preds) if p is not None]

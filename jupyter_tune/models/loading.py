@@ -43,9 +43,10 @@ class LoadedModel:
     job_id: str | None = None
     merged: bool = False
     notes: list[str] = field(default_factory=list)
-    # A classification-head model (task="classification"): its labels by class id, and the prompt length it
-    # was trained on (prompts are cut to it, as in training); None for a causal LM.
+    # A classification-head model (task="classification"): its labels by class id; None for a causal LM.
     head_labels: list[str] | None = None
+    # A tuned job's max_seq_length: the prompt length it was trained on (a head's prompts are cut to it, as in
+    # training; label scoring cuts to it by default, evaluation/long_inputs.py); None for an untuned model.
     max_seq_length: int | None = None
 
     @property
@@ -191,11 +192,12 @@ def _describe(x: Any) -> dict[str, Any]:
         if not _is_adapter(adapter):  # full fine-tuning: the job's model folder is the whole model
             return {"base_model": params.get("base_model"), "base_path": adapter, "adapter": None,
                     "job_id": job.id, "prompt_template": params.get("prompt_template"), "name": job.name,
+                    "max_seq_length": params.get("max_seq_length"),
                     "notes": notes, "head": head}
         base = params.get("base_model") or _adapter_base(adapter)
         start = model_base(base)  # tuned from another job: that job's model, adapters merged, is the base
         return {"base_model": base, "base_path": start.base_path, "merge": list(start.adapters),
-                "adapter": adapter, "job_id": job.id,
+                "adapter": adapter, "job_id": job.id, "max_seq_length": params.get("max_seq_length"),
                 "prompt_template": params.get("prompt_template"), "name": job.name, "notes": notes, "head": head}
     if isinstance(x, (str, os.PathLike)):
         path = Path(x).expanduser()
@@ -211,6 +213,7 @@ def _describe(x: Any) -> dict[str, Any]:
                 base, base_path = params["base_model"], resolve_model(params["base_model"])
             return {"base_model": base, "base_path": base_path, "adapter": path.resolve(),
                     "job_id": record.get("id"), "prompt_template": params.get("prompt_template"),
+                    "max_seq_length": params.get("max_seq_length"),
                     "name": record.get("display_name") or record.get("id") or path.name, "notes": [],
                     "head": head_of(path, record)}
         base_path = resolve_model(x)
@@ -319,4 +322,4 @@ def _load(what: dict[str, Any], device: str, dtype, merge: bool) -> LoadedModel:
                        base_path=str(what["base_path"]), adapter_path=str(adapter) if adapter else None,
                        job_id=what["job_id"], merged=merge, notes=list(what["notes"]),
                        head_labels=list(head.labels) if head is not None else None,
-                       max_seq_length=head.max_seq_length if head is not None else None)
+                       max_seq_length=head.max_seq_length if head is not None else what.get("max_seq_length"))

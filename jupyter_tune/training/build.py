@@ -69,6 +69,8 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
                                            output_dir)
     trainer = method.trainer(model, method.arguments(shared), tokenizer, hw)
 
+    from .selection import early_stopping_patience
+
     task_metric = method.task_metric
     info = {**method.model_info(trainer, hw),
             "base_model": params.base_model, "resolved_model_path": str(model_path),
@@ -78,7 +80,7 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
             "save_steps": shared["save_steps"], "padding_free": method.padding_free,
             "task_metric": ({"labels": len(task_metric.labels), "examples": len(task_metric.examples)}
                             if task_metric else None),
-            "select_best": select, "early_stopping_patience": params.early_stopping_patience,
+            "select_best": select, "early_stopping_patience": early_stopping_patience(params, select),
             **method.info()}
     for name, piece in info["fast_path"].items():
         if not piece["on"]:

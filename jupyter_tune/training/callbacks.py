@@ -25,14 +25,15 @@ def job_callbacks(trainer, params, val, tokenizer, store: JobStore, job_id: str,
     from .guards import CheckpointMarker, NonFiniteGuard
     from .retention import CheckpointRetention
     from .samples import sample_answers
-    from .selection import EarlyStopping, EvaluateAtEnd
+    from .selection import EarlyStopping, EvaluateAtEnd, early_stopping_patience
     from .trackers import tracker_relay
 
     job_dir = store.job_dir(job_id)
     metrics = MetricsCallback(store, job_id, trainer, write=is_main)
     # Transformers logs a NaN/inf step loss as the running mean by default: the guard must see it.
     trainer.args.logging_nan_inf_filter = False
-    best_metric, patience = trainer.args.metric_for_best_model, params.early_stopping_patience
+    best_metric = trainer.args.metric_for_best_model
+    patience = early_stopping_patience(params, best_metric)
     callbacks = [
         # asks for the last step's evaluation and checkpoint; before the cancel and the guard, which may undo them
         EvaluateAtEnd() if trainer.args.eval_strategy != "no" else None,

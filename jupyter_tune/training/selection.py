@@ -30,13 +30,16 @@ class TaskMetric:
     examples: list
     labels: list[str]
     tokenizer: Any
+    max_seq_length: int | None = None  # prompts cut to it, as jt.evaluate cuts a tuned job's (long_inputs="auto")
     seconds: list[float] = field(default_factory=list)
 
     def __call__(self, model) -> dict[str, float]:
         from ..evaluation.scoring import label_metrics
 
         t = time.perf_counter()
-        out = label_metrics(model, self.tokenizer, self.examples, self.labels)
+        out = label_metrics(model, self.tokenizer, self.examples, self.labels,
+                            long_inputs="cut" if self.max_seq_length else "whole",
+                            max_input_tokens=self.max_seq_length)
         self.seconds.append(time.perf_counter() - t)
         return {"macro_f1": out["macro_f1"], "accuracy": out["accuracy"],
                 "task_metric_seconds": self.seconds[-1]}
@@ -51,13 +54,26 @@ def plan_task_metric(params, train, val, tokenizer) -> TaskMetric | None:
         return None
     examples = [ex for ex in val.examples if ex.answer is not None][: params.max_eval_examples or None]
     labels = sorted({ex.answer for ex in train.examples if ex.answer is not None} | {ex.answer for ex in examples})
-    return TaskMetric(examples, labels, tokenizer)
+    return TaskMetric(examples, labels, tokenizer, params.max_seq_length)
 
 
 def resolve_select_best(params, has_val: bool, task_metric: TaskMetric | None) -> str | None:
     if not has_val:
         return None
     return params.select_best or ("eval_macro_f1" if task_metric is not None else "eval_total_loss")
+
+
+def early_stopping_patience(params, select: str | None) -> int:
+    """Evaluations without improvement before the job ends; 0: never. Empty means the default with a
+    validation set (select_best is set) for the supervised methods; dpo's and grpo's validation metrics swing
+    from one evaluation to the next, so they stop only when asked."""
+    from ..params import DEFAULT_EARLY_STOPPING_PATIENCE
+
+    if not select:
+        return 0
+    if params.early_stopping_patience is not None:
+        return params.early_stopping_patience
+    return 0 if params.method in ("dpo", "grpo") else DEFAULT_EARLY_STOPPING_PATIENCE
 
 
 class EvaluateAtEnd(TrainerCallback):

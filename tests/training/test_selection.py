@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import load_file
 
 import jupyter_tune as jt
-from jupyter_tune.training.selection import EarlyStopping, looks_like_classification
+from jupyter_tune.params import DEFAULT_EARLY_STOPPING_PATIENCE, TuningParams
+from jupyter_tune.training.selection import EarlyStopping, early_stopping_patience, looks_like_classification
 
 LABELS = ("Urology", "Neurology", "Orthopedic")
 ROWS = [{"input_text": f"Example number {i} about {t}.", "output_text": t} for i in range(8) for t in LABELS]
@@ -66,6 +67,7 @@ def test_job_logs_task_metric_and_keeps_the_best_checkpoint(tune_home, tiny_mode
     assert evals["eval_macro_f1"].between(0, 1).all() and evals["eval_accuracy"].between(0, 1).all()
     rec = job.record
     assert rec["tuning"]["select_best"] == "eval_macro_f1" and rec["tuning"]["task_metric"]["labels"] == 3
+    assert rec["tuning"]["early_stopping_patience"] == DEFAULT_EARLY_STOPPING_PATIENCE  # on by default
     best = rec["best"]
     assert best["metric"] == "eval_macro_f1"
     assert best["value"] == pytest.approx(evals["eval_macro_f1"].max())
@@ -88,3 +90,19 @@ def test_loss_selection_without_task_metric_and_early_stopping(tune_home, tiny_m
     assert rec["stopped_early"]["step"] < 40 and "early_stopping_patience=2" in rec["stopped_early"]["reason"]
     assert "early stopping" in job.log(80).lower()
     assert json.loads((job.dir / "job.json").read_text())["best"]["metric"] == "eval_total_loss"
+
+
+@pytest.mark.parametrize(("method", "given", "select", "patience"), [
+    ("lora", None, "eval_macro_f1", DEFAULT_EARLY_STOPPING_PATIENCE),  # a validation set: on
+    ("full", None, "eval_total_loss", DEFAULT_EARLY_STOPPING_PATIENCE),
+    ("lora", None, None, 0),  # no validation set: nothing to stop on
+    ("lora", 0, "eval_macro_f1", 0),  # 0: never
+    ("lora", 5, "eval_macro_f1", 5),
+    ("dpo", None, "eval_total_loss", 0),  # noisy validation metrics: only when asked
+    ("grpo", None, "eval_reward", 0),
+    ("grpo", 4, "eval_reward", 4),
+])
+def test_early_stopping_is_on_by_default_with_a_validation_set(method, given, select, patience):
+    params = TuningParams(base_model="m", train_dataset="t.jsonl", method=method, early_stopping_patience=given)
+    assert early_stopping_patience(params, select) == patience
+
