@@ -7,8 +7,8 @@ import jupyter_tune as jt
 from jupyter_tune.data.formats import Example
 from jupyter_tune.data.tokenize import _cut_middle
 from jupyter_tune.evaluation import scoring
-from jupyter_tune.evaluation.report import EvaluationReport
 from jupyter_tune.evaluation.long_inputs import mean_sums, resolve, row_text, windows
+from jupyter_tune.evaluation.report import EvaluationReport
 
 LABELS = ["Neurology", "Urology"]
 TEMPLATE = "Label this transcript. TRANSCRIPT: {input_text}"
