@@ -59,14 +59,18 @@ bench-train: install
 bench-grpo: install
 	$(PY) benchmarks/bench_grpo.py
 
-# The seed's real task at full length: base evaluation -> tuning -> tuned evaluation -> compare, with the
-# best setting measured within an hour on a 2-core CPU (README, "The real task"). The task is the specialty
-# one (519 rows, 19 labels, one per transcript: notebooks/data/README.md); pass BENCH_TASK=walkthrough38 for
-# the walkthrough's 38-label list. 481 rows x 2 epochs / batch 8: about 120 steps, evaluated every 40.
+# "Did tuning pay?" on the seed's real task at full length, in one run: for both offline models and both
+# methods (generative with label scoring, and a label head), base evaluation -> tuning -> tuned evaluation,
+# beside the majority class and TF-IDF + linear SVM, then one table (README, "Did tuning pay?"). The task is
+# the specialty one (519 rows, 19 labels, one per transcript: notebooks/data/README.md); pass
+# BENCH_TASK=walkthrough38 for the walkthrough's 38-label list, BENCH_ONLY=gemma3 (default, default-head,
+# gemma3, gemma3-head) for a subset. 481 rows x 2 epochs / batch 8: about 120 steps each, evaluated every 40.
 BENCH_TASK ?= specialty
+BENCH_ONLY ?=
 bench-quality-full: install
-	$(PY) benchmarks/bench_quality.py --full --task $(BENCH_TASK) --model gemma3 --prompt short --max-seq-length 512 \
-		--epochs 2 --val-rows 38 --eval-steps $(if $(filter walkthrough38,$(BENCH_TASK)),45,40)
+	$(PY) benchmarks/bench_quality.py --all --full --task $(BENCH_TASK) --prompt short --max-seq-length 512 \
+		--epochs 2 --val-rows 38 --eval-steps $(if $(filter walkthrough38,$(BENCH_TASK)),45,40) \
+		$(if $(BENCH_ONLY),--only $(BENCH_ONLY))
 
 # Checks on a CUDA GPU (README, "Checks on a GPU"). gpu-wheels, here with network: bitsandbytes' manylinux
 # wheel and SmolLM2's tokenizer into .gpu-wheels/ (ignored, carried with the working tree). gpu-check, on the

@@ -7,7 +7,7 @@ training rows), the label scoring used, times and tokens/s to benchmarks/results
 
     python benchmarks/bench_quality.py [--full [--task specialty|walkthrough38]] [--model default|gemma3]
         [--epochs N] [--adapter-size R] [--lr-mult X] [--max-seq-length L] [--val-rows N] [--eval-rows N]
-        [--prompt labels|short] [--head]
+        [--prompt labels|short] [--head] [--all [--only default,default-head,gemma3,gemma3-head]]
 
 --head tunes task="classification" (LoRA and a label head, one forward pass per row) instead of the
 generative default; its results file ends in -head.
@@ -59,7 +59,13 @@ def main() -> None:
     ap.add_argument("--prompt", choices=sorted(PROMPTS), default="labels",
                     help="labels: the walkthrough's prompt with the label list; short: no list (~150 fewer tokens)")
     ap.add_argument("--head", action="store_true", help="task='classification': LoRA plus a label head")
+    ap.add_argument("--all", action="store_true",
+                    help="one run of every model and method (generative and --head, default and gemma3) with the "
+                         "other arguments, one after another, then one 'did it pay' table of their results")
+    ap.add_argument("--only", default=None, help="with --all: a comma-separated subset, e.g. default-head,gemma3")
     a = ap.parse_args()
+    if a.all:
+        return run_all(a)
     os.environ.setdefault("JUPYTER_TUNE_HOME", tempfile.mkdtemp(prefix="jt-bench-"))
     import pandas as pd
 
@@ -162,6 +168,43 @@ def main() -> None:
         print(f"  {ambiguity['rows_with_several_source_labels']} of {len(evald)} eval transcripts carry several "
               f"specialties in mtsamples.csv; predictions among them: base {ambiguity['base']:.2f}, "
               f"tuned {ambiguity['tuned']:.2f} (exact label: accuracy)")
+
+
+def run_all(a) -> None:
+    """Each model and method in its own process (a clean memory peak and time for each), then one table."""
+    import subprocess
+    import sys
+
+    from paid_table import rows, table
+
+    configs = [(m, h) for m in ("default", "gemma3") for h in (False, True)]
+    if a.only:
+        wanted = {x.strip() for x in a.only.split(",")}
+        configs = [(m, h) for m, h in configs if f"{m}{'-head' if h else ''}" in wanted]
+    passed = [x for x in sys.argv[1:] if x != "--all"]
+    if "--only" in passed:  # drop --only and its value
+        i = passed.index("--only")
+        del passed[i:i + 2]
+    passed = [x for x in passed if not x.startswith("--only=")]
+    drop = {"--model", "--head"}
+    args, skip = [], False
+    for x in passed:
+        if skip:
+            skip = False
+            continue
+        if x in drop:
+            skip = x == "--model"
+            continue
+        args.append(x)
+    started, files = time.perf_counter(), []
+    for model, head in configs:
+        cmd = [sys.executable, __file__, *args, "--model", model, *(["--head"] if head else [])]
+        print(f"\n=== {model}{' head' if head else ''}: {' '.join(cmd[1:])}", flush=True)
+        subprocess.run(cmd, check=True)
+        _, result_name = TASKS[a.task] if a.full else (None, "quality")
+        files.append(result_name + ("" if model == "default" else f"-{model}") + ("-head" if head else "") + ".json")
+    print(f"\nAll {len(configs)} runs in {(time.perf_counter() - started) / 60:.1f} min:\n")
+    print(table([r for r in rows() if r["file"] in files]))
 
 
 def source_labels_check(evald, reports: dict) -> dict | None:
