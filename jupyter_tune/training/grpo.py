@@ -98,6 +98,20 @@ class GraderReward:
                 "groups": self.groups, "constant_groups": self.constant}
 
 
+def cut_prompts(prompt_ids: list[list[int]], room: int) -> tuple[list[list[int]], int]:
+    """Prompts longer than `room` tokens cut as supervised training cuts them (their beginning and their last
+    tokens, which hold the turn's end: data/tokenize), and how many were cut. TRL 1.16 has no prompt limit."""
+    from ..data.tokenize import _cut_middle
+
+    out = [list(ids) if len(ids) <= room else _cut_middle(list(ids), room) for ids in prompt_ids]
+    return out, sum(1 for ids in prompt_ids if len(ids) > room)
+
+
+def prompt_room(params: TuningParams) -> int:
+    """Tokens a prompt may have: max_seq_length less the answer's max_completion_length (at least a quarter)."""
+    return max(params.max_seq_length - params.max_completion_length, params.max_seq_length // 4, 1)
+
+
 def make_trainer_class():
     from trl import GRPOTrainer
 
@@ -108,10 +122,18 @@ def make_trainer_class():
         task_metric = None
         token_accuracy = False
 
-        def __init__(self, *args, grader_rewards=(), **kwargs):
+        def __init__(self, *args, grader_rewards=(), prompt_room=None, **kwargs):
             super().__init__(*args, **kwargs)
             self.counts = {"train": TokenCounts(), "eval": TokenCounts()}
             self.grader_rewards = list(grader_rewards)  # callbacks.GraderSummary reports them at the end
+            self.prompt_room = prompt_room
+
+        def _tokenize_prompts(self, prompts):
+            # TRL renders and tokenizes the prompts here; a long one is cut before it is answered
+            prompt_ids, *rest = super()._tokenize_prompts(prompts)
+            if self.prompt_room is not None and not rest[0]:  # not a prompt with images
+                prompt_ids, _ = cut_prompts(prompt_ids, self.prompt_room)
+            return (prompt_ids, *rest)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -134,10 +156,10 @@ def grpo_stats(tokenizer, dataset: Dataset, params: TuningParams, epochs: int) -
 
 
 def long_prompts(tokenizer, dataset: Dataset, params: TuningParams) -> int:
-    """Prompts whose tokens plus max_completion_length exceed max_seq_length."""
+    """Prompts longer than prompt_room (max_seq_length less max_completion_length): the ones that are cut."""
     from ..data.tokenize import encode_prompt
 
-    room = params.max_seq_length - params.max_completion_length
+    room = prompt_room(params)
     return sum(1 for ex in dataset.examples if len(encode_prompt(tokenizer, ex.prompt_messages)) > room)
 
 
@@ -158,14 +180,14 @@ class GRPO(TRLMethod):
             self.val_rows = prompt_rows(val, tokenizer)[: params.max_eval_examples or None]
         stats = {"method": "grpo", "train": grpo_stats(tokenizer, train, params, epochs),
                  "validation": grpo_stats(tokenizer, val, params, 1) if val is not None else None}
-        for split in ("train", "validation"):  # nothing is cut: the prompts are used whole, answers are sampled
+        for split, rows in (("train", train), ("validation", val)):  # prompts cut to prompt_room; answers sampled
             if stats[split] is not None:
-                stats[split]["truncated_example_count"] = 0
-        long = stats["train"]["long_prompt_count"] = long_prompts(tokenizer, train, params)
+                stats[split]["truncated_example_count"] = long_prompts(tokenizer, rows, params)
+        long = stats["train"]["long_prompt_count"] = stats["train"]["truncated_example_count"]
         if long:
-            log(f"{long} training prompts leave fewer than max_completion_length={params.max_completion_length} "
-                f"tokens under max_seq_length={params.max_seq_length}: GRPO does not truncate prompts (TRL 1.16 "
-                "has no prompt limit), so they are used whole")
+            log(f"{long} training prompts are longer than {prompt_room(params)} tokens (max_seq_length="
+                f"{params.max_seq_length} less max_completion_length={params.max_completion_length}): they are "
+                "cut as supervised training cuts them (their beginning and their last tokens)")
         return stats
 
     def epoch_examples(self):
@@ -203,7 +225,7 @@ class GRPO(TRLMethod):
         params, graders = self.params, self.graders
         rewards = [GraderReward(g, params.num_generations) for g in graders]
         trainer = make_trainer_class()(model=model, reward_funcs=rewards, args=args, **self.datasets(tokenizer),
-                                       grader_rewards=rewards)
+                                       grader_rewards=rewards, prompt_room=prompt_room(params))
         log(f"GRPO: {len(graders)} grader(s) as rewards ({', '.join(g.name for g in graders)}), "
             f"{params.num_generations} answers per prompt of at most {params.max_completion_length} tokens, "
             f"kl_beta={params.kl_beta:g}")

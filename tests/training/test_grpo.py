@@ -108,7 +108,7 @@ def test_grpo_job_with_label_match_and_a_broken_grader(tune_home, tiny_model_dir
     job = jt.tune(base_model=str(tiny_model_dir), train_dataset=TWO_LABEL_ROWS, validation_dataset=TWO_LABEL_ROWS[:4],
                   method="grpo", max_steps=2, batch_size=4, num_generations=2, max_completion_length=4,
                   eval_steps=1, learning_rate=1e-3, evaluate_after=True, sample_prompts=1, precision="fp32",
-                  max_seq_length=16,  # shorter than every prompt: used whole, said in the log
+                  max_seq_length=16,  # shorter than every prompt: each is cut to 12 tokens, said in the log
                   graders=[{"kind": "label_match"},
                            {"kind": "python", "name": "broken", "source": BROKEN}])
     assert job.wait(timeout=180) is jt.JobState.SUCCEEDED, job.log()
@@ -127,8 +127,8 @@ def test_grpo_job_with_label_match_and_a_broken_grader(tune_home, tiny_model_dir
     assert [g["name"] for g in rec["tuning"]["graders"]] == ["label_match", "broken"]
     log = job.log(400)
     assert "RuntimeError: boom" in log and "Grader broken (python):" in log
-    assert "GRPO does not truncate prompts" in log and job.dataset_stats["train"]["long_prompt_count"] == 24
-    assert job.dataset_stats["train"]["truncated_example_count"] == 0
+    assert "24 training prompts are longer than 12 tokens" in log and "they are cut" in log
+    assert job.dataset_stats["train"]["truncated_example_count"] == 24 == job.dataset_stats["train"]["long_prompt_count"]
     assert (job.adapter_path / "adapter_config.json").is_file()
     assert jt.load_model(job, dtype="float32").adapter_path
     from jupyter_tune.widgets.charts import is_grpo, metrics_png
@@ -203,3 +203,16 @@ def test_a_grpo_sweep_ranks_by_reward():
 
     assert _objective({"method": "grpo"}, None, "val.jsonl") == {"metric": "eval_reward", "direction": "maximize"}
     assert _objective({"method": "grpo"}, None, None) == {"metric": "train_reward", "direction": "maximize"}
+
+
+def test_long_grpo_prompts_are_cut_as_training_cuts_them():
+    from jupyter_tune.data.tokenize import _cut_middle
+    from jupyter_tune.training.grpo import cut_prompts, prompt_room
+
+    ids = [list(range(100)), list(range(10))]
+    out, cut = cut_prompts(ids, 40)
+    assert cut == 1 and out[0] == _cut_middle(list(range(100)), 40) and len(out[0]) == 40 and out[1] == ids[1]
+    assert out[0][-10:] == list(range(90, 100)) and out[0][:20] == list(range(20))  # the turn's end is kept
+    assert prompt_room(jt.TuningParams(method="grpo", max_seq_length=256, max_completion_length=32)) == 224
+    assert prompt_room(jt.TuningParams(method="grpo", max_seq_length=64, max_completion_length=60)) == 16
+
