@@ -94,6 +94,21 @@ class JobHandle:
         return pd.DataFrame(sample_rows(read_evaluations(self.store, self.id)), columns=COLUMNS)
 
     @property
+    def completions(self):
+        """method="grpo": the answers sampled at each step for its first prompt (and at each evaluation), one
+        row per answer: step, mode ("train" / "eval"), prompt, reference, answer, reward (graders summed) and
+        one column per grader. Empty for other methods."""
+        import pandas as pd
+
+        from .samples import read_completions
+
+        rows = [{"step": line["step"], "mode": line.get("mode"), "prompt": line.get("prompt"),
+                 "reference": line.get("reference"), "answer": a.get("text"), "reward": a.get("reward"),
+                 **(a.get("rewards") or {})}
+                for line in read_completions(self.store, self.id) for a in line["answers"]]
+        return pd.DataFrame(rows, columns=None if rows else ["step", "mode", "prompt", "reference", "answer", "reward"])
+
+    @property
     def dataset_stats(self) -> dict[str, Any] | None:
         return self.store.read_dataset_stats(self.id)
 

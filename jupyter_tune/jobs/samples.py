@@ -1,7 +1,10 @@
-"""Reading a job's sample answers (samples.jsonl, written by training/samples.py at each evaluation).
+"""Reading a job's sample answers (samples.jsonl, written by training/samples.py at each evaluation) and a GRPO
+job's sampled answers (completions.jsonl, written by training/grpo.py at each step).
 
-Torch-free: the kernel, the widgets and the server read it. One line per evaluation:
-``{"step", "epoch", "seconds", "samples": [{"row", "prompt", "expected", "answer", "correct", ...}]}``.
+Torch-free: the kernel, the widgets and the server read them. samples.jsonl has one line per evaluation:
+``{"step", "epoch", "seconds", "samples": [{"row", "prompt", "expected", "answer", "correct", ...}]}``;
+completions.jsonl one line per step and mode (train, eval): the first prompt's group of sampled answers,
+``{"step", "mode", "prompt", "reference", "answers": [{"text", "reward", "rewards": {grader: score}}]}``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 from .store import JobStore
 
 FILE = "samples.jsonl"
+COMPLETIONS_FILE = "completions.jsonl"
 # job.samples' columns
 COLUMNS = ["step", "row", "expected", "answer", "correct", "changed", "became", "epoch", "prompt"]
 
@@ -19,19 +23,30 @@ COLUMNS = ["step", "row", "expected", "answer", "correct", "changed", "became", 
 def read_evaluations(store: JobStore, job_id: str) -> list[dict[str, Any]]:
     """The sampled evaluations by step. A step written twice (replayed after a resume) keeps its latest
     line; torn or unreadable lines (a process killed mid-write) are skipped."""
+    return [line for _, line in sorted(_lines(store, job_id, FILE, "samples", lambda line: line["step"]).items())]
+
+
+def read_completions(store: JobStore, job_id: str) -> list[dict[str, Any]]:
+    """A GRPO job's sampled groups by step, training's before evaluation's at a step; replayed steps keep their
+    latest line, torn lines are skipped."""
+    lines = _lines(store, job_id, COMPLETIONS_FILE, "answers", lambda line: (line["step"], line.get("mode") != "train"))
+    return [lines[k] for k in sorted(lines)]
+
+
+def _lines(store: JobStore, job_id: str, name: str, field: str, key) -> dict[Any, dict[str, Any]]:
     try:
-        data = (store.job_dir(job_id) / FILE).read_bytes()
+        data = (store.job_dir(job_id) / name).read_bytes()
     except (FileNotFoundError, IsADirectoryError, PermissionError):
-        return []
-    by_step: dict[int, dict[str, Any]] = {}
+        return {}
+    out: dict[Any, dict[str, Any]] = {}
     for raw in data.split(b"\n")[:-1]:  # the piece after the last newline is still being written
         try:
             line = json.loads(raw)
         except ValueError:
             continue
-        if isinstance(line, dict) and isinstance(line.get("step"), int) and isinstance(line.get("samples"), list):
-            by_step[line["step"]] = line
-    return [by_step[s] for s in sorted(by_step)]
+        if isinstance(line, dict) and isinstance(line.get("step"), int) and isinstance(line.get(field), list):
+            out[key(line)] = line
+    return out
 
 
 def sample_rows(evaluations: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -41,6 +41,8 @@ def job_callbacks(trainer, params, val, tokenizer, store: JobStore, job_id: str,
         EarlyStopping(best_metric, trainer.args.greater_is_better, patience) if patience and best_metric else None,
         # GRPO: each grader's counts in the job log at the end of training
         GraderSummary(trainer.grader_rewards) if params.method == "grpo" else None,
+        # GRPO, rank 0: each step's first group of sampled answers with their rewards (completions.jsonl)
+        CompletionLog(store, job_id, trainer) if params.method == "grpo" and is_main else None,
         # metrics.jsonl and job.json's progress; before the trackers, which it feeds
         metrics,
         # rank 0: the model's answers to a few validation rows at each evaluation (samples.jsonl)
@@ -188,6 +190,28 @@ class CancelCallback(TrainerCallback):
     def on_prediction_step(self, args, state, control, **kwargs):
         # Evaluating has no step boundary to stop at: abandon it (it does not change the weights).
         self.watch.check()
+
+
+class CompletionLog(TrainerCallback):
+    """GRPO: the groups of sampled answers the trainer kept (grpo.first_group), one completions.jsonl line each,
+    at the end of the step or evaluation that sampled them."""
+
+    def __init__(self, store: JobStore, job_id: str, trainer):
+        self.store, self.job_id, self.trainer = store, job_id, trainer
+
+    def _flush(self, state) -> None:
+        from ..jobs.samples import COMPLETIONS_FILE
+
+        groups, self.trainer.completion_groups = self.trainer.completion_groups, []
+        for group in groups[:1] + [g for g in groups[1:] if g["mode"] != groups[0]["mode"]]:  # one per mode
+            self.store.append_line(self.job_id, COMPLETIONS_FILE, {"step": state.global_step, "time": time.time(),
+                                                                   **group})
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self._flush(state)
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        self._flush(state)
 
 
 class GraderSummary(TrainerCallback):

@@ -98,6 +98,22 @@ class GraderReward:
                 "groups": self.groups, "constant_groups": self.constant}
 
 
+def first_group(inputs, prompts, completions, rewards: list[list[float]], names: list[str], size: int,
+                mode: str) -> dict:
+    """completions.jsonl's line for one generation (jobs/samples.py): the first prompt's `size` sampled answers,
+    each with its summed reward and each grader's; NaN (a reward that returned None) is left out of both."""
+    item = inputs[0].get("item") if isinstance(inputs[0], dict) else None
+    item = json.loads(item) if isinstance(item, str) else dict(item or {})
+    turns = item.get("messages") or []
+    prompt = next((str(m.get("content")) for m in reversed(turns) if m.get("role") == "user"), None)
+    answers = []
+    for completion, scores in list(zip(completions, rewards, strict=False))[:size]:
+        per = {n: float(r) for n, r in zip(names, scores, strict=False) if r == r}  # r == r: not NaN
+        answers.append({"text": completion_text(completion), "reward": sum(per.values()), "rewards": per})
+    return {"mode": mode, "prompt": (prompt or completion_text(prompts[0]))[-300:],
+            "reference": item.get("reference"), "answers": answers}
+
+
 def cut_prompts(prompt_ids: list[list[int]], room: int) -> tuple[list[list[int]], int]:
     """Prompts longer than `room` tokens cut as supervised training cuts them (their beginning and their last
     tokens, which hold the turn's end: data/tokenize), and how many were cut. TRL 1.16 has no prompt limit."""
@@ -127,6 +143,18 @@ def make_trainer_class():
             self.counts = {"train": TokenCounts(), "eval": TokenCounts()}
             self.grader_rewards = list(grader_rewards)  # callbacks.GraderSummary reports them at the end
             self.prompt_room = prompt_room
+            self.completion_groups: list[dict] = []  # written to completions.jsonl by callbacks.CompletionLog
+
+        def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+            rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+            if self.accelerator.is_main_process:  # the first prompt's group, as the job view shows it
+                try:
+                    self.completion_groups.append(first_group(
+                        inputs, prompts, completions, rewards.tolist(), [r.__name__ for r in self.grader_rewards],
+                        self.num_generations, "train" if self.model.training else "eval"))
+                except Exception as e:  # noqa: BLE001 - a side view of training: it never fails the job
+                    log(f"Warning: sampled answers not recorded ({type(e).__name__}: {e})")
+            return rewards
 
         def _tokenize_prompts(self, prompts):
             # TRL renders and tokenizes the prompts here; a long one is cut before it is answered

@@ -8,6 +8,7 @@ import ipywidgets as w
 
 from .. import theme
 from .charts import has_eval, has_task_metric, metrics_png
+from .completions import CompletionsSection
 from .format import cards_html, count, number
 from .samples import SamplesSection
 
@@ -26,7 +27,8 @@ class SuperviseTab(w.VBox):
         self.note = w.HTML()
         self.rendered_rows = -1  # metric lines drawn in the current chart
         self.samples = SamplesSection()  # the model's answers to a few validation rows (view.py refreshes it)
-        super().__init__([self.summary, self.chart, self.note, self.samples])
+        self.completions = CompletionsSection()  # GRPO: each step's sampled answers and rewards (view.py)
+        super().__init__([self.summary, self.chart, self.note, self.completions, self.samples])
 
     def update(self, rows: list[dict[str, Any]], total_steps: int | None = None, force: bool = False) -> bool:
         """Redraw when new metric lines arrived; returns whether it redrew."""

@@ -84,6 +84,8 @@ class JobView(LivePoller, w.VBox):
                 self.updates += 1
             if self.supervise.samples.refresh(self.store, self.job.id):
                 self.updates += 1
+            if self.supervise.completions.refresh(self.store, self.job.id):
+                self.updates += 1
             self.dataset.update(self.store.read_dataset_stats(self.job.id))
             self.details.update(record)
             self.checkpoints.update(record, metrics)

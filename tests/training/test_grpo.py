@@ -136,6 +136,17 @@ def test_grpo_job_with_label_match_and_a_broken_grader(tune_home, tiny_model_dir
 
     assert is_grpo(rows) and metrics_png(rows, 2)[:4] == b"\x89PNG"
     assert len(job.samples) > 0  # the sample answers at each evaluation (sample_prompts=1)
+    # each step's sampled group, with each answer's rewards (completions.jsonl), and each evaluation's
+    done = job.completions
+    train_rows = done[done["mode"] == "train"]
+    assert sorted(train_rows["step"].unique()) == [1, 2] and train_rows.groupby("step").size().eq(2).all(), done
+    assert (train_rows["broken"] == 0.0).all() and train_rows["reward"].equals(train_rows["label_match"]), done
+    assert set(train_rows["reference"]) <= {"Urology", "Neurology"} and (done["mode"] == "eval").any()
+    from jupyter_tune.widgets.completions import CompletionsSection
+
+    section = CompletionsSection()
+    assert section.refresh(job.store, job.id) and section.step.value == 2 and section.layout.display is None
+    assert section.table.value.count('class="jt-completion"') == 2 and "label_match" in section.table.value
     # the end-of-job report judges the answers as the job trained them: generated, scored by its graders
     ev = rec["evaluation"]
     assert ev["error"] is None and set(ev["graders"]) == {"label_match", "broken"}, ev
