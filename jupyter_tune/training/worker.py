@@ -99,7 +99,7 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, resume: bool,
             if record.get("data_health") is not None:  # checked by jt.tune on the user's files (data/health.py)
                 stats["health"] = record["data_health"]
             atomic_write_json(job_dir / "dataset_stats.json", stats)
-            if stats["train"]["truncated_example_count"]:
+            if stats["train"]["truncated_example_count"] and stats.get("method") != "grpo":  # grpo.py says it
                 log(f"{stats['train']['truncated_example_count']} training examples truncated to "
                     f"max_seq_length={params.max_seq_length}")
         from .callbacks import job_callbacks
