@@ -13,6 +13,7 @@ import ipywidgets as w
 from .. import theme
 from ..jobs.samples import COMPLETIONS_FILE, read_completions
 from .format import esc
+from .samples import show_steps
 
 _CELL = "padding:3px 10px;vertical-align:top"
 
@@ -63,22 +64,11 @@ class CompletionsSection(w.VBox):
 
     def update(self, lines: list[dict[str, Any]]) -> bool:
         train = {line["step"]: line for line in lines if line.get("mode") == "train"}
-        steps = sorted(train)
-        if steps == sorted(self.lines):
+        steps, before = sorted(train), sorted(self.lines)
+        if steps == before:
             return False
-        follow = not self.lines or self.step.value == max(self.lines)
-        shown = self.step.value
         self.lines = train
-        self.layout.display = None if steps else "none"
-        if not steps:
-            return True
-        self._drawing = False  # one draw below, not one per trait the slider changes
-        try:
-            self.step.options = steps
-            self.step.value = steps[-1] if follow or shown not in steps else shown
-        finally:
-            self._drawing = True
-        self._draw()
+        show_steps(self, before, steps)
         return True
 
     def _draw(self) -> None:

@@ -49,6 +49,24 @@ def samples_html(rows: list[dict[str, Any]]) -> str:
             f'<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')
 
 
+def show_steps(section, before: list[int], steps: list[int]) -> None:
+    """A section's step slider (``section.step``) moved to new `steps`: on the latest step it stays on the
+    latest, elsewhere it keeps its step; the section is shown once it has one and drawn once (``_draw``, which
+    does nothing while ``_drawing`` is off)."""
+    follow = not before or section.step.value == before[-1]
+    shown = section.step.value
+    section.layout.display = None if steps else "none"
+    if not steps:
+        return
+    section._drawing = False  # one draw below, not one per trait the slider changes
+    try:
+        section.step.options = steps
+        section.step.value = steps[-1] if follow or shown not in steps else shown
+    finally:
+        section._drawing = True
+    section._draw()
+
+
 class SamplesSection(w.VBox):
     """Hidden until the job has written a sampled evaluation."""
 
@@ -83,19 +101,8 @@ class SamplesSection(w.VBox):
         steps = [e["step"] for e in evaluations]
         if steps == self.steps:
             return False
-        follow = not self.steps or self.step.value == self.steps[-1]  # on the latest: stay on the latest
-        shown = self.step.value
-        self.steps = steps
-        self.layout.display = None if steps else "none"
-        if not steps:
-            return True
-        self._drawing = False  # one draw below, not one per trait the slider changes
-        try:
-            self.step.options = steps
-            self.step.value = steps[-1] if follow or shown not in steps else shown
-        finally:
-            self._drawing = True
-        self._draw()
+        before, self.steps = self.steps, steps
+        show_steps(self, before, steps)
         return True
 
     def _draw(self) -> None:
