@@ -11,7 +11,7 @@ from ..generation.prompts import load_rows, row_fields
 from . import scoring as label_scoring
 from .classification import classification_metrics, confusion, label_mapper
 from .graded import apply_graders, check_graders
-from .long_inputs import LongInputsError, check_long_inputs, mean_sums
+from .long_inputs import LongInputsError, check_long_inputs
 from .long_inputs import resolve as resolve_long_inputs
 from .report import EvaluationReport
 from .text_metrics import exact_match, text_generation_metrics
@@ -78,14 +78,11 @@ def _score_rows(lm, dataset, labels: list[str], batch_size: int, progress: bool,
                     parts.setdefault(p.index, []).append(s)
             bar.update(len(batch))
     counts = {p.index: [len(c) for c in p.continuations] for p in prompts}
-    for i, s in parts.items():
-        if status[i]:
-            continue  # one of its windows failed: the row is not scored
-        mean = mean_sums(s)
-        ranked = label_scoring.to_scores(mean, counts[i], how, free)
+    scored = {i: s for i, s in parts.items() if not status[i]}  # a row with a failed window is not scored
+    for i, (mean, ranked, pred) in label_scoring.rank_rows(scored, counts, labels, how, free).items():
         sums[i] = dict(zip(labels, mean, strict=True))
         scores[i] = dict(zip(labels, ranked, strict=True))
-        preds[i] = labels[max(range(len(labels)), key=ranked.__getitem__)]
+        preds[i] = pred
     used = {"mode": inputs[0], "max_input_tokens": inputs[1], "prompts": len(prompts),
             "rows_cut": len({p.index for p in prompts if p.part == "cut"}),
             "rows_in_windows": len({p.index for p in prompts if p.part == "window"})}
@@ -193,7 +190,7 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
     elif task_type == "classification":
         label_list = _check_labels(labels, truth)
         if mode == "score":
-            inputs = resolve_long_inputs(long_inputs, max_input_tokens, lm.max_seq_length if lm.job_id else None)
+            inputs = resolve_long_inputs(long_inputs, max_input_tokens, lm.max_seq_length)  # None: not tuned
             preds, scores, sums, status, content_free, long_used = _score_rows(lm, dataset, label_list, batch_size,
                                                                                progress, scoring, inputs)
             rows["prediction"], rows["label_scores"], rows["label_logprobs"] = preds, scores, sums

@@ -512,6 +512,18 @@ def to_scores(sums: list[float], counts: list[int], scoring: str, content_free: 
     raise ScoringError(check_scoring(scoring))
 
 
+def rank_rows(parts: dict[int, list[list[float]]], counts: dict[int, list[int]], labels: list[str], scoring: str,
+              content_free: list[float] | None) -> dict[int, tuple[list[float], list[float], str]]:
+    """Per row index: its prompts' summed log-likelihoods averaged (one prompt, or its windows), the ranking
+    scores and the predicted label. `counts`: each row's labels' answer-token counts."""
+    out = {}
+    for i, sums in parts.items():
+        mean = mean_sums(sums)
+        ranked = to_scores(mean, counts[i], scoring, content_free)
+        out[i] = (mean, ranked, labels[max(range(len(labels)), key=ranked.__getitem__)])
+    return out
+
+
 # ---- a light entry for the trainer ------------------------------------------------------------------------
 
 def label_metrics(model, tokenizer, examples: list[Example], labels: list[str] | None = None,
@@ -553,9 +565,8 @@ def label_metrics(model, tokenizer, examples: list[Example], labels: list[str] |
                 for p, sums in zip(batch, score_rows(model, tokenizer, batch), strict=True):
                     parts.setdefault(p.index, []).append(sums)
                     counts[p.index] = [len(c) for c in p.continuations]
-            for i, sums in parts.items():  # a row's windows (long_inputs="chunks"): the mean
-                s = to_scores(mean_sums(sums), counts[i], scoring, free)
-                preds[i] = labels[max(range(len(labels)), key=s.__getitem__)]
+            for i, (_, _, pred) in rank_rows(parts, counts, labels, scoring, free).items():
+                preds[i] = pred
     finally:
         model.train(was_training)
     ok = [i for i, p in enumerate(preds) if p is not None]

@@ -205,8 +205,8 @@ class CompletionLog(TrainerCallback):
     def _flush(self, state) -> None:
         from ..jobs.samples import COMPLETIONS_FILE
 
-        groups, self.trainer.completion_groups = self.trainer.completion_groups, []
-        for group in groups[:1] + [g for g in groups[1:] if g["mode"] != groups[0]["mode"]]:  # one per mode
+        groups, self.trainer.completion_groups = self.trainer.completion_groups, {}
+        for group in groups.values():  # one per mode
             self.store.append_line(self.job_id, COMPLETIONS_FILE, {"step": state.global_step, "time": time.time(),
                                                                    **group})
 

@@ -143,15 +143,17 @@ def make_trainer_class():
             self.counts = {"train": TokenCounts(), "eval": TokenCounts()}
             self.grader_rewards = list(grader_rewards)  # callbacks.GraderSummary reports them at the end
             self.prompt_room = prompt_room
-            self.completion_groups: list[dict] = []  # written to completions.jsonl by callbacks.CompletionLog
+            # per mode, the first group sampled since callbacks.CompletionLog last wrote completions.jsonl
+            self.completion_groups: dict[str, dict] = {}
 
         def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
             rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-            if self.accelerator.is_main_process:  # the first prompt's group, as the job view shows it
-                try:
-                    self.completion_groups.append(first_group(
+            mode = "train" if self.model.training else "eval"
+            if self.accelerator.is_main_process and mode not in self.completion_groups:
+                try:  # the first prompt's group, as the job view shows it
+                    self.completion_groups[mode] = first_group(
                         inputs, prompts, completions, rewards.tolist(), [r.__name__ for r in self.grader_rewards],
-                        self.num_generations, "train" if self.model.training else "eval"))
+                        self.num_generations, mode)
                 except Exception as e:  # noqa: BLE001 - a side view of training: it never fails the job
                     log(f"Warning: sampled answers not recorded ({type(e).__name__}: {e})")
             return rewards

@@ -5,7 +5,6 @@ latest); the answers are sorted by reward, so what the graders favour is at the 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
@@ -13,7 +12,7 @@ import ipywidgets as w
 from .. import theme
 from ..jobs.samples import COMPLETIONS_FILE, read_completions
 from .format import esc
-from .samples import show_steps
+from .samples import file_grew, show_steps
 
 _CELL = "padding:3px 10px;vertical-align:top"
 
@@ -53,14 +52,7 @@ class CompletionsSection(w.VBox):
 
     def refresh(self, store, job_id: str) -> bool:
         """Read completions.jsonl when it grew; returns whether anything changed."""
-        try:
-            size = (Path(store.job_dir(job_id)) / COMPLETIONS_FILE).stat().st_size
-        except OSError:
-            size = 0
-        if size == self._size:
-            return False
-        self._size = size
-        return self.update(read_completions(store, job_id))
+        return file_grew(self, store, job_id, COMPLETIONS_FILE) and self.update(read_completions(store, job_id))
 
     def update(self, lines: list[dict[str, Any]]) -> bool:
         train = {line["step"]: line for line in lines if line.get("mode") == "train"}

@@ -49,6 +49,18 @@ def samples_html(rows: list[dict[str, Any]]) -> str:
             f'<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')
 
 
+def file_grew(section, store, job_id: str, name: str) -> bool:
+    """Whether the job's file `name` changed size since the section last read it (``section._size``)."""
+    try:
+        size = (Path(store.job_dir(job_id)) / name).stat().st_size
+    except OSError:
+        size = 0
+    if size == section._size:
+        return False
+    section._size = size
+    return True
+
+
 def show_steps(section, before: list[int], steps: list[int]) -> None:
     """A section's step slider (``section.step``) moved to new `steps`: on the latest step it stays on the
     latest, elsewhere it keeps its step; the section is shown once it has one and drawn once (``_draw``, which
@@ -86,15 +98,7 @@ class SamplesSection(w.VBox):
 
     def refresh(self, store, job_id: str) -> bool:
         """Read samples.jsonl when it grew; returns whether anything changed."""
-        path = Path(store.job_dir(job_id)) / FILE
-        try:
-            size = path.stat().st_size
-        except OSError:
-            size = 0
-        if size == self._size:
-            return False
-        self._size = size
-        return self.update(read_evaluations(store, job_id))
+        return file_grew(self, store, job_id, FILE) and self.update(read_evaluations(store, job_id))
 
     def update(self, evaluations: list[dict[str, Any]]) -> bool:
         self.rows = sample_rows(evaluations)
