@@ -79,14 +79,7 @@ def main() -> None:
     evald = pd.read_json(DATA / eval_file, lines=True)
     if a.eval_rows:
         evald = evald.head(a.eval_rows)
-    val = None
-    if a.val_rows:  # a stratified hold-out from train, the same every run
-        groups = dict(list(train.groupby("output_text")))
-        take = {y: max(1, round(a.val_rows * len(g) / len(train))) for y, g in groups.items()}
-        while sum(take.values()) > a.val_rows and max(take.values()) > 1:  # trim the largest, keep one per label
-            take[max(take, key=take.get)] -= 1
-        val = train.loc[[i for y, g in groups.items() for i in g.index[:take[y]]]].head(a.val_rows)
-        train = train.drop(val.index)
+    train, val = hold_out(train, a.val_rows)
     template = PROMPTS[a.prompt].replace("{labels}", ", ".join(labels))
     tune_kw = {k: v for k, v in (("epochs", a.epochs), ("adapter_size", a.adapter_size),
                                  ("learning_rate_multiplier", a.lr_mult), ("max_seq_length", a.max_seq_length),
@@ -168,6 +161,18 @@ def main() -> None:
         print(f"  {ambiguity['rows_with_several_source_labels']} of {len(evald)} eval transcripts carry several "
               f"specialties in mtsamples.csv; predictions among them: base {ambiguity['base']:.2f}, "
               f"tuned {ambiguity['tuned']:.2f} (exact label: accuracy)")
+
+
+def hold_out(train, n: int):
+    """(train without them, n rows held out), stratified by label and the same every run; (train, None) for 0."""
+    if not n:
+        return train, None
+    groups = dict(list(train.groupby("output_text")))
+    take = {y: max(1, round(n * len(g) / len(train))) for y, g in groups.items()}
+    while sum(take.values()) > n and max(take.values()) > 1:  # trim the largest, keep one per label
+        take[max(take, key=take.get)] -= 1
+    val = train.loc[[i for y, g in groups.items() for i in g.index[:take[y]]]].head(n)
+    return train.drop(val.index), val
 
 
 def run_all(a) -> None:

@@ -81,8 +81,10 @@ def test_grid_sweep_runs_every_point_and_names_the_best(home, tiny_model_dir):
 
 def test_optuna_search_prunes_a_bad_trial_early(home, tiny_model_dir):
     good, bad = 0.05, 1e-7
+    # Early stopping is off: the bad trial's loss barely moves, so patience could end it (SUCCEEDED) before the
+    # pruner's cancel lands, which is what this test is about.
     s = jt.sweep(base=dict(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=VAL, evaluate_after=False, sample_prompts=0,
-                           eval_steps=2, **FAST),
+                           eval_steps=2, early_stopping_patience=0, **FAST),
                  # The bad trial is given far more steps than pruning needs, so the cancel always lands
                  # before it could finish (with 30 it once ran to the end first on a loaded CI machine).
                  grid={"learning_rate": [good, bad], "max_steps": [30, 3000]}, search="optuna", n_trials=2,

@@ -69,7 +69,8 @@ def test_a_cancelled_job_keeps_its_samples(tune_home, tiny_model_dir):
     from tests.support.waiting import wait_for
 
     job = jt.tune(base_model=str(tiny_model_dir), train_dataset=ROWS, validation_dataset=ROWS[:6],
-                  max_steps=500, batch_size=4, eval_steps=1, min_train_examples=1, sample_prompts=2)
+                  max_steps=500, batch_size=4, eval_steps=1, min_train_examples=1, sample_prompts=2,
+                  early_stopping_patience=0)  # a stalled tiny model must not end (SUCCEEDED) before the cancel
     wait_for(lambda: len(read_evaluations(job.store, job.id)) >= 2, what="two sampled evaluations")
     job.cancel()
     assert job.wait(timeout=300) is jt.JobState.CANCELLED, job.log()
