@@ -182,6 +182,22 @@ def _check_grid(grid: Any, search: str | None) -> None:
                              + (" (or a (low, high) range for Optuna)" if search == "optuna" else ""))
 
 
+def _check_enqueued(grid: dict[str, Any], point: Any, i: int) -> None:
+    """An enqueued point lies in the search space (Optuna refuses it otherwise, in the driver, after the start)."""
+    if not isinstance(point, dict):
+        raise SweepError(f"enqueue[{i}]: a dict of parameter -> value, e.g. {{'adapter_size': 8}}")
+    for key, value in point.items():
+        space = grid.get(key)
+        if space is None:
+            raise SweepError(f"enqueue[{i}]: {key!r} is not searched (the grid has {', '.join(map(repr, grid))})")
+        if isinstance(space, tuple):
+            low, high = space
+            if not isinstance(value, (int, float)) or not low <= value <= high:
+                raise SweepError(f"enqueue[{i}]: {key}={value!r} is outside the grid's range {space}")
+        elif value not in space:
+            raise SweepError(f"enqueue[{i}]: {key}={value!r} is not one of the grid's choices {space}")
+
+
 def _check_point(base: dict[str, Any], point: dict[str, Any]) -> None:
     from ..params import ParameterError, TuningParams
 
@@ -258,10 +274,12 @@ def sweep(base: dict[str, Any], grid: dict[str, Any], search: str | None = None,
     points = _points(grid) if search == "grid" else []
     for point in points:
         _check_point(base, point)
-    for name, values in grid.items() if search == "optuna" else ():
+    for key, values in grid.items() if search == "optuna" else ():  # not `name`: the sweep's own name
         for value in values if isinstance(values, list) else values:  # each choice, or each end of a range
-            _check_point(base, {name: value})
-    for point in enqueue or []:
+            _check_point(base, {key: value})
+    for i, point in enumerate(enqueue or []):
+        if search == "optuna":
+            _check_enqueued(grid, point, i)
         _check_point(base, point)
 
     store = SweepStore()

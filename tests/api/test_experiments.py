@@ -92,6 +92,8 @@ def test_optuna_search_prunes_a_bad_trial_early(home, tiny_model_dir):
                                       {"learning_rate": bad, "max_steps": 3000}],
                  pruner={"type": "median", "n_startup_trials": 1}, name="search")
     assert s.record["driver"]["pid"]
+    # Its own name, not the grid's last key (the check loop once reused the variable).
+    assert s.id.startswith("search-") and s.record["name"] == "search"
     state = s.wait(timeout=900)
     log = (home / "sweeps" / s.id / "driver.log").read_text()
     assert state is JobState.SUCCEEDED, log
@@ -125,6 +127,13 @@ def test_bad_sweeps_are_refused_before_any_job(home, tiny_model_dir):
         jt.sweep(base=base, grid={"adapter_size": [4, 8]}, search="optuna")
     with pytest.raises(SweepError, match="grid"):
         jt.sweep(base=base, grid={})
+    # A point to try first that lies outside the search space: Optuna would refuse it only in the driver.
+    space = {"epochs": [1, 2], "learning_rate": (1e-4, 1e-3)}
+    for point, says in (({"epochs": 6}, r"enqueue\[0\]: epochs=6 is not one of the grid's choices \[1, 2\]"),
+                        ({"learning_rate": 1e-2}, r"enqueue\[0\]: learning_rate=0.01 is outside the grid's range"),
+                        ({"adapter_size": 8}, r"enqueue\[0\]: 'adapter_size' is not searched")):
+        with pytest.raises(SweepError, match=says):
+            jt.sweep(base=base, grid=space, search="optuna", n_trials=2, enqueue=[point])
     assert jt.list_jobs() == [] and jt.list_sweeps() == []
 
 
