@@ -7,7 +7,7 @@ training rows), the label scoring used, times and tokens/s to benchmarks/results
 
     python benchmarks/bench_quality.py [--full [--task specialty|walkthrough38]] [--model default|gemma3]
         [--epochs N] [--adapter-size R] [--lr-mult X] [--max-seq-length L] [--val-rows N] [--eval-rows N]
-        [--prompt labels|short] [--head] [--all [--only default,default-head,gemma3,gemma3-head]]
+        [--prompt labels|short] [--head] [--tag T] [--all [--only default,default-head,gemma3,gemma3-head]]
 
 --head tunes task="classification" (LoRA and a label head, one forward pass per row) instead of the
 generative default; its results file ends in -head.
@@ -62,6 +62,7 @@ def main() -> None:
     ap.add_argument("--all", action="store_true",
                     help="one run of every model and method (generative and --head, default and gemma3) with the "
                          "other arguments, one after another, then one 'did it pay' table of their results")
+    ap.add_argument("--tag", default=None, help="a suffix for the results file, e.g. 1024 (keeps other runs' files)")
     ap.add_argument("--only", default=None, help="with --all: a comma-separated subset, e.g. default-head,gemma3")
     a = ap.parse_args()
     if a.all:
@@ -144,7 +145,7 @@ def main() -> None:
         "times": times, "machine": machine(), "source_labels": ambiguity,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = result_name + ("" if a.model == "default" else f"-{a.model}") + ("-head" if a.head else "") + ".json"
+    name = result_file(result_name, a.model, a.head, a.tag)
     (RESULTS / name).write_text(json.dumps(result, indent=2, default=float))
     print(f"\nquality ({result['dataset']}, {model_id}, {result['eval_rows']} eval rows, scoring "
           f"{result['scoring']}; loop {times['loop_s'] / 60:.1f} min)")
@@ -161,6 +162,11 @@ def main() -> None:
         print(f"  {ambiguity['rows_with_several_source_labels']} of {len(evald)} eval transcripts carry several "
               f"specialties in mtsamples.csv; predictions among them: base {ambiguity['base']:.2f}, "
               f"tuned {ambiguity['tuned']:.2f} (exact label: accuracy)")
+
+
+def result_file(result_name: str, model: str, head: bool, tag: str | None) -> str:
+    return (result_name + ("" if model == "default" else f"-{model}") + ("-head" if head else "")
+            + (f"-{tag}" if tag else "") + ".json")
 
 
 def hold_out(train, n: int):
@@ -207,7 +213,7 @@ def run_all(a) -> None:
         print(f"\n=== {model}{' head' if head else ''}: {' '.join(cmd[1:])}", flush=True)
         subprocess.run(cmd, check=True)
         _, result_name = TASKS[a.task] if a.full else (None, "quality")
-        files.append(result_name + ("" if model == "default" else f"-{model}") + ("-head" if head else "") + ".json")
+        files.append(result_file(result_name, model, head, a.tag))
     print(f"\nAll {len(configs)} runs in {(time.perf_counter() - started) / 60:.1f} min:\n")
     print(table([r for r in rows() if r["file"] in files]))
 

@@ -79,6 +79,8 @@ def shared_arguments(params: TuningParams, num_examples: int, epochs: int, evalu
         use_cpu=device == "cpu",
         dataloader_num_workers=0,
         report_to=[],
+        # the job's progress is in job.json and the panel; tqdm's bars are carriage-return noise in log.txt
+        disable_tqdm=True,
         **checkpointing_arguments(params.activation_checkpointing),
         **trainer_arguments(params),  # FSDP, several machines
     ), total_steps

@@ -32,8 +32,8 @@ def job_callbacks(trainer, params, val, tokenizer, store: JobStore, job_id: str,
     metrics = MetricsCallback(store, job_id, trainer, write=is_main)
     # Transformers logs a NaN/inf step loss as the running mean by default: the guard must see it.
     trainer.args.logging_nan_inf_filter = False
-    # metrics.jsonl holds every logged value; the console copy of each log dict (disable_tqdm: dpo, grpo) is
-    # only noise in log.txt
+    # metrics.jsonl holds every logged value; the console copy of each log dict (tqdm is off) is only noise
+    # in log.txt
     trainer.remove_callback(PrinterCallback)
     best_metric = trainer.args.metric_for_best_model
     patience = early_stopping_patience(params, best_metric)

@@ -174,7 +174,6 @@ class DPO(TRLMethod):
             beta=self.params.dpo_beta,
             max_length=self.params.max_seq_length,
             truncation_mode="keep_end",  # keep the answers, cut the prompt's start (as supervised tuning keeps them)
-            disable_tqdm=True,
         )
 
     def trainer(self, model, args, tokenizer, hw):

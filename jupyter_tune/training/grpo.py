@@ -247,7 +247,6 @@ class GRPO(TRLMethod):
             num_generations=self.params.num_generations,
             max_completion_length=self.params.max_completion_length,
             beta=self.params.kl_beta,
-            disable_tqdm=True,
             log_completions=False,
         )
 
