@@ -55,6 +55,9 @@ def main() -> None:
     ap.add_argument("--max-seq-length", type=int, default=None)
     ap.add_argument("--eval-steps", type=int, default=None, help="evaluate every N steps (default: ~10 times)")
     ap.add_argument("--val-rows", type=int, default=0, help="training rows held out as the validation set")
+    ap.add_argument("--holdout", type=float, default=None,
+                    help="hold out this share of the training rows with jt.split, as the panel's Tune cell does "
+                         "without a validation file (instead of --val-rows)")
     ap.add_argument("--eval-rows", type=int, default=None, help="evaluate on the first N rows only")
     ap.add_argument("--prompt", choices=sorted(PROMPTS), default="labels",
                     help="labels: the walkthrough's prompt with the label list; short: no list (~150 fewer tokens)")
@@ -82,6 +85,8 @@ def main() -> None:
         evald = evald.head(a.eval_rows)
     train, val = hold_out(train, a.val_rows)
     template = PROMPTS[a.prompt].replace("{labels}", ", ".join(labels))
+    if a.holdout:  # the panel's Tune cell: a stratified, leak-free share of the training rows
+        train, val = (pd.DataFrame(x) for x in jt.split(train, test_size=a.holdout, prompt_template=template, seed=0))
     tune_kw = {k: v for k, v in (("epochs", a.epochs), ("adapter_size", a.adapter_size),
                                  ("learning_rate_multiplier", a.lr_mult), ("max_seq_length", a.max_seq_length),
                                  ("eval_steps", a.eval_steps))
@@ -131,7 +136,8 @@ def main() -> None:
         "name": "quality", "dataset": a.task if a.full else "small", "task": "classification" if a.head else "generation", "files": [train_file, eval_file],
         "model": model_id,
         "eval_rows": int(len(base.predictions)), "scoring": getattr(base, "scoring", None),
-        "tuning_parameters": {**tune_kw, "val_rows": a.val_rows}, "prompt": template,
+        "tuning_parameters": {**tune_kw, "val_rows": a.val_rows, "holdout": a.holdout,
+                                                        "train_rows": len(train)}, "prompt": template,
         "best": job.record.get("best"), "stopped_early": job.record.get("stopped_early"),
         "base_macro_f1": f1(base), "tuned_macro_f1": f1(tuned),
         "baseline_macro_f1": f1(baseline), "majority_macro_f1": f1(baseline.majority),
