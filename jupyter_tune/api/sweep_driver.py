@@ -37,7 +37,7 @@ def _pruner(spec: dict[str, Any] | None):
 
     if not spec:
         return optuna.pruners.NopPruner()
-    kwargs = {k: v for k, v in spec.items() if k != "type"}
+    kwargs = {k: v for k, v in spec.items() if k not in ("type", "min_evaluations")}  # ours, not Optuna's
     return {"median": optuna.pruners.MedianPruner, "percentile": optuna.pruners.PercentilePruner,
             "hyperband": optuna.pruners.HyperbandPruner,
             "successive_halving": optuna.pruners.SuccessiveHalvingPruner}[spec["type"]](**kwargs)
@@ -133,12 +133,13 @@ def run(folder: Path) -> int:
             values = _values(jobs.read_metrics(t["job_id"]), metric)
             last = t.get("reported_step", -1)
             pruned = None
-            for step, value in values:
+            judged_from = (record.get("pruner") or {}).get("min_evaluations", 0)
+            for i, (step, value) in enumerate(values, start=1):
                 if step <= last:
                     continue
                 trial.report(value, step)
                 last = step
-                if trial.should_prune():
+                if i >= judged_from and trial.should_prune():
                     pruned = step
                     break
             if last != t.get("reported_step", -1):

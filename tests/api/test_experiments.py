@@ -103,6 +103,7 @@ def test_optuna_search_prunes_a_bad_trial_early(home, tiny_model_dir):
     pruned_job = jt.get_job(second["job_id"])
     assert pruned_job.wait(timeout=300) is JobState.CANCELLED
     assert pruned_job.metrics["step"].max() < 3000  # stopped early
+    assert second["pruned_step"] >= 6, log  # judged from its third evaluation (eval_steps=2), not its first
     assert "pruned at step" in s.view(live=False).table.value
     assert s.best["job_id"] == first["job_id"]
     assert s.record["optuna_best"]["params"] == {"learning_rate": good, "max_steps": 30}
@@ -127,6 +128,9 @@ def test_bad_sweeps_are_refused_before_any_job(home, tiny_model_dir):
         jt.sweep(base=base, grid={"adapter_size": [4, 8]}, search="optuna")
     with pytest.raises(SweepError, match="grid"):
         jt.sweep(base=base, grid={})
+    with pytest.raises(SweepError, match=r"pruner\['min_evaluations'\]: -1"):
+        jt.sweep(base=base, grid={"adapter_size": [4, 8]}, search="optuna", n_trials=2,
+                 pruner={"type": "median", "min_evaluations": -1})
     # A point to try first that lies outside the search space: Optuna would refuse it only in the driver.
     space = {"epochs": [1, 2], "learning_rate": (1e-4, 1e-3)}
     for point, says in (({"epochs": 6}, r"enqueue\[0\]: epochs=6 is not one of the grid's choices \[1, 2\]"),
