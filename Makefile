@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # pip warns about every missing local index folder; keep its real output only
 QUIET  := 2>&1 | { grep -v "is ignored" || true; }
 
-.PHONY: install test test-fast lint lab demo bench bench-train bench-grpo bench-quality-full gpu-wheels gpu-check clean
+.PHONY: install test test-fast lint lab demo bench bench-train bench-grpo bench-sweep bench-quality-full gpu-wheels gpu-check clean
 
 install: $(STAMP)
 
@@ -51,6 +51,12 @@ bench: install
 	$(PY) benchmarks/bench_eval.py
 	$(PY) benchmarks/bench_quality.py
 	$(PY) benchmarks/bench_methods.py
+	$(PY) benchmarks/bench_cut_sides.py
+
+# The Optuna search a user would run on a slice of the specialty task before a long job (README, "What a
+# search finds"): six trials, about 30 minutes.
+bench-sweep: install
+	$(PY) benchmarks/bench_sweep.py
 
 bench-train: install
 	$(PY) benchmarks/bench_train.py
