@@ -29,6 +29,7 @@ def main() -> None:
     ap.add_argument("--val-rows", type=int, default=57, help="held out from the training file (3 per label)")
     ap.add_argument("--max-seq-length", type=int, default=256)
     ap.add_argument("--trials", type=int, default=6)
+    ap.add_argument("--tag", default=None, help="a suffix for the results file (keeps other runs' files)")
     a = ap.parse_args()
     os.environ.setdefault("JUPYTER_TUNE_HOME", tempfile.mkdtemp(prefix="jt-bench-sweep-"))
     import pandas as pd
@@ -68,7 +69,7 @@ def main() -> None:
               "defaults": defaults, "trials": trials, "best": best and {"params": best["params"], "value": best["value"]},
               "seconds": seconds, "machine": machine()}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "sweep" + ("" if a.model == "default" else f"-{a.model}") + ".json"
+    name = "sweep" + ("" if a.model == "default" else f"-{a.model}") + (f"-{a.tag}" if a.tag else "") + ".json"
     (RESULTS / name).write_text(json.dumps(result, indent=2, default=float))
     print(f"\nsweep ({MODELS[a.model]}, {len(train)} rows at {a.max_seq_length} tokens; {seconds / 60:.1f} min, "
           f"{state.value})")
