@@ -28,6 +28,7 @@ _LAZY = {
     "JobStore": "jupyter_tune.jobs.store",
     "CheckpointError": "jupyter_tune.jobs.choice",
     "TuningParams": "jupyter_tune.params",
+    "ParameterError": "jupyter_tune.params",
     "load_dataset": "jupyter_tune.data.loader",
     "validate_dataset": "jupyter_tune.data.loader",
     "dataset_stats": "jupyter_tune.data.stats",

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ..params.arguments import CheckDatasetArgs
+from ..params.gate import checked
 from .errors import DatasetError, Problem
 from .formats import Example
 from .loader import Dataset
@@ -237,6 +239,7 @@ def _label_distribution(b: _Builder, splits, rows, outputs) -> dict[str, Any] | 
     return out
 
 
+@checked(CheckDatasetArgs)
 def check_dataset(train_dataset: Any, validation_dataset: Any = None, prompt_template: str | None = None,
                   min_examples: int = 1) -> HealthReport:
     """``jt.check_dataset``: read and validate the datasets as ``jt.tune`` does (a bad file raises the same

@@ -6,6 +6,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..params.kinds import template_problem
 from .errors import DatasetError, Problem
 from .formats import FORMATS, Example, convert_row, detect_format
 from .preference import PREFERENCE_FORMATS
@@ -94,30 +95,10 @@ def template_fields(prompt_template: str) -> list[str]:
     """The {field} placeholders of a template, in order. Raises TemplateError for anything but plain
     {field} placeholders and {{ }} literals, before any formatting: a conversion ({x!r}) or a format
     spec ({x:d}, {x:>999999999}) could fail per row or allocate gigabytes."""
-    if not isinstance(prompt_template, str):
-        raise TemplateError(f"prompt_template must be a string, got {type(prompt_template).__name__}.")
-    names = []
-    try:
-        parsed = list(string.Formatter().parse(prompt_template))
-    except ValueError as e:  # "Single '}' encountered", "expected '}' before end of string"
-        raise TemplateError(f"prompt_template {_short(prompt_template)}: {e}; write {{{{ and }}}} for literal "
-                            "braces.") from None
-    for _, name, spec, conversion in parsed:
-        if name is None:
-            continue
-        if not name or not name.isidentifier():
-            raise TemplateError(f"prompt_template: placeholder {{{name}}} is not a field name; write "
-                                "{input_text}, and {{ }} for literal braces.")
-        if conversion or spec:
-            shown = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
-            raise TemplateError(f"prompt_template: placeholder {{{shown}}} has a conversion or format spec; "
-                                f"only plain placeholders like {{{name}}} are allowed.")
-        names.append(name)
-    return names
-
-
-def _short(text: str, n: int = 60) -> str:
-    return repr(text if len(text) <= n else text[:n] + "...")
+    problem = template_problem(prompt_template)
+    if problem:
+        raise TemplateError(problem)
+    return [name for _, name, _, _ in string.Formatter().parse(prompt_template) if name is not None]
 
 
 def _load(data: Any, prompt_template: str | None, require_answer: bool,

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-THRESHOLD = 0.9      # Jaccard similarity of word-triple sets above which two inputs are "near-duplicates"
+from ..params.arguments import NEAR_THRESHOLD
+
+THRESHOLD = NEAR_THRESHOLD  # Jaccard similarity of word-triple sets above which two inputs are "near-duplicates"
 NUM_PERM = 128
 SHINGLE = 3          # words per shingle
 SEED = 1

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from ..params.arguments import SplitArgs, split_rules
+from ..params.gate import checked
 from .health import input_text
 from .loader import load_dataset
 from .near import THRESHOLD, group_texts
 from .readers import read_rows
-
-CONFLICTS = ("report", "drop", "merge")
 
 
 @dataclass
@@ -43,6 +43,7 @@ class SplitResult:
                 + (f", written to {', '.join(self.paths.values())}" if self.paths else "") + ")")
 
 
+@checked(SplitArgs, split_rules)
 def split(data: Any, test_size: float = 0.2, *, stratify: bool = True, group_duplicates: bool = True,
           seed: int = 0, conflicts: str = "report", prompt_template: str | None = None,
           out_dir: str | os.PathLike | None = None, overwrite: bool = False,
@@ -60,10 +61,6 @@ def split(data: Any, test_size: float = 0.2, *, stratify: bool = True, group_dup
     """
     import pandas as pd
 
-    if not 0 < test_size < 1:
-        raise ValueError(f"test_size={test_size!r}: give the validation share, between 0 and 1 (e.g. 0.2).")
-    if conflicts not in CONFLICTS:
-        raise ValueError(f"conflicts={conflicts!r}: use one of {', '.join(map(repr, CONFLICTS))}.")
     ds = load_dataset(data, prompt_template, min_examples=2, what="dataset")
     raw = dict(read_rows(data).rows)  # line -> the row as given, written back unchanged
     examples = ds.examples

@@ -11,13 +11,14 @@ import time
 from typing import Any
 
 from ..data.loader import load_dataset
+from ..params.arguments import BaselineArgs
+from ..params.gate import checked
 from .classification import classification_metrics, confusion
 from .report import EvaluationReport
 from .run import EvaluationError, _check_labels
 
 TFIDF_NAME = "baseline: TF-IDF + linear SVM"
 MAJORITY_NAME = "baseline: majority class"
-KINDS = ("tfidf", "majority")
 
 
 def _text(example) -> str:
@@ -37,6 +38,7 @@ def tfidf_pipeline():
     return make_pipeline(TfidfVectorizer(sublinear_tf=True, max_df=0.9), LinearSVC(C=1.0))
 
 
+@checked(BaselineArgs)
 def baseline(train: Any, eval: Any, prompt_template: str | None = None, labels: list[str] | None = None,
              kind: str = "tfidf") -> EvaluationReport:
     """Train a classic classifier on `train` and evaluate it on `eval` (classification only).
@@ -49,8 +51,6 @@ def baseline(train: Any, eval: Any, prompt_template: str | None = None, labels: 
     Returns an EvaluationReport whose model_name says which baseline it is; the TF-IDF report carries the
     majority-class report on the same rows as ``report.majority``.
     """
-    if kind not in KINDS:
-        raise EvaluationError(f"kind={kind!r} is not known: use 'tfidf' (TF-IDF + linear SVM) or 'majority'.")
     start = time.perf_counter()
     train_ds = load_dataset(train, prompt_template, require_answer=True, what="baseline training data")
     eval_ds = load_dataset(eval, prompt_template, require_answer=True, what="evaluation data")

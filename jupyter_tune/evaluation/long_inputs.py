@@ -16,22 +16,8 @@ import math
 
 from ..data.formats import Example
 
-LONG_INPUTS = ("auto", "whole", "cut", "chunks")
 # A window shorter than this reads too little of the row to be worth its prompt: such rows are cut instead.
 MIN_WINDOW_TOKENS = 32
-
-
-class LongInputsError(ValueError):
-    """An unknown long_inputs value or a bad max_input_tokens; the message says what to use."""
-
-
-def check_long_inputs(long_inputs: str, max_input_tokens: int | None) -> None:
-    if long_inputs not in LONG_INPUTS:
-        raise LongInputsError(f"long_inputs={long_inputs!r}: use one of {', '.join(map(repr, LONG_INPUTS))}.")
-    if max_input_tokens is not None and (isinstance(max_input_tokens, bool) or not isinstance(max_input_tokens, int)
-                                         or max_input_tokens < 16):
-        raise LongInputsError(f"max_input_tokens={max_input_tokens!r}: use a whole number of at least 16, or None "
-                              "(a tuned job's max_seq_length, else the model's context).")
 
 
 def resolve(long_inputs: str, max_input_tokens: int | None, job_max_seq_length: int | None) -> tuple[str, int | None]:

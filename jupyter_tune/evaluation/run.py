@@ -8,16 +8,15 @@ from typing import Any
 from ..data.errors import DatasetError
 from ..generation.generate import DEFAULT_BATCH_SIZE, generate_for
 from ..generation.prompts import load_rows, row_fields
+from ..params.arguments import EvaluateArgs
+from ..params.gate import checked
 from . import scoring as label_scoring
 from .classification import classification_metrics, confusion, label_mapper
 from .graded import apply_graders, check_graders
-from .long_inputs import LongInputsError, check_long_inputs
 from .long_inputs import resolve as resolve_long_inputs
 from .report import EvaluationReport
 from .text_metrics import exact_match, text_generation_metrics
 
-TASK_TYPES = ("classification", "text_generation")
-MODES = ("score", "generate")
 # Generate mode: room for the longest label plus a few tokens of slack (a trailing period, a space).
 _LABEL_SLACK_TOKENS = 8
 _TEXT_MAX_OUTPUT_TOKENS = 128
@@ -110,6 +109,7 @@ def _head_rows(lm, dataset, rows, truth: list[str], labels, task_type: str, mode
     return preds, rows, status, label_list
 
 
+@checked(EvaluateArgs)
 def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_template: str | None = None,
              mode: str = "score", labels: list[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
              max_output_tokens: int | None = None, progress: bool = True,
@@ -146,26 +146,6 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
     import pandas as pd
 
     from ..models.loading import load_model
-    from ..params import check_action_value
-
-    if max_output_tokens is not None:
-        check_action_value("max_output_tokens", max_output_tokens)
-
-    if task_type not in TASK_TYPES:
-        raise EvaluationError(f"task_type={task_type!r} is not known: use 'classification' or 'text_generation'.")
-    if mode not in MODES:
-        raise EvaluationError(f"mode={mode!r} is not known: use 'score' (rank the known labels by likelihood) or "
-                              "'generate' (decode freely and match the answer to a label).")
-    try:
-        label_scoring.check_scoring(scoring)
-    except label_scoring.ScoringError as e:
-        raise EvaluationError(str(e)) from None
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise EvaluationError(f"batch_size={batch_size!r}: use a positive whole number.")
-    try:
-        check_long_inputs(long_inputs, max_input_tokens)
-    except LongInputsError as e:
-        raise EvaluationError(str(e)) from None
     graders = check_graders(graders)
     start = time.perf_counter()
     lm = load_model(model)

@@ -12,6 +12,8 @@ from typing import Any
 
 from ..jobs.store import now_iso
 from ..params import EXPORT_FORMATS as FORMATS
+from ..params.arguments import ExportArgs
+from ..params.gate import checked
 
 _GGUF_TYPES = {"f32": "f32", "float32": "f32", "f16": "f16", "float16": "f16", "fp16": "f16",
                "bf16": "bf16", "bfloat16": "bf16"}
@@ -43,6 +45,7 @@ def _check_args(fmt: str, dtype: str | None, quantization: str | None) -> tuple[
     return dtype, None
 
 
+@checked(ExportArgs)
 def export(job_or_id: Any, dest: str | os.PathLike, format: str = "merged", dtype: str | None = None,
            quantization: str | None = None, overwrite: bool = False, prompts: Any = None,
            parity: bool = True, max_prompts: int = 32, max_output_tokens: int = 48, progress: bool = True):

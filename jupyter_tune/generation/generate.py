@@ -11,11 +11,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..params import DEFAULT_MAX_OUTPUT_TOKENS, MAX_OUTPUT_TOKENS, check_action_value
+from ..params.arguments import GENERATE_BATCH_SIZE as DEFAULT_BATCH_SIZE
+from ..params.arguments import GenerateArgs, generate_rules
+from ..params.gate import checked
 from .prompts import Prompt, encode_prompts, left_padded, length_batches, load_rows, row_fields
 
 RESULT_COLUMN = "ml_generate_text_llm_result"
 STATUS_COLUMN = "ml_generate_text_status"
-DEFAULT_BATCH_SIZE = 16
 
 
 def _check_options(temperature: float, top_p: float | None, top_k: int | None, max_output_tokens: int,
@@ -113,6 +115,7 @@ def _generate_batch(lm, batch: list[Prompt], *, temperature, top_p, top_k, max_o
     return results
 
 
+@checked(GenerateArgs, generate_rules)
 def generate_text(model: Any, data: Any, prompt_template: str | None = None, temperature: float = 0.0,
                   top_p: float | None = None, top_k: int | None = None, max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS,
                   stop_sequences: Sequence[str] | str | None = None, batch_size: int = DEFAULT_BATCH_SIZE,

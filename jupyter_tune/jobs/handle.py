@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..params.arguments import UseCheckpointArgs
+from ..params.gate import checked
 from .queue import kick, reconcile
 from .states import JobState
 from .store import CorruptJobError, JobStore, process_alive
@@ -133,7 +135,8 @@ class JobHandle:
         """The step of the checkpoint the user made this job's tuned model, or None (its own model)."""
         return (self.record.get("chosen_checkpoint") or {}).get("step")
 
-    def use_checkpoint(self, step: int | str | None) -> dict[str, Any] | None:
+    @checked(UseCheckpointArgs, name="job.use_checkpoint")
+    def use_checkpoint(self, step: int | str | None = None) -> dict[str, Any] | None:
         """Make the checkpoint at `step` this job's tuned model: jt.load_model, export, the Test tab and jobs
         tuned on this one use it from now on. ``None`` (or ``"final"``) goes back to the job's own model.
 

@@ -33,6 +33,11 @@ export function showValue(param: IParameter, value: unknown): string {
 }
 
 function rangeProblem(param: IParameter, value: number): string | null {
+  if (param.exclusive) {
+    const below = param.minimum !== null && value <= param.minimum;
+    const above = param.maximum !== null && value >= param.maximum;
+    return below || above ? `${value} must lie strictly between ${param.minimum} and ${param.maximum}` : null;
+  }
   if (param.minimum !== null && value < param.minimum) {
     return `${value} is below the minimum ${param.minimum}`;
   }

@@ -12,6 +12,8 @@ export interface IParameter {
   choices: unknown[] | null;
   minimum: number | null;
   maximum: number | null;
+  /** The value lies strictly between minimum and maximum (params.field_problems' rule). */
+  exclusive: boolean;
   kind: string | null;
 }
 

@@ -83,7 +83,7 @@ def test_conflicts_reported_dropped_or_merged():
     kept = [r for part in merged for r in part.to_dict("records") if r["input_text"].lower() in
             {text(0), near_copy(text(0))} or r["input_text"] == text(0).upper()]
     assert [r["output_text"] for r in kept] == ["label0"]
-    with pytest.raises(ValueError, match="conflicts='keep'"):
+    with pytest.raises(ValueError, match="conflicts: 'keep'"):
         jt.split(rows, conflicts="keep")
 
 

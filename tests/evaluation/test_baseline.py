@@ -7,6 +7,7 @@ import jupyter_tune as jt
 from jupyter_tune.evaluation import EvaluationError, EvaluationReport
 from jupyter_tune.evaluation.baseline import MAJORITY_NAME, TFIDF_NAME
 from jupyter_tune.evaluation.classification import METRIC_COLUMNS
+from jupyter_tune.params import ParameterError
 
 WORDS = {"Urology": "bladder kidney cystoscopy prostate", "Neurology": "brain headache seizure nerve",
          "Orthopedic": "knee fracture hip bone"}
@@ -40,7 +41,7 @@ def test_labels_restrict_the_candidates_and_errors_say_what_to_do(tmp_path):
     assert report.labels == labels and report.metrics.loc["Cardiology", "support"] == 0
     two = jt.baseline(TRAIN, [r for r in EVAL if r["label"] != "Urology"], labels=["Neurology", "Orthopedic"])
     assert set(two.predictions["prediction"]) <= {"Neurology", "Orthopedic"}  # Urology rows left out of training
-    with pytest.raises(EvaluationError, match="kind='svm'.*'tfidf'"):
+    with pytest.raises(ParameterError, match="kind: 'svm' is not one of.*'tfidf'"):
         jt.baseline(TRAIN, EVAL, kind="svm")
     with pytest.raises(EvaluationError, match="not in labels="):
         jt.baseline(TRAIN, EVAL, labels=["Urology"])

@@ -11,6 +11,7 @@ import jupyter_tune as jt
 from jupyter_tune.data.errors import DatasetError
 from jupyter_tune.evaluation import Comparison, EvaluationError, EvaluationReport, scoring
 from jupyter_tune.models.loading import JobNotReadyError
+from jupyter_tune.params import ParameterError
 from tests.support.model_helpers import make_job
 
 LABELS = ["Cardiovascular / Pulmonary", "Gastroenterology", "Neurology", "Orthopedic", "Urology"]
@@ -87,7 +88,7 @@ def test_default_scoring_and_an_unknown_one(chatty):
     assert "auto: calibrated scoring" in report.summary()
     assert not jt.evaluate(chatty, ROWS, scoring="sum", progress=False).scoring_auto
     assert jt.evaluate(chatty, ROWS, mode="generate", max_output_tokens=2, progress=False).scoring is None
-    with pytest.raises(EvaluationError, match="scoring='best'.*'calibrated_mean'"):
+    with pytest.raises(ParameterError, match="scoring: 'best' is not one of.*'calibrated_mean'"):
         jt.evaluate(chatty, ROWS, scoring="best", progress=False)
 
 
@@ -189,9 +190,9 @@ def test_errors_say_what_to_do(tmp_path, tune_home, tiny_model_dir, chatty):
     f.write_text(json.dumps(ROWS[0]) + "\n" + json.dumps({"input_text": "no answer"}) + "\n")
     with pytest.raises(DatasetError, match=r"(?s)eval.jsonl, line 2, field 'output_text'.*jt.generate_text"):
         jt.evaluate(chatty, str(f), progress=False)
-    with pytest.raises(EvaluationError, match="task_type='regression'.*'classification'"):
+    with pytest.raises(ParameterError, match="task_type: 'regression' is not one of.*'classification'"):
         jt.evaluate(chatty, ROWS, task_type="regression")
-    with pytest.raises(EvaluationError, match="mode='vote'.*'score'"):
+    with pytest.raises(ParameterError, match="mode: 'vote' is not one of.*'score'"):
         jt.evaluate(chatty, ROWS, mode="vote")
     with pytest.raises(DatasetError, match="No examples"):
         jt.evaluate(chatty, [], progress=False)

@@ -68,9 +68,9 @@ def test_evaluate_reports_what_became_of_long_rows(tiny):
     assert EvaluationReport.from_json(cut.to_json()).long_inputs == cut.long_inputs
     base = jt.evaluate(tiny, ROWS, prompt_template=TEMPLATE, labels=LABELS, progress=False)
     assert base.long_inputs["mode"] == "whole" and base.long_inputs["rows_cut"] == 0  # auto, untuned: whole
-    with pytest.raises(ValueError, match="long_inputs='middle'"):
+    with pytest.raises(ValueError, match="long_inputs: 'middle' is not one of"):
         jt.evaluate(tiny, ROWS, prompt_template=TEMPLATE, labels=LABELS, long_inputs="middle")
-    with pytest.raises(ValueError, match="max_input_tokens=8"):
+    with pytest.raises(ValueError, match="max_input_tokens: 8 is below the minimum 16"):
         jt.evaluate(tiny, ROWS, prompt_template=TEMPLATE, labels=LABELS, long_inputs="cut", max_input_tokens=8)
 
 

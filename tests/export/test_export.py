@@ -222,7 +222,7 @@ def test_refusals_name_the_problem(job, tmp_path, store_home, tiny_model_dir):
     from jupyter_tune.models.loading import JobNotReadyError
     from tests.support.model_helpers import make_job
 
-    with pytest.raises(ValueError, match="format='onnx'"):
+    with pytest.raises(ValueError, match="format: 'onnx' is not one of"):
         job.export(tmp_path / "x", format="onnx")
     with pytest.raises(ValueError, match="only format='gguf' is quantised"):
         job.export(tmp_path / "x", format="merged", quantization="q8_0")

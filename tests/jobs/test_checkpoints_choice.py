@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 import jupyter_tune as jt
 from jupyter_tune.jobs.choice import CheckpointError, keep_checkpoints
 from jupyter_tune.jobs.store import JobStateError, JobStore
+from jupyter_tune.params import ParameterError
 
 LABELS = ("Urology", "Neurology", "Orthopedic")
 ROWS = [{"input_text": f"Example number {i} about {t}.", "output_text": t} for i in range(8) for t in LABELS]
@@ -73,7 +74,7 @@ def test_choose_a_checkpoint_load_export_torn_and_retention(tune_home, tiny_mode
     # unknown steps name the kept ones
     with pytest.raises(CheckpointError, match=r"no checkpoint at step 999.*steps \["):
         job.use_checkpoint(999)
-    with pytest.raises(TypeError, match="whole number"):
+    with pytest.raises(ParameterError, match="step: '4' is not a checkpoint step"):
         job.use_checkpoint("4")
 
     # retention across a resume: the chosen checkpoint is neither the newest nor (then) the best, and stays.

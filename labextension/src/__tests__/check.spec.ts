@@ -14,6 +14,7 @@ function param(type: IParameter['type'], extra: Partial<IParameter> = {}): IPara
     choices: null,
     minimum: null,
     maximum: null,
+    exclusive: false,
     kind: null,
     ...extra
   };
@@ -77,6 +78,10 @@ describe('checkValue', () => {
     expect(checkValue(param('list[str]'), ['a', 'b'])).toBeNull();
     expect(checkValue(param('list[str]'), ['a', 1])).toBe('must be a list of text');
     expect(checkValue(param('int', { minimum: 1, maximum: 32768 }), 40000)).toBe('40000 is above the maximum 32768');
+    // jt.split's test_size: strictly between 0 and 1, as the server says
+    const share = param('float', { minimum: 0, maximum: 1, exclusive: true });
+    expect(checkValue(share, 1)).toBe('1 must lie strictly between 0 and 1');
+    expect(checkValue(share, 0.4)).toBeNull();
     expect(checkValue(param('int'), 2.5)).toBe('2.5 is not a whole number');
     expect(checkValue(param('str', { choices: ['merged', 'gguf'] }), 'zip')).toBe('choose one of merged, gguf');
   });

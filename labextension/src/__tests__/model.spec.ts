@@ -26,6 +26,7 @@ function param(name: string, type: IParameter['type'], extra: Partial<IParameter
     choices: null,
     minimum: null,
     maximum: null,
+    exclusive: false,
     kind: null,
     ...extra
   };

@@ -15,6 +15,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from .kinds import _short, kind_problems
+
 DEFAULT_BASE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 ADAPTER_SIZES = (1, 2, 4, 8, 16, 32)
 QUANTIZATIONS = (None, "8bit", "4bit")
@@ -64,10 +66,11 @@ MAIN_GROUP = "basic"
 
 def _f(default: Any, help: str, *, label: str | None = None, group: str = "advanced",
        choices: tuple | None = None, minimum: float | None = None, maximum: float | None = None,
-       kind: str | None = None) -> Any:
-    """A field with its metadata; ``label`` is the form's short name (default: the name in words)."""
+       kind: str | None = None, exclusive: bool = False) -> Any:
+    """A field with its metadata; ``label`` is the form's short name (default: the name in words);
+    ``exclusive``: the value must lie strictly between minimum and maximum."""
     meta = {"label": label, "help": help, "group": group, "choices": choices, "minimum": minimum,
-            "maximum": maximum, "kind": kind}
+            "maximum": maximum, "kind": kind, "exclusive": exclusive}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -121,7 +124,7 @@ class TuningParams:
                                          group="basic", minimum=1e-3, maximum=100.0)
     prompt_template: str | None = _f(None, "Turns each row into a prompt, e.g. 'Assign a label ... "
                                            "{input_text}'; {field} placeholders take the row's fields.",
-                                     label="Prompt template", group="basic")
+                                     label="Prompt template", group="basic", kind="template")
     quantization: str | None = _f(None, "Load the base model in 4 or 8 bits with bitsandbytes (QLoRA; CPU or CUDA).",
                                   label="Quantization", group="basic", choices=QUANTIZATIONS)
     # -- advanced --
@@ -377,6 +380,8 @@ def _type_name(tp: Any) -> str:
         if typing.get_args(t) in ((dict,), (dict, Ellipsis)):
             return "list[dict]"  # JSON objects (grader specs): the server checks their contents
         return "list[str]" if typing.get_args(t) in ((str,), (str, Ellipsis)) else "any"
+    if t is dict or typing.get_origin(t) is dict:
+        return "dict"
     return t.__name__ if t in (bool, int, float, str) else "any"
 
 
@@ -385,7 +390,7 @@ def _is_union(tp: Any) -> bool:
 
 
 def _nullable(tp: Any) -> bool:
-    return _is_union(tp) and type(None) in typing.get_args(tp)
+    return tp is Any or (_is_union(tp) and type(None) in typing.get_args(tp))
 
 
 @functools.cache
@@ -407,6 +412,8 @@ def _type_ok(tname: str, value: Any) -> bool:
         return isinstance(value, (list, tuple)) and all(isinstance(v, str) and v for v in value)
     if tname == "list[dict]":
         return isinstance(value, (list, tuple)) and all(isinstance(v, dict) for v in value)
+    if tname == "dict":
+        return isinstance(value, dict)
     return True
 
 
@@ -418,10 +425,9 @@ def field_problems(name: str, value: Any, tp: Any, meta: Any, *, python_data: bo
     panel, REST, cells) they are paths."""
     if value is None:
         return [] if _nullable(tp) else [f"{name}: must be set"]
-    if meta.get("kind") == "dataset":
-        if python_data or isinstance(value, str):
-            return [] if not isinstance(value, str) or value.strip() else [f"{name}: empty; give a file path"]
-        return [f"{name}: expected a file path (str), got {type(value).__name__} {_short(value)}"]
+    by_kind = kind_problems(name, value, meta.get("kind"), python_data=python_data)
+    if by_kind is not None:
+        return by_kind
     tname = _type_name(tp)
     if not _type_ok(tname, value):
         return [f"{name}: expected {tname}, got {type(value).__name__} {_short(value)}"]
@@ -432,18 +438,18 @@ def field_problems(name: str, value: Any, tp: Any, meta: Any, *, python_data: bo
         return [f"{name}: {value!r} is not a finite number"]
     problems = []
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if meta.get("minimum") is not None and value < meta["minimum"]:
-            problems.append(f"{name}: {value} is below the minimum {meta['minimum']}")
-        if meta.get("maximum") is not None and value > meta["maximum"]:
-            problems.append(f"{name}: {value} is above the maximum {meta['maximum']}")
-    if isinstance(value, str) and meta.get("kind") in ("model", "path") and not value.strip():
+        lo, hi = meta.get("minimum"), meta.get("maximum")
+        if meta.get("exclusive"):
+            if (lo is not None and value <= lo) or (hi is not None and value >= hi):
+                problems.append(f"{name}: {value} must lie strictly between {lo} and {hi}")
+        else:
+            if lo is not None and value < lo:
+                problems.append(f"{name}: {value} is below the minimum {lo}")
+            if hi is not None and value > hi:
+                problems.append(f"{name}: {value} is above the maximum {hi}")
+    if isinstance(value, str) and meta.get("kind") == "model" and not value.strip():
         problems.append(f"{name}: empty; {meta['help']}")
     return problems
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def fields_problems(obj: Any, hints: dict[str, Any], *, python_data: bool = True) -> list[str]:
@@ -560,6 +566,7 @@ def _describe(cls: type, hints: dict[str, Any]) -> list[dict[str, Any]]:
             "choices": list(meta["choices"]) if meta.get("choices") else None,
             "minimum": meta.get("minimum"),
             "maximum": meta.get("maximum"),
+            "exclusive": bool(meta.get("exclusive")),
             "kind": meta.get("kind"),
         })
     return out
