@@ -19,7 +19,7 @@ from ..jobs import queue
 from ..jobs.states import JobState
 from ..jobs.store import JobStore, now_iso
 from ..models.context import model_dir_context_length
-from ..params import MAIN_GROUP, TuningParams, field_default, main_fields
+from ..params import MAIN_GROUP, ParameterError, TuningParams, field_default, inapplicable, main_fields
 from .job import TuningJob
 
 
@@ -79,13 +79,16 @@ def _tune_doc() -> str:
 
 
 def tune(*args: Any, **kwargs: Any) -> TuningJob:
-    bound = _TUNE_SIGNATURE.bind(*args, **kwargs)  # a TypeError names a wrong or missing argument
+    try:
+        bound = _TUNE_SIGNATURE.bind(*args, **kwargs)
+    except TypeError as e:  # too many positional arguments, one given twice: named, as the gate names them
+        raise ParameterError(f"jt.tune: {e}") from None
     bound.apply_defaults()
     values = dict(bound.arguments)
     advanced = values.pop("advanced")
     train_dataset, validation_dataset = values["train_dataset"], values["validation_dataset"]
     if train_dataset is None:
-        raise ValueError("train_dataset is required: a path, a list of dicts or a pandas DataFrame.")
+        raise ParameterError("train_dataset: required; a path, a list of dicts or a pandas DataFrame.")
     values.update(train_dataset=describe_source(train_dataset),
                   validation_dataset=None if validation_dataset is None else describe_source(validation_dataset))
     params = TuningParams.from_dict({**values, **advanced})  # every value checked, every problem listed
@@ -144,6 +147,7 @@ def tune(*args: Any, **kwargs: Any) -> TuningJob:
     if val is not None:
         files["validation.jsonl"] = _jsonl(val)
     warnings = [str(w) for w in train.warnings + (val.warnings if val else [])]
+    warnings += inapplicable(params, has_validation=val is not None)  # said, never dropped silently
     warnings += health.summary() if health else []
     context = model_dir_context_length(model_path)
     if context is not None and params.max_seq_length > context:

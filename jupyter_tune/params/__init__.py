@@ -496,6 +496,23 @@ def validate_params(p: TuningParams, *, python_data: bool = True) -> list[str]:
     return problems
 
 
+def inapplicable(p: TuningParams, *, has_validation: bool) -> list[str]:
+    """The values set that cannot apply to this job: each one a warning on the job (job.json, the view), so
+    that nothing the user asked for is dropped silently."""
+    notes = []
+    if not has_validation:
+        asked = {"sample_prompts": p.sample_prompts not in (None, 0), "eval_steps": p.eval_steps is not None,
+                 "select_best": p.select_best is not None,
+                 "early_stopping_patience": p.early_stopping_patience not in (None, 0),
+                 "evaluate_after": p.evaluate_after is True, "eval_task_metric": p.eval_task_metric is True}
+        for name in (n for n, on in asked.items() if on):
+            notes.append(f"{name}={getattr(p, name)!r} does not apply: the job has no validation set (give "
+                         "validation_dataset=, or hold out a share with jt.split)")
+    if p.nnodes == 1 and p.rdzv_endpoint:
+        notes.append(f"rdzv_endpoint={p.rdzv_endpoint!r} does not apply with nnodes=1 (one machine)")
+    return notes
+
+
 def grpo_problems(p: TuningParams) -> list[str]:
     """The rules of method="grpo" and its fields: the grader specs' shape (graders/spec.py builds them, and
     jt.tune builds them once before a job exists), the group size against the batch (TRL's rule)."""
@@ -575,8 +592,11 @@ def _describe(cls: type, hints: dict[str, Any]) -> list[dict[str, Any]]:
 def schema() -> dict[str, Any]:
     """The parameters as JSON for the REST API and the panel's form: the tuning parameters and the
     actions' other parameters, checked against the same declarations on every path."""
+    from .arguments import ENTRY_POINTS
+
     return {"parameters": _describe(TuningParams, _hints()),
             "action_parameters": _describe(ActionParams, typing.get_type_hints(ActionParams)),
+            "entry_points": {name: _describe(spec, typing.get_type_hints(spec)) for name, spec in ENTRY_POINTS.items()},
             "recommended_learning_rate": RECOMMENDED_LEARNING_RATE,
             "recommended_learning_rates": dict(RECOMMENDED_LEARNING_RATES)}
 

@@ -118,3 +118,9 @@ class ExportArgs:
 @dataclass
 class UseCheckpointArgs:
     step: Any = _f(None, "A kept checkpoint's step, or None / 'final' for the job's own model.", kind="step")
+
+
+# The gated entry points by their public names: GET schema's "entry_points" (what an agent or a form may send).
+ENTRY_POINTS = {"split": SplitArgs, "check_dataset": CheckDatasetArgs, "baseline": BaselineArgs,
+                "evaluate": EvaluateArgs, "generate_text": GenerateArgs, "export": ExportArgs,
+                "use_checkpoint": UseCheckpointArgs}

@@ -67,7 +67,7 @@ export async function getSchema(): Promise<ISchema> {
   if (typeof reply.states !== 'object' || reply.states === null) {
     throw new ReplyShapeError('GET /jupyter-tune/schema', 'the job "states"');
   }
-  return { ...reply, action_parameters: reply.action_parameters ?? [] };
+  return { ...reply, action_parameters: reply.action_parameters ?? [], entry_points: reply.entry_points ?? {} };
 }
 
 /** The API as one object, so the model can be given a fake in tests. */

@@ -4,7 +4,7 @@
 export interface IParameter {
   name: string;
   label: string;
-  type: 'bool' | 'int' | 'float' | 'str' | 'list[str]' | 'list[dict]' | 'any';
+  type: 'bool' | 'int' | 'float' | 'str' | 'list[str]' | 'list[dict]' | 'dict' | 'any';
   nullable: boolean;
   default: unknown;
   help: string;
@@ -30,6 +30,8 @@ export interface ISchema {
   parameters: IParameter[];
   /** The panel's other values (job_id, dataset, prompt, max_output_tokens, dest, format, job_ids). */
   action_parameters: IParameter[];
+  /** Every gated Python entry point's declared arguments (params/arguments.py), checked the same way. */
+  entry_points: Record<string, IParameter[]>;
   recommended_learning_rate: number;
   /** The rate learning_rate_multiplier scales, per method (lora, qlora, full, dpo, grpo; params.py). */
   recommended_learning_rates: Record<string, number>;

@@ -35,6 +35,7 @@ function param(name: string, type: IParameter['type'], extra: Partial<IParameter
 const SCHEMA: ISchema = {
   parameters: [param('base_model', 'str', { group: 'basic' }), param('warmup_ratio', 'float')],
   action_parameters: [param('job_id', 'str'), param('job_ids', 'list[str]')],
+  entry_points: {},
   recommended_learning_rate: 0.0002,
   recommended_learning_rates: { lora: 0.001 },
   states: STATES
