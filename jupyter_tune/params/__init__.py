@@ -319,8 +319,8 @@ class ActionParams:
     export), declared like TuningParams so that the REST API and the cells check them the same way."""
     job_id: str | None = _f(None, "A tuning job id; its tuned model is used instead of the base model.",
                             kind="job")
-    dataset: str | None = _f(None, "Data to evaluate or generate on (path); defaults to the validation, else "
-                                   "the training dataset.", kind="dataset")
+    dataset: str | None = _f(None, "Data to evaluate or generate on (path); when empty, validation_dataset. "
+                                   "One of them is needed: the training data is never used.", kind="dataset")
     task_type: str | None = _f(None, "'classification' or 'text_generation'.",
                                choices=("classification", "text_generation"))
     prompt: str | None = _f(None, "The prompt sent to the tuned model.")

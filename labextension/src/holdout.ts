@@ -16,9 +16,13 @@ export interface IFormFields {
 /** The share of training rows "Tune a model" holds out for validation (jt.split) without a validation file. */
 export const HOLDOUT_SHARE = 0.1;
 
-/** Whether the hold-out box applies: no validation file is given, and the rows are not preference pairs. */
+/** Methods whose rows jt.split cannot split (it stratifies labelled rows): preference pairs (dpo), prompts
+ * scored by graders (grpo). The server refuses holdout for them (cells/render.py). */
+export const NO_HOLDOUT_METHODS: readonly string[] = ['dpo', 'grpo'];
+
+/** Whether the hold-out box applies: no validation file is given, and the rows are labelled rows. */
 export function holdoutOffered(validationText: string, methodKey: string): boolean {
-  return validationText.trim() === '' && methodKey !== 'dpo';
+  return validationText.trim() === '' && !NO_HOLDOUT_METHODS.includes(methodKey);
 }
 
 /** The Tune action's `holdout`: the share while the box applies and is checked, else null. */

@@ -204,7 +204,8 @@ export class TuningPanelModel implements IDisposable {
    * The parameters of one action: the form's values and the action's own (the job it acts on, the
    * jobs checked for Compare), kept to those the action lists (GET templates) and checked against
    * the schema's action parameters. Which model or data an action falls back to is the server's rule
-   * (cells/render.py), not the panel's. Throws naming a value with a problem.
+   * (cells/render.py), not the panel's: an action whose `data` (GET templates) names the parameters its rows
+   * come from needs one of them, as the server does. Throws naming a value with a problem.
    */
   paramsFor(actionId: string, formValues: Record<string, unknown>, jobId: string | null): Record<string, unknown> {
     const action = this.actions.get(actionId);
@@ -229,7 +230,22 @@ export class TuningPanelModel implements IDisposable {
       }
       params[name] = values[name];
     }
+    const data = action.data ?? [];
+    if (data.length > 0 && !data.some(name => given(params[name]))) {
+      // The server refuses it too (never the training data); say which field to fill before any request.
+      const fillable = data.filter(name => name in formValues);
+      const labels = (fillable.length ? fillable : data).map(name => this.label(name)).join(' or ');
+      throw new Error(
+        `${action.label}: fill in ${labels}, the rows it runs on (the training data is never used for this).`
+      );
+    }
     return params;
+  }
+
+  /** A parameter's label in the schema (its name when the schema does not declare it). */
+  private label(name: string): string {
+    const all = [...(this._schema?.parameters ?? []), ...(this._schema?.action_parameters ?? [])];
+    return all.find(p => p.name === name)?.label ?? name;
   }
 
   /** An action's notebook cells, rendered by the server. Throws with the server's message. */
@@ -310,6 +326,11 @@ export class TuningPanelModel implements IDisposable {
   private _jobsChanged = new Signal<this, readonly IJobSummary[]>(this);
   private _selectionChanged = new Signal<this, ReadonlySet<string>>(this);
   private _errorChanged = new Signal<this, string | null>(this);
+}
+
+/** A value the user gave: not null, undefined or empty text. */
+function given(value: unknown): boolean {
+  return value !== null && value !== undefined && !(typeof value === 'string' && value.trim() === '');
 }
 
 /** An error's message (the server's own for a REST error). */

@@ -47,6 +47,9 @@ export interface IAction {
   defaults: Record<string, unknown>;
   /** job_id: 'optional', 'required', 'latest' (the server takes the newest succeeded job) or 'none'. */
   job: 'optional' | 'required' | 'latest' | 'none';
+  /** The parameters that name the rows the action runs on (first given wins); one of them is required,
+   * never the training data (cells/render.py refuses the action without one). Empty: no rows. */
+  data: string[];
 }
 
 export interface IJobSummary {

@@ -75,9 +75,11 @@ def test_a_template_that_rewrites_content_is_flagged(tokenizer):
     assert "WARNING" in modelfile("m.gguf", fmt, ["<|im_end|>"], 512)
 
 
-def test_export_cell_is_python_with_user_strings_as_literals():
+def test_export_cell_is_python_with_user_strings_as_literals(tune_home):
     from jupyter_tune.cells import CellsError, actions, render_cells
+    from jupyter_tune.jobs.store import JobStore
 
+    JobStore().create("my-job", {"display_name": "mine", "state": "JOB_STATE_SUCCEEDED", "params": {}})
     assert any(a["id"] == "export" and not a["button"] for a in actions())
     src = render_cells("export", {"job_id": "my-job"})[0]["source"]
     ast.parse(src)
@@ -91,6 +93,28 @@ def test_export_cell_is_python_with_user_strings_as_literals():
         render_cells("export", {"job_id": "my-job", "format": "onnx"})
     with pytest.raises(CellsError, match="job_id"):
         render_cells("export", {})
+    with pytest.raises(CellsError, match="  - job_id: no tuning job 'other-job'"):
+        render_cells("export", {"job_id": "other-job"})
+
+
+def test_export_cell_is_refused_into_the_job_store(tune_home, tmp_path):
+    """The export cell's destination goes through the guard every export uses (jobs/guard.py): the cell is
+    refused, naming dest, where job.export would refuse it in the kernel."""
+    from jupyter_tune.cells import CellsError, render_cells
+    from jupyter_tune.jobs.store import JobStore
+
+    store = JobStore()
+    store.create("my-job", {"display_name": "mine", "state": "JOB_STATE_SUCCEEDED", "params": {}})
+    for dest in (store.root, store.root / "exports", store.job_dir("my-job") / "merged", tmp_path / ".." / tmp_path.name
+                 / "tune-home" / "x"):
+        with pytest.raises(CellsError, match="  - dest: .*job store"):
+            render_cells("export", {"job_id": "my-job", "dest": str(dest)})
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    with pytest.raises(CellsError, match="  - dest: .*exists"):  # the cell exports with overwrite=False
+        render_cells("export", {"job_id": "my-job", "dest": str(taken)})
+    (cell,) = render_cells("export", {"job_id": "my-job", "dest": str(tmp_path / "new")})
+    assert repr(str(tmp_path / "new")) in cell["source"]
 
 
 def test_job_view_details_list_past_exports():

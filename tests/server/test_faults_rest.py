@@ -78,7 +78,9 @@ async def test_corrupt_jobs_are_listed_as_unreadable_and_can_be_deleted(jp_fetch
     (b'{"action": "tune", "params": {"tuned_model_display_name": "\xff"}}', 400, "not UTF-8"),
     (b'{"action": ["tune"], "params": {}}', 400, "'action' must be a string"),
     (b'{"action": {"a": 1}, "params": {}}', 400, "'action' must be a string"),
-    (b'{"action": "tune", "params": [1, 2]}', 400, "'params' must be a JSON object"),
+    (b'{"action": "tune", "params": [1, 2]}', 400, "  - params: must be a JSON object"),
+    (b'{"action": "tune", "params": []}', 400, "  - params: must be a JSON object"),  # never taken as {}
+    (b'{"action": "tune", "params": ""}', 400, "  - params: must be a JSON object"),
     (b'{"action": "tune", "params": {"learning_rate": NaN}}', 400, "NaN is not a JSON value"),
     (b'{"action": "tune", "params": {"epochs": 1' + b"0" * 5000 + b"}}", 400, "not valid JSON"),
     (b'{"action": "tune", "params": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5001, 400, "not valid JSON"),

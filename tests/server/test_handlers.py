@@ -212,7 +212,8 @@ async def test_tune_cells_keep_a_tricky_display_name_as_data(fetch):
     ("test", {"job_id": "my-job", "prompt": TRICKY_NAME}),
     ("view", {"job_id": "my-job"}),
 ])
-async def test_every_action_renders_python(fetch, action, params):
+async def test_every_action_renders_python(fetch, tune_home, action, params):
+    make_job(JobStore(), "my-job")  # a job_id must name a job in the store
     reply = json.loads((await fetch("POST", "cells", {"action": action, "params": params})).body)
     for cell in reply["cells"]:
         ast.parse(cell["source"])
@@ -226,7 +227,8 @@ async def test_every_action_renders_python(fetch, action, params):
     ({"action": "tune", "params": {"adapter_size": 3}}, "adapter_size"),
     ({"action": "tune", "params": {"epochs": "two"}}, "epochs"),
     ({"action": "nope", "params": {}}, "nope"),
-    ({"action": "view", "params": {"job_id": "../etc"}}, "Invalid job id"),
+    ({"action": "view", "params": {"job_id": "../etc"}}, "  - job_id: '../etc' is not a job or a job id"),
+    ({"action": "view", "params": {"job_id": "no-such-job"}}, "  - job_id: no tuning job 'no-such-job'"),
     ({"action": "view", "params": {}}, "job_id"),
     ({"params": {}}, "action"),
 ])
@@ -251,7 +253,12 @@ async def test_test_action_takes_the_newest_succeeded_job(fetch, tune_home):
     assert "jt.get_job('older-job')" in reply["cells"][0]["source"]
 
 
-async def test_evaluate_falls_back_to_the_training_data(fetch):
-    params = {"train_dataset": "train.jsonl"}
+async def test_evaluate_never_falls_back_to_the_training_data(fetch):
+    """Scores on rows the model trained on would mislead: evaluate reads dataset, else validation_dataset, and
+    with neither it is refused naming dataset (issue 33)."""
+    for params in ({"train_dataset": "train.jsonl"}, {}):
+        reply = await expect_error(fetch, "POST", "cells", 400, {"action": "evaluate", "params": params})
+        assert "  - dataset: the 'evaluate' action needs the rows" in reply["message"]
+    params = {"validation_dataset": "eval.jsonl"}
     reply = json.loads((await fetch("POST", "cells", {"action": "evaluate", "params": params})).body)
-    assert "data = 'train.jsonl'" in reply["cells"][0]["source"]
+    assert "data = 'eval.jsonl'" in reply["cells"][0]["source"]

@@ -4,11 +4,13 @@ endpoint answers 400 naming the field, never 200 with a cell that breaks in the 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import tornado.httpclient
 
 from jupyter_tune.cells import CellsError, render_cells
+from jupyter_tune.params import ParameterError as jt_ParameterError
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -62,6 +64,129 @@ async def test_a_bad_value_is_refused_naming_its_field(jp_fetch, action, params,
     code, body = await post(jp_fetch, json.dumps({"action": action, "params": params}))
     assert code == 400, body
     assert f"  - {field}:" in body["message"], body["message"]
+
+
+# Issue 33: cells the engine then refused, each now refused by the declarations and checks the Python API uses.
+# "{store}" stands for the job store's folder; "done-job" is a succeeded job in it (the fixture below).
+PYTHON_SYNTAX_ERROR = "def grade(sample, item)\n    return 1.0\n"
+GRPO = {"train_dataset": "a.jsonl", "method": "grpo"}
+BAD_33 = [
+    ("tune", {"train_dataset": "a.jsonl", "prompt_template": "X {input_text"}, "prompt_template"),
+    ("evaluate", {"dataset": "e.jsonl", "prompt_template": "X {input_text"}, "prompt_template"),
+    ("tune", {**GRPO, "graders": [{"kind": "python", "source": PYTHON_SYNTAX_ERROR}]}, "graders[0]"),
+    ("tune", {**GRPO, "graders": [{"kind": "label_match"}, {"kind": "python", "source": "return 1.0"}]}, "graders[1]"),
+    ("tune", {**GRPO, "graders": [{"kind": "python", "source": "def grade(sample):\n    return 1.0"}]}, "graders[0]"),
+    ("tune", {**GRPO, "graders": [{"kind": "string_check", "operation": "ilike", "reference": "x", "refrence": "y"}]},
+     "graders[0]"),
+    ("tune", {**GRPO, "graders": [{"kind": "python", "source": "def grade(s, i):\n    return 1.0", "timeout": 5}]},
+     "graders[0]"),
+    ("tune", {**GRPO, "graders": [{"kind": "multi", "graders": [{"kind": "label_match", "bogus": 1}]}]}, "graders[0]"),
+    ("tune", {**GRPO, "graders": [{"type": "multi", "graders": [{"type": "python", "source": PYTHON_SYNTAX_ERROR}]}]},
+     "graders[0]"),
+    ("tune", {**GRPO, "holdout": 0.1}, "holdout"),
+    ("evaluate", {"job_id": "no-such-job", "dataset": "e.jsonl"}, "job_id"),
+    ("generate", {"job_id": "no-such-job", "dataset": "e.jsonl"}, "job_id"),
+    ("test", {"job_id": "no-such-job"}, "job_id"),
+    ("export", {"job_id": "no-such-job"}, "job_id"),
+    ("view", {"job_id": "no-such-job"}, "job_id"),
+    ("export", {"job_id": "done-job", "dest": "{store}"}, "dest"),
+    ("export", {"job_id": "done-job", "dest": "{store}/exports/mine"}, "dest"),
+    ("export", {"job_id": "done-job", "dest": "{store}/jobs/done-job/merged"}, "dest"),
+    ("evaluate", {}, "dataset"),
+    ("evaluate", {"job_id": "done-job"}, "dataset"),
+    ("generate", {}, "dataset"),
+    ("evaluate", {"train_dataset": "t.jsonl"}, "dataset"),  # never the training rows
+    ("generate", {"train_dataset": "t.jsonl"}, "dataset"),
+    ("evaluate", {"train_dataset": "t.jsonl"}, "train_dataset"),
+    ("tune", [], "params"),
+    ("tune", ["train_dataset"], "params"),
+    ("view", "done-job", "params"),
+    ("generate", 5, "params"),
+    ("tune", {"train_dataset": "a.jsonl", "no_such_param": 1}, "no_such_param"),
+    ("evaluate", {"dataset": "e.jsonl", "epochs": 2}, "epochs"),  # read by no cell of evaluate
+    ("view", {"job_id": "done-job", "dest": "out"}, "dest"),
+]
+IDS_33 = [f"{a}-{f}-{i}" for i, (a, _, f) in enumerate(BAD_33)]
+
+
+@pytest.fixture
+def store(tune_home):
+    from jupyter_tune.jobs.states import JobState
+    from jupyter_tune.jobs.store import JobStore
+
+    store = JobStore()
+    store.create("done-job", {"display_name": "done", "state": JobState.SUCCEEDED.value, "create_unix": 0.0,
+                              "params": {"base_model": "tiny"}, "progress": {"step": 3}})
+    return store
+
+
+def _placed(params, store):
+    if isinstance(params, dict) and isinstance(params.get("dest"), str):
+        return {**params, "dest": params["dest"].replace("{store}", str(store.root))}
+    return params
+
+
+@pytest.mark.parametrize(("action", "params", "field"), BAD_33, ids=IDS_33)
+async def test_issue_33_the_route_refuses_naming_the_field(jp_fetch, store, action, params, field):
+    code, body = await post(jp_fetch, json.dumps({"action": action, "params": _placed(params, store)}))
+    assert code == 400, body
+    assert f"  - {field}:" in body["message"], body["message"]
+    assert body["reason"] == "CellsError"
+
+
+@pytest.mark.parametrize(("action", "params", "field"), BAD_33, ids=IDS_33)
+def test_issue_33_render_cells_refuses_the_same(store, action, params, field):
+    with pytest.raises(jt_ParameterError) as e:
+        render_cells(action, _placed(params, store), store)
+    assert isinstance(e.value, CellsError) and any(p.startswith(f"{field}:") for p in e.value.problems)
+    assert f"  - {field}:" in str(e.value)
+    # the store's default is the same one
+    with pytest.raises(CellsError, match=f"  - {re.escape(field)}:"):
+        render_cells(action, _placed(params, store))
+
+
+async def test_the_route_and_render_cells_give_the_same_message(jp_fetch, store):
+    for action, params, _ in BAD_33:
+        params = _placed(params, store)
+        _, body = await post(jp_fetch, json.dumps({"action": action, "params": params}))
+        with pytest.raises(CellsError) as e:
+            render_cells(action, params, store)
+        assert body["message"] == str(e.value)
+
+
+def test_evaluate_and_generate_read_the_named_rows_never_the_training_file(store):
+    for action in ("evaluate", "generate"):
+        (cell,) = render_cells(action, {"dataset": "rows.jsonl", "validation_dataset": "v.jsonl"}, store)
+        assert "data = 'rows.jsonl'" in cell["source"]
+        (cell,) = render_cells(action, {"validation_dataset": "v.jsonl", "job_id": "done-job"}, store)
+        assert "data = 'v.jsonl'" in cell["source"] and "jt.load_model('done-job')" in cell["source"]
+    from jupyter_tune.cells import actions
+
+    data = {a["id"]: a["data"] for a in actions()}  # what the panel reads to ask for the rows first
+    assert data["evaluate"] == data["generate"] == ["dataset", "validation_dataset"] and data["tune"] == []
+    assert not {"train_dataset"} & {p for a in actions() if a["data"] for p in a["params"]}
+
+
+def test_good_grader_specs_and_exports_still_make_cells(store, tmp_path):
+    graders = [{"kind": "python", "source": "def grade(sample, item):\n    return float(sample == item['label'])",
+                "time_limit": 5},
+               {"kind": "string_check", "operation": "ilike", "reference": "{{ item.reference }}"},
+               {"type": "multi", "graders": [{"kind": "label_match"}, {"kind": "text_similarity",
+                                                                       "evaluation_metric": "rouge_l"}]}]
+    cells = render_cells("tune", {**GRPO, "graders": graders}, store)
+    assert "graders=" in cells[-1]["source"]
+    (cell,) = render_cells("export", {"job_id": "done-job", "dest": str(tmp_path / "new-export")}, store)
+    assert repr(str(tmp_path / "new-export")) in cell["source"]
+    (cell,) = render_cells("view", {"job_id": "done-job"}, store)
+    assert "jt.get_job('done-job').view()" in cell["source"]
+
+
+def test_the_server_never_runs_a_grader_source(store, tmp_path):
+    """A python grader's source is compiled, never run, when its cells are made (the server's process)."""
+    marker = tmp_path / "ran"
+    source = f"open({str(marker)!r}, 'w').write('x')\ndef grade(sample, item):\n    return 1.0\n"
+    render_cells("tune", {**GRPO, "graders": [{"kind": "python", "source": source}]}, store)
+    assert not marker.exists()
 
 
 def test_every_problem_is_listed_at_once():
@@ -137,3 +262,19 @@ async def test_the_schema_declares_holdout(jp_fetch):
     r = await jp_fetch("jupyter-tune", "templates")
     tune = next(a for a in json.loads(r.body)["actions"] if a["id"] == "tune")
     assert "holdout" in tune["params"]
+
+
+async def test_the_panel_reads_the_same_rules(jp_fetch):
+    """What the panel checks before a request comes from the server: GET templates' `data` (the rows an
+    evaluate or generate cell reads; labextension/src/model.ts paramsFor asks for one of them) and GET schema's
+    declarations of those fields."""
+    r = await jp_fetch("jupyter-tune", "templates")
+    by_id = {a["id"]: a for a in json.loads(r.body)["actions"]}
+    for action in ("evaluate", "generate"):
+        assert by_id[action]["data"] == ["dataset", "validation_dataset"]
+        assert set(by_id[action]["data"]) <= set(by_id[action]["params"])
+        assert "train_dataset" not in by_id[action]["params"]
+    schema = json.loads((await jp_fetch("jupyter-tune", "schema")).body)
+    kinds = {p["name"]: p["kind"] for p in schema["parameters"] + schema["action_parameters"]}
+    assert kinds["dataset"] == kinds["validation_dataset"] == "dataset" and kinds["prompt_template"] == "template"
+    assert kinds["job_id"] == "job" and kinds["dest"] == "path"

@@ -32,6 +32,7 @@ describe('holdoutValue', () => {
     expect(holdoutValue('val.jsonl', 'lora', true)).toBeNull();
     expect(holdoutValue('', 'lora', false)).toBeNull();
     expect(holdoutValue('', 'dpo', true)).toBeNull(); // preference pairs: the server refuses holdout
+    expect(holdoutValue('', 'grpo', true)).toBeNull(); // prompts scored by graders: refused too
   });
 });
 
@@ -57,7 +58,7 @@ describe('HoldoutChoice', () => {
     expect(choice.value()).toBe(0.1);
   });
 
-  it('sends nothing once unchecked, or for DPO', () => {
+  it('sends nothing once unchecked, or for DPO and GRPO', () => {
     const form = fakeForm();
     const choice = new HoldoutChoice(form);
     const box = choice.node.querySelector('input')!;
@@ -68,5 +69,11 @@ describe('HoldoutChoice', () => {
     form.set('method', 'dpo');
     expect(choice.node.hidden).toBe(true);
     expect(choice.value()).toBeNull();
+    form.set('method', 'grpo');
+    expect(choice.node.hidden).toBe(true);
+    expect(choice.value()).toBeNull();
+    form.set('method', 'qlora');
+    expect(choice.node.hidden).toBe(false);
+    expect(choice.value()).toBe(0.1);
   });
 });

@@ -41,8 +41,8 @@ const SCHEMA: ISchema = {
   states: STATES
 };
 
-function action(id: string, params: string[], button = true): IAction {
-  return { id, label: id, description: '', params, button, defaults: {}, job: 'optional' };
+function action(id: string, params: string[], button = true, data: string[] = []): IAction {
+  return { id, label: id, description: '', params, button, defaults: {}, job: 'optional', data };
 }
 
 const ACTIONS = [
@@ -261,6 +261,37 @@ describe('TuningPanelModel', () => {
     const form = { base_model: 'tiny', holdout: 0.1 };
     expect(model.paramsFor('tune', form, null)).toEqual({ base_model: 'tiny', holdout: 0.1 });
     expect(model.paramsFor('evaluate', form, null)).toEqual({ base_model: 'tiny' });
+  });
+
+  it('asks for the rows an action runs on, as the server does, never taking the training data', async () => {
+    const api = fakeAPI();
+    const rows = ['dataset', 'validation_dataset'];
+    api.getTemplates.mockResolvedValue([
+      action('evaluate', ['base_model', 'job_id', 'dataset', 'validation_dataset'], true, rows)
+    ]);
+    api.getSchema.mockResolvedValue({
+      ...SCHEMA,
+      parameters: [...SCHEMA.parameters, param('validation_dataset', 'str', { label: 'Validation data' })],
+      action_parameters: [...SCHEMA.action_parameters, param('dataset', 'str', { label: 'Dataset' })]
+    });
+    makeModel(api);
+    await model.start();
+    const form = { base_model: 'tiny', train_dataset: 'train.jsonl', validation_dataset: null };
+    expect(() => model.paramsFor('evaluate', form, 'a')).toThrow(
+      'evaluate: fill in Validation data, the rows it runs on (the training data is never used for this).'
+    );
+    await expect(model.cells('evaluate', { ...form, validation_dataset: '  ' }, null)).rejects.toThrow(
+      'fill in Validation data'
+    );
+    expect(api.makeCells).not.toHaveBeenCalled();
+    expect(model.paramsFor('evaluate', { ...form, validation_dataset: 'val.jsonl' }, 'a')).toEqual({
+      base_model: 'tiny',
+      job_id: 'a',
+      validation_dataset: 'val.jsonl'
+    });
+    expect(() => model.paramsFor('evaluate', { base_model: 'tiny' }, null)).toThrow(
+      'fill in Dataset or Validation data'
+    );
   });
 
   it('names the job when cancelling fails, and refreshes the list', async () => {
