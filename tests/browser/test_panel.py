@@ -285,6 +285,8 @@ def test_view_button_inserts_and_runs_the_view(page):
 def test_evaluate_uses_the_chosen_tuned_model(page):
     job_id = job_items(page).first.get_attribute("data-job-id")
     page.select_option(Sel.FIELD.format(name="job"), job_id)
+    # Evaluate names its data (issue 33): never the training file by default
+    page.fill(Sel.FIELD.format(name="validation_dataset"), "eval.jsonl")
     before = len(cell_sources(page))
     page.click(Sel.ACTION.format(action="evaluate"))
     page.wait_for_function(
@@ -292,6 +294,8 @@ def test_evaluate_uses_the_chosen_tuned_model(page):
     evaluate_cell = next(s for s in cell_sources(page) if "jt.evaluate(" in s)
     assert f"jt.load_model({job_id!r})" in evaluate_cell
     assert 'task_type="classification"' in evaluate_cell or "task_type='classification'" in evaluate_cell
+    assert "eval.jsonl" in evaluate_cell
+    page.fill(Sel.FIELD.format(name="validation_dataset"), "")
 
 
 def test_export_button_inserts_an_export_cell(page):
