@@ -39,14 +39,19 @@ from ..jobs.queue import reconcile
 from ..jobs.records import CorruptRecordError, RecordNotFoundError, RecordStore
 from ..jobs.states import ACTIVE_STATES, FINAL_STATES, JobState
 from ..jobs.store import JobStore, now_iso, process_alive, slugify
+from ..params import ParameterError
+from ..params.arguments import (  # noqa: F401 (PRUNERS re-exported)
+    DEFAULT_MAX_JOBS,
+    DEFAULT_PERCENTILE,
+    DEFAULT_PRUNER,
+    PRUNERS,
+    SweepArgs,
+    sweep_rules,
+)
+from ..params.arguments import SEARCHES as SWEEP_SEARCHES
+from ..params.gate import checked
 
-SEARCHES = (None, "grid", "optuna")
-PRUNERS = ("median", "percentile", "hyperband", "successive_halving")
-# min_evaluations (ours): a trial is judged only from its third evaluation on. A small validation set's metric is
-# noisy, and one early evaluation a hair under one other trial's (0.480 against 0.483 at step 28 in
-# benchmarks/bench_sweep.py) pruned a trial as good as the best; Optuna's own warm-up counts global steps,
-# which differ between trials of different lengths.
-DEFAULT_PRUNER = {"type": "median", "n_startup_trials": 2, "n_warmup_steps": 0, "min_evaluations": 3}
+SEARCHES = (None, *SWEEP_SEARCHES)
 _STATES = frozenset(JobState)  # a str enum: the strings read from sweep.json are found in it
 # A search whose driver never recorded its pid within this time is reported FAILED (as a PENDING job).
 _DRIVER_GRACE_S = 120.0
@@ -57,8 +62,9 @@ _RECORD_SHAPES = (("base", dict), ("grid", dict), ("objective", dict), ("trials"
 logger = logging.getLogger(__name__)
 
 
-class SweepError(ValueError):
-    """The sweep cannot be made as asked; the message says why."""
+class SweepError(ParameterError):
+    """The sweep cannot be made or continued as asked; the message says why. A ParameterError (so a
+    ValueError): the gate's refusals of jt.sweep's arguments and these are caught alike."""
 
 
 class SweepNotFoundError(RecordNotFoundError):
@@ -175,46 +181,6 @@ def _points(grid: dict[str, list]) -> list[dict[str, Any]]:
     return [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
 
 
-def _check_grid(grid: Any, search: str | None) -> None:
-    if not isinstance(grid, dict) or not grid:
-        raise SweepError("grid: a dict of parameter name -> list of values, e.g. {'adapter_size': [4, 8]}")
-    for name, values in grid.items():
-        if search == "optuna" and isinstance(values, tuple) and len(values) == 2:
-            continue  # (low, high): a range for Optuna
-        if not isinstance(values, list) or not values:
-            raise SweepError(f"grid[{name!r}]: a non-empty list of values"
-                             + (" (or a (low, high) range for Optuna)" if search == "optuna" else ""))
-
-
-def _check_enqueued(grid: dict[str, Any], point: Any, i: int) -> None:
-    """An enqueued point lies in the search space (Optuna refuses it otherwise, in the driver, after the start)."""
-    if not isinstance(point, dict):
-        raise SweepError(f"enqueue[{i}]: a dict of parameter -> value, e.g. {{'adapter_size': 8}}")
-    for key, value in point.items():
-        space = grid.get(key)
-        if space is None:
-            raise SweepError(f"enqueue[{i}]: {key!r} is not searched (the grid has {', '.join(map(repr, grid))})")
-        if isinstance(space, tuple):
-            low, high = space
-            if not isinstance(value, (int, float)) or not low <= value <= high:
-                raise SweepError(f"enqueue[{i}]: {key}={value!r} is outside the grid's range {space}")
-        elif value not in space:
-            raise SweepError(f"enqueue[{i}]: {key}={value!r} is not one of the grid's choices {space}")
-
-
-def _check_point(base: dict[str, Any], point: dict[str, Any]) -> None:
-    from ..params import ParameterError, TuningParams
-
-    values = {**base, **point}
-    for key in ("train_dataset", "validation_dataset"):
-        if not isinstance(values.get(key), (str, type(None))):
-            values[key] = "<data>"
-    try:
-        TuningParams.from_dict(values)
-    except ParameterError as e:
-        raise SweepError(f"The point {point} is not a valid job: {e}") from None
-
-
 def _data_file(data: Any, dest: Path) -> str:
     """A path every job reads: a path as given, rows written once as JSONL."""
     if data is None or isinstance(data, (str, os.PathLike)):
@@ -243,77 +209,55 @@ def _objective(base: dict[str, Any], objective: str | None, validation: Any) -> 
     return {"metric": objective, "direction": "maximize" if greater_is_better(objective) else "minimize"}
 
 
+@checked(SweepArgs, sweep_rules)
 def sweep(base: dict[str, Any], grid: dict[str, Any], search: str | None = None, n_trials: int | None = None,
           objective: str | None = None, pruner: str | dict | None = "median", parallel: int | None = None,
-          enqueue: list[dict[str, Any]] | None = None, seed: int = 0, name: str | None = None) -> Sweep:
+          enqueue: list[dict[str, Any]] | None = None, seed: int = 0, name: str | None = None,
+          max_jobs: int = DEFAULT_MAX_JOBS) -> Sweep:
     """Tune one job per point of ``grid`` (every combination), or let Optuna choose ``n_trials`` points.
 
     ``base``: the jt.tune(...) arguments every job shares (train_dataset required). ``grid``: parameter ->
     list of values; with ``search="optuna"`` a list is a categorical choice and a ``(low, high)`` tuple a
-    range (log scale for rates). ``objective``: the metric that ranks the jobs (default: select_best,
-    else for method="grpo" eval_reward (train_reward without validation), else eval_macro_f1 for a
-    classification validation set, else eval_total_loss, else train_total_loss); each job counts with its
-    best evaluation. Optuna only: ``pruner`` ("median" (default), "percentile", "hyperband",
-    "successive_halving", a dict with "type" and the pruner's arguments, or None; "min_evaluations", 3 by
-    default: how many evaluations a trial logs before the pruner may judge it) stops
-    trials that fall behind, from the job's logged evaluations; ``parallel`` trials at once (default: the
-    machine's job slots); ``enqueue``: points to try first; ``seed``: the sampler's.
+    range of a numeric parameter without choices (log scale when high >= 10 x low > 0, as for rates).
+    ``objective``: the metric that ranks the jobs (default: select_best, else for method="grpo" eval_reward
+    (train_reward without validation), else eval_macro_f1 for a classification validation set, else
+    eval_total_loss, else train_total_loss); each job counts with its best evaluation. Optuna only: ``pruner``
+    ("median" (default), "percentile", "hyperband", "successive_halving", a dict with "type" and the pruner's
+    arguments, or None; "min_evaluations", 3 by default: how many evaluations a trial logs before the pruner
+    may judge it) stops trials that fall behind, from the job's logged evaluations; ``parallel`` trials at
+    once (default: the machine's job slots); ``enqueue``: points to try first; ``seed``: the sampler's.
+    ``max_jobs`` (default 64): the most jobs the sweep starts (grid points, or n_trials); a larger sweep is
+    refused, naming it, until it is raised.
 
-    Returns at once. Grid jobs wait their turn in the job queue; a search runs in a driver process.
+    The whole sweep is checked before anything is written or started (jt.ParameterError naming each bad
+    argument, grid value or range): a refused sweep leaves nothing in the store. Returns at once. Grid jobs
+    wait their turn in the job queue; a search runs in a driver process.
     """
     from ..jobs.queue import machine_slots
 
-    if search not in SEARCHES:
-        raise SweepError(f"search: {search!r} is not None (grid) or 'optuna'")
     search = search or "grid"
-    if not isinstance(base, dict) or base.get("train_dataset") is None:
-        raise SweepError("base: a dict of jt.tune(...) arguments, with train_dataset")
-    _check_grid(grid, search)
-    if search == "optuna":
-        if not isinstance(n_trials, int) or n_trials < 1:
-            raise SweepError("n_trials: how many points Optuna tries (a positive int)")
-        if pruner is not None and not (pruner in PRUNERS or (isinstance(pruner, dict) and pruner.get("type") in PRUNERS)):
-            raise SweepError(f"pruner: None, one of {', '.join(PRUNERS)}, or a dict with 'type'")
-        least = pruner.get("min_evaluations", 0) if isinstance(pruner, dict) else 0
-        if not isinstance(least, int) or isinstance(least, bool) or least < 0:
-            raise SweepError(f"pruner['min_evaluations']: {least!r} is not a whole number of evaluations (0 or more)")
-    elif n_trials is not None:
-        raise SweepError("n_trials is for search='optuna'; a grid sweep runs every point")
     points = _points(grid) if search == "grid" else []
-    for point in points:
-        _check_point(base, point)
-    for key, values in grid.items() if search == "optuna" else ():  # not `name`: the sweep's own name
-        for value in values if isinstance(values, list) else values:  # each choice, or each end of a range
-            _check_point(base, {key: value})
-    for i, point in enumerate(enqueue or []):
-        if search == "optuna":
-            _check_enqueued(grid, point, i)
-        _check_point(base, point)
+    pruner_spec = _pruner_spec(pruner) if search == "optuna" else None
+    if search == "optuna":
+        _check_with_optuna(grid, pruner_spec)
+    from ..data.loader import validate_dataset
+    from ..params import MIN_TRAIN_EXAMPLES
+
+    if base.get("method") != "dpo":  # every problem listed before anything is written or started
+        validate_dataset(base["train_dataset"], base.get("validation_dataset"), base.get("prompt_template"),
+                         base.get("min_train_examples", MIN_TRAIN_EXAMPLES),
+                         require_answer=base.get("method") != "grpo")
+    objective_spec = _objective(base, objective, base.get("validation_dataset"))
 
     store = SweepStore()
     sweep_id = store.new_id(name)
     final = store.path(sweep_id)
-    with store.creating(sweep_id) as folder:  # all or nothing: a refused sweep leaves no folder
+    with store.creating(sweep_id) as folder:  # all or nothing: a sweep that fails here leaves no folder
         base = dict(base)
-        data = (("train_dataset", "train.jsonl"), ("validation_dataset", "validation.jsonl"))
-        for key, file_name in data:
+        for key, file_name in (("train_dataset", "train.jsonl"), ("validation_dataset", "validation.jsonl")):
             base[key] = _data_file(base.get(key), folder / file_name)
-        from ..data.loader import validate_dataset
-        from ..params import MIN_TRAIN_EXAMPLES
-
-        if base.get("method") != "dpo":  # every problem listed before any job starts
-            validate_dataset(base["train_dataset"], base["validation_dataset"], base.get("prompt_template"),
-                             base.get("min_train_examples", MIN_TRAIN_EXAMPLES),
-                             require_answer=base.get("method") != "grpo")
-        objective_spec = _objective(base, objective, base["validation_dataset"])
-        for key, file_name in data:  # the jobs read the rows where the folder will be
-            if base[key] == str(folder / file_name):
+            if base[key] == str(folder / file_name):  # the jobs read the rows where the folder will be
                 base[key] = str(final / file_name)
-        pruner_spec = None
-        if search == "optuna" and pruner is not None:
-            pruner_spec = dict(pruner) if isinstance(pruner, dict) else (
-                dict(DEFAULT_PRUNER) if pruner == "median" else {"type": pruner})
-            pruner_spec.setdefault("min_evaluations", DEFAULT_PRUNER["min_evaluations"])
         record = {
             "id": sweep_id, "name": name or sweep_id, "search": search, "state": JobState.RUNNING,
             "create_time": now_iso(), "create_unix": time.time(), "end_time": None, "error": None,
@@ -322,7 +266,7 @@ def sweep(base: dict[str, Any], grid: dict[str, Any], search: str | None = None,
             "objective": objective_spec,
             "n_trials": n_trials if search == "optuna" else len(points),
             "parallel": max(1, parallel or machine_slots()), "pruner": pruner_spec, "seed": seed,
-            "enqueue": list(enqueue or []), "trials": [], "driver": None,
+            "enqueue": list(enqueue or []), "trials": [], "driver": None, "max_jobs": max_jobs,
         }
         store.write_new(folder, sweep_id, record)
     s = Sweep(sweep_id, store)
@@ -331,6 +275,103 @@ def sweep(base: dict[str, Any], grid: dict[str, Any], search: str | None = None,
     else:
         s._start_driver()
     return s
+
+
+def _pruner_spec(pruner: str | dict | None) -> dict[str, Any] | None:
+    """The pruner as sweep.json keeps it (the driver builds it from this): a dict with "type", the pruner's
+    arguments and min_evaluations."""
+    if pruner is None:
+        return None
+    spec = dict(pruner) if isinstance(pruner, dict) else (
+        dict(DEFAULT_PRUNER) if pruner == "median" else {"type": pruner})
+    if spec["type"] == "percentile":
+        spec.setdefault("percentile", DEFAULT_PERCENTILE)
+    spec.setdefault("min_evaluations", DEFAULT_PRUNER["min_evaluations"])
+    return spec
+
+
+def _check_with_optuna(grid: dict[str, Any], pruner_spec: dict[str, Any] | None) -> None:
+    """Build the search space and the pruner as the driver will, so that whatever Optuna itself refuses
+    (beyond the declared rules) is refused here, before anything exists, and not in the driver."""
+    problems = []
+    try:
+        distributions({k: list(v) if isinstance(v, tuple) else v for k, v in grid.items()},
+                      [k for k, v in grid.items() if isinstance(v, tuple)])
+    except (ValueError, TypeError) as e:
+        problems.append(f"grid: Optuna refuses the search space: {e}")
+    try:
+        make_pruner(pruner_spec)
+    except (ValueError, TypeError) as e:
+        problems.append(f"pruner: Optuna refuses {pruner_spec}: {e}")
+    if problems:
+        raise ParameterError.listing(problems, "arguments of jt.sweep")
+
+
+def make_pruner(spec: dict[str, Any] | None):
+    """The Optuna pruner of a sweep.json pruner spec: the driver's, and built once by jt.sweep before the
+    sweep exists, so that a spec Optuna refuses is refused there."""
+    import optuna
+
+    if not spec:
+        return optuna.pruners.NopPruner()
+    kwargs = {k: v for k, v in spec.items() if k not in ("type", "min_evaluations")}  # ours, not Optuna's
+    return {"median": optuna.pruners.MedianPruner, "percentile": optuna.pruners.PercentilePruner,
+            "hyperband": optuna.pruners.HyperbandPruner,
+            "successive_halving": optuna.pruners.SuccessiveHalvingPruner}[spec["type"]](**kwargs)
+
+
+def distributions(grid: dict[str, Any], ranges: list[str]) -> dict[str, Any]:
+    """The search space: a list is a choice; a range (low, high) of a whole-number parameter takes whole
+    numbers, of another a float, on a log scale when it spans a decade or more above zero (rates)."""
+    import typing
+
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    from ..params import TuningParams
+
+    hints = typing.get_type_hints(TuningParams)
+    out = {}
+    for name, values in grid.items():
+        if name in ranges:
+            low, high = values
+            whole = int in typing.get_args(hints[name]) or hints[name] is int
+            if whole:
+                out[name] = IntDistribution(int(low), int(high))
+            else:
+                out[name] = FloatDistribution(float(low), float(high), log=low > 0 and high / low >= 10)
+        else:
+            out[name] = CategoricalDistribution(values)
+    return out
+
+
+def no_value_reason(trials: list[dict[str, Any]], metric: str, jobs: JobStore | None = None) -> str:
+    """Why no trial of a sweep gave a value of its objective: how its trials ended, and the first failure's
+    error (a refused point's, or its job's)."""
+    jobs = jobs or JobStore()
+    ended: dict[str, int] = {}
+    first = None
+    for t in sorted(trials, key=lambda t: t.get("number", 0)):
+        status, error = t.get("status") or "submitted", t.get("error")
+        if t.get("job_id") and status in ("submitted", "running", "complete"):  # the job says how it ended
+            try:
+                job = jobs.read(t["job_id"])
+                status = JobState.of(job).name.lower()
+                found = job.get("error")
+                error = error or (found.get("message") if isinstance(found, dict) else found)
+            except (KeyError, ValueError):
+                status, error = "deleted", error or "its job was deleted"
+            if status == "succeeded":
+                status, error = "succeeded without a value", error or f"no {metric} logged"
+        ended[status] = ended.get(status, 0) + 1
+        if first is None and error:
+            first = (t, error)
+    text = f"No job of the sweep gave a value of {metric}"
+    if trials:
+        text += f" ({', '.join(f'{n} {s}' for s, n in ended.items())})"
+    if first:
+        t, error = first
+        text += f"; trial {t.get('number')} {t.get('params')}: {error}"
+    return text
 
 
 def submit(record: dict[str, Any], params: dict[str, Any], number: int):
@@ -393,12 +434,15 @@ class Sweep:
             return state
         final = JobState.CANCELLED if state is JobState.CANCELLING else (
             JobState.SUCCEEDED if JobState.SUCCEEDED in job_states else JobState.FAILED)
-        self.store.update(self.id, state=final, end_time=now_iso())
+        error = no_value_reason(record["trials"], record["objective"]["metric"]) if final is JobState.FAILED else None
+        self.store.update(self.id, state=final, end_time=now_iso(), error=error)
         return final
 
     @property
     def error(self) -> str | None:
-        """Why the sweep failed (a search whose driver died says so, and that resume() continues it)."""
+        """Why the sweep failed: how its trials ended and the first failure's error, or why its driver stopped
+        (a search whose driver died says so, and that resume() continues it)."""
+        _ = self.state  # a grid sweep's end (and its error) is recorded when its state is read
         return self.record.get("error") or None
 
     @staticmethod

@@ -23,40 +23,13 @@ from ..experiments.compare import greater_is_better
 from ..jobs.queue import reconcile
 from ..jobs.states import JobState
 from ..jobs.store import JobStore, now_iso
-from .sweep import SweepStore, submit
+from .sweep import SweepStore, distributions, make_pruner, no_value_reason, submit
 
 POLL_S = 0.5
 
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def _pruner(spec: dict[str, Any] | None):
-    import optuna
-
-    if not spec:
-        return optuna.pruners.NopPruner()
-    kwargs = {k: v for k, v in spec.items() if k not in ("type", "min_evaluations")}  # ours, not Optuna's
-    return {"median": optuna.pruners.MedianPruner, "percentile": optuna.pruners.PercentilePruner,
-            "hyperband": optuna.pruners.HyperbandPruner,
-            "successive_halving": optuna.pruners.SuccessiveHalvingPruner}[spec["type"]](**kwargs)
-
-
-def _distributions(record: dict[str, Any]) -> dict[str, Any]:
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    out = {}
-    for name, values in record["grid"].items():
-        if name in record["ranges"]:
-            low, high = values
-            if isinstance(low, int) and isinstance(high, int) and not isinstance(low, bool):
-                out[name] = IntDistribution(low, high)
-            else:  # rates span decades: a log scale unless the range crosses zero
-                out[name] = FloatDistribution(float(low), float(high), log=low > 0 and high / low >= 10)
-        else:
-            out[name] = CategoricalDistribution(values)
-    return out
 
 
 def _study(record: dict[str, Any], folder: Path):
@@ -69,7 +42,7 @@ def _study(record: dict[str, Any], folder: Path):
     return optuna.create_study(study_name=record["id"], storage=storage, load_if_exists=True,
                                direction=record["objective"]["direction"],
                                sampler=optuna.samplers.TPESampler(seed=record.get("seed", 0)),
-                               pruner=_pruner(record.get("pruner")))
+                               pruner=make_pruner(record.get("pruner")))
 
 
 def _values(rows: list[dict[str, Any]], metric: str) -> list[tuple[int, float]]:
@@ -96,7 +69,7 @@ def run(folder: Path) -> int:
     for ft in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if ft.number not in known:
             study.tell(ft.number, state=TrialState.FAIL)
-    distributions = _distributions(record)
+    space = distributions(record["grid"], record["ranges"])
     log(f"Sweep {sweep_id}: {record['n_trials']} trials, objective {metric} ({record['objective']['direction']}), "
         f"{record['parallel']} at once, pruner {record.get('pruner')}")
 
@@ -170,7 +143,7 @@ def run(folder: Path) -> int:
         while running < record["parallel"] and asked < record["n_trials"]:
             if sweeps.read(sweep_id)["state"] != JobState.RUNNING:
                 break  # cancelled meanwhile: no new job
-            trial = study.ask(distributions)
+            trial = study.ask(space)
             entry = {"number": trial.number, "trial_id": trial._trial_id, "params": trial.params,
                      "status": "running", "job_id": None}
             try:
@@ -191,8 +164,8 @@ def run(folder: Path) -> int:
             except ValueError:  # no trial completed
                 summary = None
             final = JobState.SUCCEEDED if summary else JobState.FAILED
-            sweeps.update(sweep_id, state=final, end_time=now_iso(), optuna_best=summary,
-                          error=None if summary else "No trial completed with a value of the objective.")
+            error = None if summary else no_value_reason(sweeps.read(sweep_id)["trials"], metric, jobs)
+            sweeps.update(sweep_id, state=final, end_time=now_iso(), optuna_best=summary, error=error)
             log(f"Done: best {summary}")
             return 0
         time.sleep(POLL_S)
@@ -220,8 +193,14 @@ def main(argv: list[str] | None = None) -> int:
         import traceback
 
         traceback.print_exc()
-        SweepStore(folder.parent.parent).update(folder.name, state=JobState.FAILED, end_time=now_iso(),
-                                                 error=f"The driver stopped: {type(e).__name__}: {e}")
+        reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        try:
+            SweepStore(folder.parent.parent).update(
+                folder.name, state=JobState.FAILED, end_time=now_iso(),
+                error=f"The sweep's driver stopped: {reason} (its log: {folder / 'driver.log'}). "
+                      "sweep.resume() continues the search where it stopped.")
+        except Exception as failed:  # noqa: BLE001 - the record cannot be written: the log says both
+            log(f"Could not record the failure in sweep.json: {type(failed).__name__}: {failed}")
         return 1
 
 

@@ -459,6 +459,15 @@ def fields_problems(obj: Any, hints: dict[str, Any], *, python_data: bool = True
                                     python_data=python_data)]
 
 
+def _host_port(text: str) -> bool:
+    """Whether ``text`` is host:port as torchrun's --rdzv-endpoint takes it: a host name or IPv4 address (or
+    an IPv6 one in brackets), a colon, and a port from 1 to 65535."""
+    import re
+
+    m = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252}[A-Za-z0-9])?):([0-9]{1,5})", text)
+    return m is not None and 1 <= int(m.group(2)) <= 65535
+
+
 def validate_params(p: TuningParams, *, python_data: bool = True) -> list[str]:
     """Every problem of a parameter set: each field's own, then the rules between fields (only over
     fields that passed their own check, so a wrong type is reported as such, never as a crash)."""
@@ -491,6 +500,10 @@ def validate_params(p: TuningParams, *, python_data: bool = True) -> list[str]:
     if p.nnodes > 1 and not p.rdzv_endpoint:
         problems.append("rdzv_endpoint: needed when nnodes > 1 (host:port of the first machine, the same on "
                         "every machine)")
+    if p.rdzv_endpoint and not _host_port(p.rdzv_endpoint):
+        problems.append(f"rdzv_endpoint: {_short(p.rdzv_endpoint)} is not host:port (the first machine's name or "
+                        "address and a port from 1 to 65535, e.g. 'node0:29500', '10.0.0.1:29500' or "
+                        "'[fd00::1]:29500')")
     if p.node_rank >= p.nnodes:
         problems.append(f"node_rank: {p.node_rank} must be below nnodes ({p.nnodes})")
     return problems

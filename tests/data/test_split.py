@@ -55,12 +55,78 @@ def test_split_has_no_exact_or_near_overlap_and_is_stratified():
 
 
 def test_a_small_share_of_a_small_set_still_splits():
-    """10 % of 24 rows in 4 labels: more folds than rows per label, which StratifiedGroupKFold refuses;
-    the split falls back to a grouped shuffle (the panel's default holdout on a small file)."""
+    """10 % of 24 rows in 4 labels (the panel's default holdout on a small file): 3 rows held out
+    (scikit-learn's rounding, ceil), still stratified: no label holds out more than one row."""
     rows = [{"input_text": text(i), "output_text": f"label{i % 4}"} for i in range(24)]
     result = jt.split(rows, test_size=0.1, seed=0)
     assert len(result.validation) == 3 and len(result.train) == 21
-    assert result.report["method"].startswith("grouped shuffle")
+    assert result.report["method"].startswith("stratified by label")
+    assert max(Counter(result.validation["output_text"]).values()) == 1
+
+
+def generation_dataset():
+    """80 rows of free-text answers (no labels to stratify): 20 of 60 inputs appear twice (exact and in
+    capitals), under different answers."""
+    rows = []
+    for i in range(60):
+        t = text(1000 + i)
+        rows.append({"input_text": t, "output_text": f"answer {i}: {text(5000 + i, 8)}"})
+        if i < 20:
+            rows.append({"input_text": t.upper(), "output_text": f"another answer {i}"})
+    return rows
+
+
+# The shares the panel offers (holdout 0.05-0.5). StratifiedGroupKFold held out 1/round(1/test_size): 0.4 gave
+# 0.5 and 0.3 gave 0.34, silently.
+SHARES = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+@pytest.mark.parametrize("test_size", SHARES)
+def test_the_validation_share_is_test_size_within_one_row_per_label(test_size):
+    rows = dataset()  # 100 rows, 4 labels of 25 rows, 20 groups of 3 duplicates
+    for seed in (0, 1):
+        r = jt.split(rows, test_size=test_size, seed=seed)
+        assert abs(len(r.validation) - test_size * len(rows)) <= 1, r.report
+        assert r.report["validation_share"] == pytest.approx(test_size, abs=0.01)
+        per_label = Counter(r.validation["output_text"])
+        assert all(abs(per_label[f"label{k}"] - 25 * test_size) <= 1 for k in range(4)), per_label
+        assert r.report["method"].startswith("stratified by label") and r.report["overlap"] == 0
+        report = check_health(load_dataset(r.train.to_dict("records")),
+                              load_dataset(r.validation.to_dict("records")))
+        assert report.counts.get("overlap", 0) == 0
+
+
+@pytest.mark.parametrize("test_size", SHARES)
+def test_an_unlabelled_set_gets_its_share_too(test_size):
+    rows = generation_dataset()
+    r = jt.split(rows, test_size=test_size, seed=0)
+    assert abs(len(r.validation) - test_size * len(rows)) <= 1, r.report
+    assert r.report["overlap"] == 0 and r.report["grouped_rows"] == 20
+    assert r.report["method"].startswith("shuffled") and r.report["labels"] is None
+    inputs = {t.lower() for t in r.validation["input_text"]}
+    assert not inputs & {t.lower() for t in r.train["input_text"]}
+
+
+def test_a_share_whole_groups_cannot_reach_is_refused_with_the_reason():
+    """4 inputs of 10 copies each: 5 % (2 rows) is refused, not given as 25 % (a whole group)."""
+    rows = [{"input_text": text(i), "output_text": f"label{i % 2}"} for i in range(4) for _ in range(10)]
+    with pytest.raises(jt.ParameterError, match=r"test_size: 0.05 asks for 2.0 of 40 rows held out.*"
+                                                 r"reach 10 at best.*largest group holds 10 rows.*test_size near 0.25.*"
+                                                 r"group_duplicates=False") as e:
+        jt.split(rows, test_size=0.05)
+    assert e.value.problems[0].startswith("test_size: 0.05")
+    # the share those groups can reach is given; so is the split without grouping
+    assert len(jt.split(rows, test_size=0.25).validation) == 10
+    assert len(jt.split(rows, test_size=0.05, group_duplicates=False).validation) == 2
+
+
+def test_rows_that_are_all_one_group_are_refused_by_name():
+    rows = [{"input_text": "The same sentence, over and over again here.", "output_text": f"label{i % 2}"}
+            for i in range(10)]
+    with pytest.raises(jt.ParameterError, match=r"data: all 10 rows are one group of the same or nearly the "
+                                                 r"same input.*group_duplicates=False"):
+        jt.split(rows)
+    assert len(jt.split(rows, group_duplicates=False).validation) == 2
 
 
 def test_without_grouping_duplicates_can_leak():
