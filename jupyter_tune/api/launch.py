@@ -124,6 +124,10 @@ def tune(*args: Any, **kwargs: Any) -> TuningJob:
             raise ValueError(f"graders: empty means label_match, which compares each answer with the row's label or "
                              f"answer; {bare} training rows have neither. Give graders=[...] that read the rows' "
                              "fields, e.g. {'kind': 'string_check', 'reference': '{{ item.reference_answer }}'}.")
+    if params.method == "grpo":  # each grader tried on the first training rows: one that errors on all is refused
+        from ..graders.spec import probe_graders
+
+        probe_graders(params.graders, train.examples)
     if params.task == "classification":  # a label head for this family, and labels to train it on
         from ..models.head import classification_problem
 

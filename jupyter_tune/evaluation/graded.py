@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..graders import grade_rows
+from ..graders import close_graders, grade_rows
+from ..graders.base import check_grader
+from ..params import ParameterError
 
 
 def grader_item(ex, truth: str | None) -> dict[str, Any]:
@@ -21,17 +23,25 @@ def grader_item(ex, truth: str | None) -> dict[str, Any]:
 
 
 def check_graders(graders) -> list:
-    graders = list(graders or [])
-    names = set()
-    for g in graders:
-        if not callable(getattr(g, "grade", None)) or not getattr(g, "name", None):
-            raise ValueError(f"graders: {g!r} is not a grader (it needs a name and grade(sample, item)); use "
-                             "jupyter_tune.graders.StringCheck, TextSimilarity, PythonGrader, LabelMatch, "
-                             "ModelGrader or Multi.")
+    """The graders of jt.evaluate: grader objects (checked: a name, grade(sample, item), their options) and
+    grader specs (dicts such as {'kind': 'string_check'}, built as a GRPO job builds them); anything else is a
+    ParameterError naming ``graders[i]``. Names must be unique (each names a column of the report)."""
+    from ..graders.spec import grader_from_spec
+
+    out, names = [], set()
+    for i, g in enumerate(list(graders or [])):
+        if isinstance(g, dict):
+            try:
+                g = grader_from_spec(g)
+            except (ValueError, TypeError) as e:
+                raise ParameterError(f"graders[{i}]: {e}") from None
+        else:
+            check_grader(g, f"graders[{i}]")
         if g.name in names:
-            raise ValueError(f"graders: two graders are named {g.name!r}; give each its own name.")
+            raise ParameterError(f"graders[{i}]: two graders are named {g.name!r}; give each its own name.")
         names.add(g.name)
-    return graders
+        out.append(g)
+    return out
 
 
 def apply_graders(graders, rows, examples, truth, preds, status) -> list[dict[str, Any]]:
@@ -42,7 +52,10 @@ def apply_graders(graders, rows, examples, truth, preds, status) -> list[dict[st
     samples = ["" if preds[i] is None else str(preds[i]) for i in ok]
     out = []
     for g in graders:
-        result = grade_rows(g, samples, items)
+        try:
+            result = grade_rows(g, samples, items)
+        finally:
+            close_graders([g])  # a python grader's worker process ends with the evaluation (it restarts if reused)
         column: list[float | None] = [None] * len(status)
         for i, score in zip(ok, result.scores, strict=True):
             column[i] = score

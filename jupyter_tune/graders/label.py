@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jupyter_tune.graders.base import render
+from jupyter_tune.graders.base import check_flag, check_name, check_template, check_threshold, refuse, render
+
+KIND = "label_match"
 
 
 @dataclass
@@ -23,7 +25,19 @@ class LabelMatch:
     contains: bool = False
     choices: list[str] | None = None
     pass_threshold: float = 1.0
-    kind: str = "label_match"
+    kind: str = KIND
+
+    def __post_init__(self):
+        check_name(KIND, self.name)
+        check_template(KIND, "label", self.label, optional=True)
+        for option in ("case_sensitive", "contains"):
+            check_flag(KIND, option, getattr(self, option))
+        if self.choices is not None:
+            if not isinstance(self.choices, (list, tuple)) or not self.choices or \
+                    not all(isinstance(c, str) and c.strip() for c in self.choices):
+                raise refuse(KIND, "choices", self.choices, "expected None or a non-empty list of labels (str)")
+            self.choices = list(self.choices)
+        self.pass_threshold = check_threshold(KIND, self.pass_threshold)
 
     def grade(self, sample: str, item: dict) -> float:
         if self.label is not None:

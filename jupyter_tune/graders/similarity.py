@@ -6,7 +6,9 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from jupyter_tune.graders.base import render
+from jupyter_tune.graders.base import check_choice, check_name, check_template, check_threshold, render
+
+KIND = "text_similarity"
 
 METRICS = ("fuzzy_match", "bleu", "rouge_1", "rouge_l")
 
@@ -30,12 +32,14 @@ class TextSimilarity:
     input: str = "{{ sample.output_text }}"
     reference: str = "{{ item.reference }}"
     pass_threshold: float = 0.5
-    kind: str = "text_similarity"
+    kind: str = KIND
 
     def __post_init__(self):
-        if self.evaluation_metric not in METRICS:
-            raise ValueError(f"text_similarity evaluation_metric {self.evaluation_metric!r}: one of "
-                             f"{', '.join(METRICS)}")
+        check_name(KIND, self.name)
+        check_choice(KIND, "evaluation_metric", self.evaluation_metric, METRICS)
+        check_template(KIND, "input", self.input)
+        check_template(KIND, "reference", self.reference)
+        self.pass_threshold = check_threshold(KIND, self.pass_threshold)
 
     def grade(self, sample: str, item: dict) -> float:
         a, b = render(self.input, sample, item), render(self.reference, sample, item)

@@ -2,15 +2,19 @@
 ``{"kind": "string_check", "operation": "ilike"}``, ``{"kind": "python", "source": "def grade(sample, item):
 ..."}`` ... ("type", OpenAI's spelling and what each grader's ``to_json()`` writes, stands for "kind").
 
-A python grader's source is compiled here, in the process that builds it (jt.tune checks it once before a job
-exists; the job process builds it again). A model grader (score_model) is refused: its judge is a callable.
+Building a grader checks it whole (each class's constructor: options known and typed, templates present, a
+python grader's source compiled and its grade(sample, item) checked without running it); a bad spec is a
+ParameterError naming ``graders[i]`` and the option. ``probe_graders`` (jt.tune, before a GRPO job exists)
+also runs each grader on the first training rows and refuses one that errors on all of them. A model grader
+(score_model) is refused in a spec: its judge is a callable.
 """
 
 from __future__ import annotations
 
-import textwrap
-import types
+import dataclasses
+import difflib
 
+from jupyter_tune.graders.base import close_graders, grade_rows
 from jupyter_tune.graders.label import LabelMatch
 from jupyter_tune.graders.multi import Multi
 from jupyter_tune.graders.python import PythonGrader
@@ -22,45 +26,37 @@ _CLASSES = {"label_match": LabelMatch, "string_check": StringCheck, "text_simila
 assert set(_CLASSES) | {"python", "multi"} == set(GRADER_KINDS)
 
 
-def compile_python(source: str, name: str = "python"):
-    """The function a python grader's source defines: ``grade`` if it defines one, else its only function."""
-    namespace: dict = {}
-    try:
-        exec(compile(textwrap.dedent(source), f"<grader {name}>", "exec"), namespace)  # noqa: S102 - the user's own grader
-    except SyntaxError as e:
-        raise ValueError(f"its source does not compile: {e.msg} (line {e.lineno})") from None
-    except Exception as e:  # noqa: BLE001 - a failing top level names itself
-        raise ValueError(f"running its source failed: {type(e).__name__}: {e}") from None
-    if callable(namespace.get("grade")):
-        return namespace["grade"]
-    functions = [v for k, v in namespace.items() if isinstance(v, types.FunctionType) and not k.startswith("__")]
-    if len(functions) != 1:
-        raise ValueError("its source must define grade(sample, item) -> float (or exactly one function)")
-    return functions[0]
+def _unknown(option: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(option, sorted(known), n=1)
+    return f"{option!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
 
 
 def grader_from_spec(spec: dict):
-    """One grader from its spec; ValueError names what is wrong (an unknown option, a bad source ...)."""
+    """One grader from its spec; ParameterError (a ValueError) names what is wrong (an unknown option, a bad
+    value, a source that does not compile ...)."""
     problems = grader_spec_problems(spec)
     if problems:
-        raise ValueError(problems[0])
+        raise ParameterError(problems[0])
     kind = spec.get("kind", spec.get("type"))
     options = {k: v for k, v in spec.items() if k not in ("kind", "type")}
-    if kind == "python":
-        source = options.pop("source")
-        fn = compile_python(source, options.get("name", "python"))
-        cls, options = PythonGrader, {"fn": fn, **options}
-    elif kind == "multi":
-        subs = [grader_from_spec(s) for s in options.pop("graders")]
-        cls, options = Multi, {"graders": subs, **options}
-    else:
-        cls = _CLASSES[kind]
-    known = set(cls.__dataclass_fields__) - {"kind"}
+    cls = {"python": PythonGrader, "multi": Multi, **_CLASSES}[kind]
+    known = {f.name for f in dataclasses.fields(cls) if f.init} - {"kind", "fn"}
     unknown = sorted(set(options) - known)
     if unknown:
-        raise ValueError(f"{kind}: unknown option(s) {', '.join(unknown)}; known: "
-                         f"{', '.join(sorted(known - {'fn'}))}")
-    return cls(**options)
+        raise ParameterError(f"{kind}: unknown option{'s' * (len(unknown) > 1)} "
+                             f"{', '.join(_unknown(o, known) for o in unknown)}; known: {', '.join(sorted(known))}")
+    if kind == "multi":
+        parts = []
+        for j, sub in enumerate(options.pop("graders")):
+            try:
+                parts.append(grader_from_spec(sub))
+            except (ValueError, TypeError) as e:
+                raise ParameterError(f"graders[{j}]: {e}") from None
+        options["graders"] = parts
+    try:
+        return cls(**options)
+    except TypeError as e:  # every option is known: only a missing one could get here
+        raise ParameterError(f"{kind}: {e}") from None
 
 
 def graders_from_specs(specs: list[dict] | None) -> list:
@@ -80,3 +76,46 @@ def graders_from_specs(specs: list[dict] | None) -> list:
         if seen[g.name] > 1:
             g.name = f"{g.name}_{seen[g.name]}"
     return graders
+
+
+def row_item(ex) -> dict:
+    """What a grader sees of one training row (GRPO): its fields, ``reference`` (the row's answer unless the row
+    has its own ``reference`` field) and ``messages`` (the prompt's turns)."""
+    item = dict(ex.fields)
+    if ex.answer is not None:
+        item.setdefault("reference", ex.answer)
+    item.setdefault("messages", ex.prompt_messages)
+    return item
+
+
+# Training rows each grader is tried on before a GRPO job exists.
+PROBE_ROWS = 3
+
+
+def probe_graders(specs: list[dict] | None, examples, rows: int = PROBE_ROWS) -> None:
+    """Build the graders (every option checked) and run each on the first ``rows`` training rows, each row's own
+    reference answer (or label) standing for the model's answer: a grader that errors on every one of them
+    would score every answer of the job 0, so it is refused here, with its first error. Raises ParameterError
+    naming ``graders[i]``; starts and stops the python graders' worker processes."""
+    graders = graders_from_specs(specs)
+    items = [row_item(ex) for ex in list(examples)[:rows]]
+    if not items:
+        return
+    samples = [str(item.get("reference", item.get("label")) or "") for item in items]
+    problems = []
+    try:
+        for i, g in enumerate(graders):
+            errors = []
+            for sample, item in zip(samples, items, strict=True):
+                result = grade_rows(g, [sample], [item])
+                if not result.errors:
+                    break  # it grades: nothing to refuse
+                errors.append(result.errors[0][1])
+            else:
+                problems.append(f"graders[{i}]: {g.name} ({g.kind}) errored on each of the first {len(items)} "
+                                f"training rows (given each row's own reference answer as the answer), so every "
+                                f"answer of the job would score 0. First error: {errors[0]}")
+    finally:
+        close_graders(graders)
+    if problems:
+        raise ParameterError.listing(problems, "graders")

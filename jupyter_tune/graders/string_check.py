@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jupyter_tune.graders.base import render
+from jupyter_tune.graders.base import (
+    check_choice,
+    check_flag,
+    check_name,
+    check_template,
+    check_threshold,
+    render,
+)
+
+KIND = "string_check"
 
 OPERATIONS = ("eq", "ne", "like", "ilike")
 
@@ -20,11 +29,15 @@ class StringCheck:
     reference: str = "{{ item.reference }}"
     strip: bool = True
     pass_threshold: float = 1.0
-    kind: str = "string_check"
+    kind: str = KIND
 
     def __post_init__(self):
-        if self.operation not in OPERATIONS:
-            raise ValueError(f"string_check operation {self.operation!r}: one of {', '.join(OPERATIONS)}")
+        check_name(KIND, self.name)
+        check_choice(KIND, "operation", self.operation, OPERATIONS)
+        check_template(KIND, "input", self.input)
+        check_template(KIND, "reference", self.reference)  # a string_check needs something to compare with
+        check_flag(KIND, "strip", self.strip)
+        self.pass_threshold = check_threshold(KIND, self.pass_threshold)
 
     def grade(self, sample: str, item: dict) -> float:
         a, b = render(self.input, sample, item), render(self.reference, sample, item)

@@ -42,8 +42,8 @@ def job_callbacks(trainer, params, val, tokenizer, store: JobStore, job_id: str,
         EvaluateAtEnd() if trainer.args.eval_strategy != "no" else None,
         # stops after evaluations without improvement (select_best's metric); reads each evaluation's metrics
         EarlyStopping(best_metric, trainer.args.greater_is_better, patience) if patience and best_metric else None,
-        # GRPO: each grader's counts in the job log at the end of training
-        GraderSummary(trainer.grader_rewards) if params.method == "grpo" else None,
+        # GRPO: each grader's counts in the job log at the end of training; a mostly failing grader is a warning
+        GraderSummary(trainer.grader_rewards, store if is_main else None, job_id) if params.method == "grpo" else None,
         # GRPO, rank 0: each step's first group of sampled answers with their rewards (completions.jsonl)
         CompletionLog(store, job_id, trainer) if params.method == "grpo" and is_main else None,
         # metrics.jsonl and job.json's progress; before the trackers, which it feeds
@@ -218,17 +218,22 @@ class CompletionLog(TrainerCallback):
 
 
 class GraderSummary(TrainerCallback):
-    """At the end of training: each grader's answers, errors and constant groups in the job log (grpo.py)."""
+    """At the end of training: each grader's answers, errors and constant groups in the job log, and a warning on
+    the job for a grader that errored on more than half of its answers (grpo.record_grader_warnings)."""
 
-    def __init__(self, rewards):
-        self.rewards = rewards
+    def __init__(self, rewards, store: JobStore | None = None, job_id: str | None = None):
+        self.rewards, self.store, self.job_id = rewards, store, job_id
 
     def on_train_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
+            from .grpo import record_grader_warnings
+
             for r in self.rewards:
                 s = r.summary()
+                skipped = f", {s['skipped']} skipped after a time-out" if s.get("skipped") else ""
                 log(f"Grader {s['name']} ({s['kind']}): {s['answers']} answers scored, {s['errors']} errors "
-                    f"(scored 0), {s['constant_groups']} of {s['groups']} groups without a reward spread")
+                    f"(scored 0{skipped}), {s['constant_groups']} of {s['groups']} groups without a reward spread")
+            record_grader_warnings(self.rewards, self.store, self.job_id)
 
 
 class GroupCheckpointMarker(TrainerCallback):

@@ -8,7 +8,10 @@ graders read ``item["reference"]``, ``item["label"]`` ...
 
 A grader that raises, hangs, returns NaN or leaves [0, 1] scores that answer 0 (graders.grade_rows) and is
 counted: the job log names the first errors, metrics.jsonl has each grader's error share and constant-group
-share. ``GRPO`` is the method's steps of the one pipeline (build.py), so the job around it is a supervised
+share, and a grader that errored on more than half of the answers is a warning on the job (job.json's
+``warnings``, and the log) when training ends. A python grader runs in its own spawned worker process
+(graders/worker.py), killed and replaced when it hangs; jt.tune refuses a grader that errors on every one
+of the first training rows (graders.spec.probe_graders). ``GRPO`` is the method's steps of the one pipeline (build.py), so the job around it is a supervised
 one's: metrics.jsonl (TRL's rewards under clear names, see callbacks.py), checkpoints, cancel, resume and the
 best checkpoint by ``eval_reward``. TRL is imported here (and in dpo.py) only, never by ``import jupyter_tune``.
 """
@@ -19,7 +22,8 @@ import json
 import re
 
 from ..data.loader import Dataset
-from ..graders import constant_groups, grade_rows, graders_from_specs
+from ..graders import close_graders, constant_groups, grade_rows, graders_from_specs
+from ..graders.spec import row_item
 from ..params import TuningParams
 from .log import log
 from .trainer import TokenCounts
@@ -32,16 +36,6 @@ LOGGED_ERRORS = 10
 def grader_metric_name(name: str) -> str:
     """A grader's name as a metric name's tail: letters, digits and underscores."""
     return re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_") or "grader"
-
-
-def row_item(ex) -> dict:
-    """What a grader sees of one row: its fields, ``reference`` (the row's answer unless the row has its own
-    ``reference`` field) and ``messages`` (the prompt's turns)."""
-    item = dict(ex.fields)
-    if ex.answer is not None:
-        item.setdefault("reference", ex.answer)
-    item.setdefault("messages", ex.prompt_messages)
-    return item
 
 
 def prompt_rows(dataset: Dataset, tokenizer) -> list[dict]:
@@ -70,7 +64,8 @@ class GraderReward:
     def __init__(self, grader, group_size: int):
         self.grader, self.group_size = grader, group_size
         self.__name__ = grader_metric_name(grader.name)
-        self.rows = self.errors = self.constant = self.groups = 0
+        self.rows = self.errors = self.constant = self.groups = self.skipped = 0
+        self.first_error: str | None = None
 
     def __call__(self, prompts, completions, item=None, log_metric=None, **kwargs) -> list[float]:
         samples = [completion_text(c) for c in completions]
@@ -79,6 +74,9 @@ class GraderReward:
         before = self.errors
         self.rows += len(samples)
         self.errors += len(result.errors)
+        self.skipped += result.skipped
+        if self.first_error is None and result.errors:
+            self.first_error = result.errors[0][1]
         groups = max(1, -(-len(samples) // self.group_size))
         constant = constant_groups(result.scores, self.group_size)
         self.groups += groups
@@ -95,7 +93,32 @@ class GraderReward:
 
     def summary(self) -> dict:
         return {"name": self.grader.name, "kind": self.grader.kind, "answers": self.rows, "errors": self.errors,
-                "groups": self.groups, "constant_groups": self.constant}
+                "groups": self.groups, "constant_groups": self.constant, "skipped": self.skipped,
+                "first_error": self.first_error}
+
+    def warning(self) -> str | None:
+        """The job's warning when this grader errored on more than half of its answers (they scored 0: the
+        rewards said little about the answers), else None."""
+        if not self.rows or self.errors * 2 <= self.rows:
+            return None
+        return (f"Grader {self.grader.name} ({self.grader.kind}) errored on {self.errors} of {self.rows} answers "
+                f"({self.errors / self.rows:.0%}); they scored 0, so its rewards carried little signal. First "
+                f"error: {self.first_error}")
+
+
+def record_grader_warnings(rewards, store, job_id: str) -> list[str]:
+    """At the end of training: each grader that errored on more than half of its answers is a warning in
+    job.json's ``warnings`` (beside the data's) and in the log; the graders' worker processes are stopped."""
+    close_graders([r.grader for r in rewards])
+    warnings = [w for w in (r.warning() for r in rewards) if w]
+    for w in warnings:
+        log(f"Warning: {w}")
+    if warnings and store is not None:
+        with store.lock(job_id):  # appended in one locked read-change-write: the record's other writers keep theirs
+            record = store.read_raw(job_id)
+            record["warnings"] = list(record.get("warnings") or []) + warnings
+            store.write(job_id, record)
+    return warnings
 
 
 def first_group(inputs, prompts, completions, rewards: list[list[float]], names: list[str], size: int,

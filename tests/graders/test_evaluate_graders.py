@@ -8,6 +8,7 @@ import pytest
 import jupyter_tune as jt
 from jupyter_tune.evaluation import EvaluationReport
 from jupyter_tune.graders import LabelMatch, Multi, PythonGrader, StringCheck, TextSimilarity
+from jupyter_tune.params import ParameterError
 
 LABELS = ["Cardiology", "Neurology", "Urology"]
 ROWS = [
@@ -56,8 +57,12 @@ def test_graders_on_generated_text(chatty, monkeypatch):
     answers = ["Cardiology", "neuro stuff", "Urology!", "nothing"]
     monkeypatch.setattr("jupyter_tune.evaluation.run.generate_for", lambda lm, ds, **kw: (answers, [""] * 4, 0))
     graders = [Multi([StringCheck(operation="ilike"), TextSimilarity(evaluation_metric="rouge_1")],
-                     weights=[1, 1], name="mix")]
+                     weights=[1, 1], name="mix"),
+               # a spec, built as a GRPO job builds it: the python grader runs in its worker process
+               {"kind": "python", "name": "short", "source": "def grade(sample, item):\n    return len(sample) < 9\n"}]
     report = jt.evaluate(chatty, ROWS, task_type="text_generation", graders=graders, progress=False)
+    assert report.predictions["grader:short"].tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert report.graders[1]["grader"]["source"].startswith("def grade") and report.graders[1]["skipped"] == 0
     scores = report.predictions["grader:mix"].tolist()
     assert scores[0] == pytest.approx(1.0) and scores[3] == pytest.approx(0.0)
     assert scores[2] == pytest.approx(1.0)  # "Urology!" contains the label and matches its one word
@@ -70,3 +75,11 @@ def test_bad_graders_are_refused_before_the_model_loads():
         jt.evaluate("no-such-model", ROWS, graders=[lambda s, i: 1.0], progress=False)
     with pytest.raises(ValueError, match="two graders"):
         jt.evaluate("no-such-model", ROWS, graders=[LabelMatch(), LabelMatch()], progress=False)
+    # each item: a grader object or a spec, anything else refused by its index (issue 33)
+    with pytest.raises(ParameterError, match=r"graders\[1\]: 5 is not a grader"):
+        jt.evaluate("no-such-model", ROWS, graders=[LabelMatch(), 5], progress=False)
+    with pytest.raises(ParameterError, match=r"graders\[0\]: string_check grader: reference=5"):
+        jt.evaluate("no-such-model", ROWS, graders=[{"kind": "string_check", "reference": 5}], progress=False)
+    with pytest.raises(ParameterError, match=r"graders\[0\]: python grader: source=.*grade\(sample, item\)"):
+        jt.evaluate("no-such-model", ROWS, graders=[{"kind": "python", "source": "def grade(s):\n    return 1\n"}],
+                    progress=False)

@@ -1,7 +1,10 @@
 """method="grpo": TRL's GRPOTrainer with graders as rewards, on the tiny model (mechanics only)."""
 
 import json
+import re
+import time
 
+import psutil
 import pytest
 
 import jupyter_tune as jt
@@ -9,6 +12,12 @@ from jupyter_tune.params import ParameterError, TuningParams
 from tests.support.tiny_model import TWO_LABEL_ROWS
 
 BROKEN = "def grade(sample, item):\n    raise RuntimeError('boom')\n"
+# Grades the rows' own answers (jt.tune's probe of the first rows passes) and raises on the model's answers.
+BREAKS_ON_ANSWERS = ("def grade(sample, item):\n    if sample == item.get('reference'):\n        return 0.0\n"
+                     "    raise RuntimeError('boom')\n")
+# Grades the rows' own answers and never returns on the model's.
+HANGS_ON_ANSWERS = ("def grade(sample, item):\n    if sample == item.get('reference'):\n        return 1.0\n"
+                    "    while True:\n        pass\n")
 
 
 def _rows(job) -> list[dict]:
@@ -52,7 +61,11 @@ def test_grader_specs_build_graders():
                              {"kind": "multi", "graders": [{"kind": "label_match"},
                                                            {"kind": "text_similarity"}], "weights": [3, 1]}])
     assert [g.name for g in gs] == ["string_check", "string_check_2", "python", "multi"]
-    assert gs[2].grade("abc", {}) is True and gs[3].grade("Urology", {"reference": "Urology"}) == 1.0
+    assert gs[2].grade("abc", {}) == 1.0 and gs[3].grade("Urology", {"reference": "Urology"}) == 1.0
+    assert gs[2].source.startswith("def f") and gs[2].worker_pid is not None  # run in its worker process
+    from jupyter_tune.graders import close_graders
+
+    close_graders(gs)
     with pytest.raises(ParameterError) as e:
         graders_from_specs([{"kind": "string_check", "operation": "nope"}, {"kind": "label_match", "colour": 1},
                             {"kind": "python", "source": "def grade(:"}])
@@ -78,6 +91,27 @@ def test_a_grader_reward_scores_errors_zero_and_counts_them():
     assert broken.summary()["errors"] == 2 and broken.__name__ == "bad_grader"
 
 
+def test_a_mostly_failing_grader_is_a_warning_on_the_job(tune_home):
+    """More than half of a grader's answers errored: a warning in job.json (beside the data's), and in the log."""
+    from jupyter_tune.graders import PythonGrader
+    from jupyter_tune.jobs.store import JobStore
+    from jupyter_tune.training.grpo import GraderReward, record_grader_warnings
+
+    store = JobStore()
+    store.create("job-1", {"state": "JOB_STATE_RUNNING", "warnings": ["a data warning"]})
+    items = [json.dumps({"reference": "a"})] * 4
+    half = GraderReward(PythonGrader(lambda s, i: 1.0 if s == "a" else 1 / 0, name="half"), group_size=2)
+    half([None] * 4, ["a", "a", "b", "b"], item=items)  # 2 of 4: not more than half
+    most = GraderReward(PythonGrader(lambda s, i: 1.0 if s == "a" else 1 / 0, name="most"), group_size=2)
+    most([None] * 4, ["a", "b", "b", "b"], item=items)
+    assert half.warning() is None and most.summary()["first_error"] == "most: ZeroDivisionError: division by zero"
+    assert record_grader_warnings([half, most], store, "job-1") == [most.warning()]
+    warnings = store.read("job-1")["warnings"]
+    assert warnings[0] == "a data warning" and len(warnings) == 2
+    assert warnings[1] == ("Grader most (python) errored on 3 of 4 answers (75%); they scored 0, so its rewards "
+                           "carried little signal. First error: most: ZeroDivisionError: division by zero")
+
+
 def test_grpo_metrics_get_clear_names():
     from jupyter_tune.training.callbacks import grpo_metrics
 
@@ -99,7 +133,25 @@ def test_bad_grpo_jobs_are_refused_before_a_job_exists(tune_home, tiny_model_dir
                 dict(graders=[{"kind": "python", "source": "def grade(sample, item) return 1"}])):
         with pytest.raises(ParameterError):
             jt.tune(base_model=str(tiny_model_dir), train_dataset=TWO_LABEL_ROWS, method="grpo", **bad)
+    # issue 33: each grader is checked whole, then tried on the first training rows, before a job exists
+    for graders, rows, message in [
+        ([{"kind": "string_check", "pass_threshold": "x"}], TWO_LABEL_ROWS, "pass_threshold='x'"),
+        ([{"kind": "string_check", "pass_treshold": 0.5}], TWO_LABEL_ROWS, "did you mean 'pass_threshold'"),
+        ([{"kind": "string_check", "reference": 5}], TWO_LABEL_ROWS, "reference=5"),
+        ([{"kind": "python", "source": "def grade(sample):\n    return 1.0\n"}], TWO_LABEL_ROWS,
+         "cannot be called as grade(sample, item)"),
+        ([{"kind": "python", "source": BROKEN, "time_limit": None}], TWO_LABEL_ROWS, "time_limit=None"),
+        ([{"kind": "label_match"}, {"kind": "python", "name": "broken", "source": BROKEN}], TWO_LABEL_ROWS,
+         "graders[1]: broken (python) errored on each of the first 3 training rows"),
+        ([{"kind": "python", "source": "def grade(sample, item):\n    while True:\n        pass\n",
+           "time_limit": 0.2}], TWO_LABEL_ROWS, "time limit of 0.2 s"),
+        ([{"kind": "string_check"}], RFT_ROWS, "item.reference: the row has no field 'reference'"),
+    ]:
+        with pytest.raises(ParameterError) as e:
+            jt.tune(base_model=str(tiny_model_dir), train_dataset=rows, method="grpo", graders=graders)
+        assert message in str(e.value) and "graders[" in str(e.value), str(e.value)
     assert JobStore().list() == []
+    assert not [c for c in psutil.Process().children() if "spawn_main" in " ".join(c.cmdline())]  # probes ended
 
 
 def test_grpo_job_with_label_match_and_a_broken_grader(tune_home, tiny_model_dir):
@@ -110,7 +162,7 @@ def test_grpo_job_with_label_match_and_a_broken_grader(tune_home, tiny_model_dir
                   eval_steps=1, learning_rate=1e-3, evaluate_after=True, sample_prompts=1, precision="fp32",
                   max_seq_length=16,  # shorter than every prompt: each is cut to 12 tokens, said in the log
                   graders=[{"kind": "label_match"},
-                           {"kind": "python", "name": "broken", "source": BROKEN}])
+                           {"kind": "python", "name": "broken", "source": BREAKS_ON_ANSWERS}])
     assert job.wait(timeout=180) is jt.JobState.SUCCEEDED, job.log()
     rows = _rows(job)
     train = [r for r in rows if "train_total_loss" in r]
@@ -127,6 +179,11 @@ def test_grpo_job_with_label_match_and_a_broken_grader(tune_home, tiny_model_dir
     assert [g["name"] for g in rec["tuning"]["graders"]] == ["label_match", "broken"]
     log = job.log(400)
     assert "RuntimeError: boom" in log and "Grader broken (python):" in log
+    # SUCCEEDED, but not silently: the grader that errored on every answer is a warning on the job
+    warning = [w for w in rec["warnings"] if w.startswith("Grader broken (python)")]
+    assert len(warning) == 1 and re.search(r"errored on (\d+) of \1 answers \(100%\)", warning[0]), rec["warnings"]
+    assert "First error: broken: RuntimeError: boom" in warning[0] and f"Warning: {warning[0]}" in log
+    assert not any("label_match" in w for w in rec["warnings"])
     assert "24 training prompts are longer than 12 tokens" in log and "they are cut" in log
     assert job.dataset_stats["train"]["truncated_example_count"] == 24 == job.dataset_stats["train"]["long_prompt_count"]
     assert (job.adapter_path / "adapter_config.json").is_file()
@@ -227,3 +284,57 @@ def test_long_grpo_prompts_are_cut_as_training_cuts_them():
     assert prompt_room(jt.TuningParams(method="grpo", max_seq_length=256, max_completion_length=32)) == 224
     assert prompt_room(jt.TuningParams(method="grpo", max_seq_length=64, max_completion_length=60)) == 16
 
+
+
+def _grader_workers(pid: int) -> set[int]:
+    """The grader worker processes (spawned, not zombies) under a job's process."""
+    out = set()
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return out
+    for c in children:
+        try:
+            if "spawn_main" in " ".join(c.cmdline()) and c.status() != psutil.STATUS_ZOMBIE:
+                out.add(c.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+@pytest.mark.slow  # about 20 s on an idle machine, 45 s on a loaded one
+def test_a_hanging_grader_does_not_stall_a_grpo_job(tune_home, tiny_model_dir):
+    """Issue 33: a python grader that never returns on the model's answers, in a 20-step GRPO job. Each answer
+    times out after 0.2 s and its worker process is killed and replaced: the job finishes, one worker at most
+    runs at a time, none is left behind, and the last steps take no longer than the first."""
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=TWO_LABEL_ROWS, method="grpo", max_steps=20,
+                  batch_size=2, num_generations=2, max_completion_length=4, precision="fp32", num_threads=1,
+                  evaluate_after=False, save_steps=20,
+                  graders=[{"kind": "label_match"},
+                           {"kind": "python", "name": "hangs", "source": HANGS_ON_ANSWERS, "time_limit": 0.2}])
+    seen, most, deadline = set(), 0, time.monotonic() + 240
+    while not job.state.is_final and time.monotonic() < deadline:
+        pid = job.record.get("pid")
+        if pid:
+            workers = _grader_workers(pid)
+            seen |= workers
+            most = max(most, len(workers))
+        time.sleep(0.05)
+    assert job.wait(timeout=60) is jt.JobState.SUCCEEDED, job.log()
+    assert seen and most == 1, (seen, most)  # a worker ran, one at a time (killed before its successor starts)
+    for worker in seen:  # none outlived the job
+        assert not psutil.pid_exists(worker) or psutil.Process(worker).status() == psutil.STATUS_ZOMBIE, worker
+    train = sorted((r for r in _rows(job) if "train_total_loss" in r), key=lambda r: r["step"])
+    assert [r["step"] for r in train] == list(range(1, 21))
+    assert all(r["train_grader_errors_hangs"] == 1.0 for r in train)  # every answer timed out, every step
+    durations = [b["time"] - a["time"] for a, b in zip(train, train[1:], strict=False)]
+    first, last = sorted(durations[:5])[2], sorted(durations[-5:])[2]  # medians of the first and last five
+    print(f"GRPO step durations with a hanging grader (s): first five median {first:.3f}, last five median "
+          f"{last:.3f}; all: {', '.join(f'{d:.2f}' for d in durations)}")
+    # no growth: with a thread per timed-out answer (the old runner) the spinning threads piled up and the steps
+    # went from 2.6 s to 96 s (medians of the first and last five) in this job
+    assert last < 2 * first + 0.5, durations
+    assert first > 2 * 0.2  # each step waited out two time-limits: the grader was really called
+    log = job.log(400)
+    assert "hangs: ran past its time limit of 0.2 s" in log and "replaced" in log
+    assert any(w.startswith("Grader hangs (python) errored on 40 of 40 answers") for w in job.record["warnings"])
