@@ -184,7 +184,7 @@ class PythonGrader:
         if self._worker is None:
             from jupyter_tune.graders.worker import SourceWorker
 
-            self._worker = SourceWorker(self.source, self.name)
+            self._worker = SourceWorker(self.source, self.name, load_source)
         return self._worker
 
     def grade(self, sample: str, item: dict) -> float:

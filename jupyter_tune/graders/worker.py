@@ -59,18 +59,17 @@ def _spawn(proc) -> None:
         _SPAWNING.active = False
 
 
-def serve(conn, source: str, name: str) -> None:
-    """The worker's loop (in the spawned process): run the source once, then answer each (sample, item) with
-    ("ok", score) or ("error", "Type: message"); None or a closed pipe ends it."""
+def serve(conn, source: str, name: str, loader) -> None:
+    """The worker's loop (in the spawned process): run the source once with ``loader`` (python.load_source,
+    passed by reference so that this module does not import python.py, which imports it), then answer each
+    (sample, item) with ("ok", score) or ("error", "Type: message"); None or a closed pipe ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops this process
     parent = multiprocessing.parent_process()
     if parent is not None:  # the parent gone (even killed): end at once, whatever grade() is doing
         threading.Thread(target=lambda: (parent.join(), os._exit(0)), daemon=True,
                          name="jupyter-tune-grader-watch").start()
-    from jupyter_tune.graders.python import load_source
-
     try:
-        fn = load_source(source, name)
+        fn = loader(source, name)
         reply = ("ready", None)
     except Exception as exc:  # noqa: BLE001 - load_source's ValueErrors say what is wrong
         fn, reply = None, ("error", str(exc) if isinstance(exc, ValueError) else describe(exc))
@@ -121,8 +120,8 @@ def stop_process(proc, conn, graceful: bool = True) -> None:
 class SourceWorker:
     """A python grader's source, run in its own spawned process (started at the first call)."""
 
-    def __init__(self, source: str, name: str):
-        self.source, self.name = source, name
+    def __init__(self, source: str, name: str, loader):
+        self.source, self.name, self.loader = source, name, loader
         self.lock = threading.Lock()
         self.proc = self.conn = self.stopper = None
         self.ready = False
@@ -137,7 +136,7 @@ class SourceWorker:
     def _start(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         ours, theirs = ctx.Pipe(duplex=True)
-        proc = ctx.Process(target=serve, args=(theirs, self.source, self.name), daemon=True,
+        proc = ctx.Process(target=serve, args=(theirs, self.source, self.name, self.loader), daemon=True,
                            name=f"jupyter-tune-grader {self.name}")
         _spawn(proc)
         theirs.close()

@@ -123,6 +123,8 @@ def details_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
                      else f"chosen by {t['select_best']}"))
     if record.get("stopped_early"):
         rows.append(("Stopped early", record["stopped_early"].get("reason")))
+    # what the job said about itself: values that could not apply, graders that errored, data findings
+    rows += [("Warning", text) for text in record.get("warnings") or []]
     if p.get("prompt_template"):
         rows.append(("Prompt template", p["prompt_template"]))
     rows += [

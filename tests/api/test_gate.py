@@ -109,4 +109,8 @@ def test_values_that_cannot_apply_are_warned_on_the_job(tune_home, tiny_model_di
     record = json.loads((Path(tune_home) / "jobs" / job.id / "job.json").read_text())
     said = " ".join(record["warnings"])
     assert "eval_steps=5 does not apply" in said and "sample_prompts=2 does not apply" in said
+    from jupyter_tune.widgets.details import details_rows
+
+    shown = [v for k, v in details_rows(record) if k == "Warning"]  # the Details tab says it too
+    assert any("eval_steps=5 does not apply" in v for v in shown)
     job.cancel()
