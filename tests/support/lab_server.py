@@ -29,7 +29,10 @@ def running_lab(root: Path, token: str, env: dict[str, str], timeout: float = 90
             [sys.executable, "-m", "jupyter", "lab", "--allow-root", "--no-browser", f"--port={port}",
              f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.ip=127.0.0.1",
              f"--LabApp.workspaces_dir={root / 'workspaces'}", "--LabApp.news_url=",
-             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+             # jupyter-server-mcp (the agents' tools) is on in this venv: a free port of its own, never 3001
+             # shared by two test servers
+             "--MCPExtensionApp.mcp_port=0"],
             cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
