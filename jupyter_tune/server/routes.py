@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
+import os
 from typing import Any
 
 import tornado.web
@@ -13,6 +15,7 @@ from jupyter_server.utils import url_path_join
 from tornado.ioloop import PeriodicCallback
 
 from ..cells import CellsError, actions, render_cells
+from ..data.errors import DatasetError
 from ..jobs.handle import cancel_job, delete_job
 from ..jobs.queue import reconcile
 from ..jobs.states import states_schema
@@ -69,6 +72,10 @@ class BodyTooLarge(ValueError):
     """The request body is over MAX_BODY_BYTES (answers 413)."""
 
 
+class DataFileNotFound(FileNotFoundError):
+    """check-dataset: no such file under the server's root (answers 404)."""
+
+
 # Domain errors and the HTTP status they answer with; anything else is a 500.
 ERROR_STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (InvalidJobIdError, 400),
@@ -78,6 +85,8 @@ ERROR_STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (json.JSONDecodeError, 400),
     (BadRequest, 400),
     (BodyTooLarge, 413),
+    (DatasetError, 400),
+    (DataFileNotFound, 404),
 )
 
 
@@ -253,6 +262,91 @@ class CellsHandler(TuneHandler):
         self.finish({"cells": cells})
 
 
+# POST check-dataset's fields and the jt.check_dataset argument each one is.
+CHECK_FIELDS = {"path": "train_dataset", "validation_path": "validation_dataset",
+                "prompt_template": "prompt_template"}
+
+
+def _inside(root: str, path: str) -> bool:
+    return os.path.commonpath([root, path]) == root
+
+
+def _data_file(root: str, path: Any, field: str, allow_hidden: bool) -> tuple[str, str]:
+    """(the file's absolute path, its path as the file browser shows it) for ``path``, relative to the server's
+    root as the contents API takes it (a leading '/' is the root); an absolute path inside the root is taken
+    too. Refuses a path outside the root, a hidden file unless the server shows them, a folder, no file."""
+    if not isinstance(path, str) or not path.strip():
+        raise BadRequest(f"'{field}' must name a data file (.jsonl, .csv, .parquet, ...) under the server's root, "
+                         f"got {path!r}"[:300])
+    root = os.path.abspath(root)
+    given = os.path.abspath(path)
+    if not (os.path.isabs(path) and _inside(root, given)):
+        given = os.path.abspath(os.path.join(root, path.strip().lstrip("/\\")))
+    if not _inside(root, given):
+        raise BadRequest(f"'{field}': {path!r} lies outside the server's root; name a file in the file browser")
+    shown = os.path.relpath(given, root).replace(os.sep, "/")
+    if not allow_hidden and any(part.startswith(".") for part in shown.split("/")):
+        raise BadRequest(f"'{field}': {shown!r} is hidden; the server does not show hidden files "
+                         "(ContentsManager.allow_hidden)")
+    if not os.path.exists(given):
+        raise DataFileNotFound(f"'{field}': no file {shown!r} under the server's root")
+    if os.path.isdir(given):
+        raise BadRequest(f"'{field}': {shown!r} is a folder; name a data file (.jsonl, .csv, .parquet, ...)")
+    return given, shown
+
+
+def check_dataset_under(root: str, body: dict[str, Any], allow_hidden: bool = False) -> dict[str, Any]:
+    """``POST check-dataset``: ``jt.check_dataset`` on files under the server's root (paths as the file browser
+    gives them), its HealthReport as JSON with each file named as it was given. No job, no model, no torch."""
+    from ..data.health import check_dataset  # torch-free (tests/server/test_check_dataset_route.py checks it)
+
+    unknown = sorted(set(body) - set(CHECK_FIELDS))
+    if unknown:
+        raise BadRequest(f"Unknown field(s) in the request body: {', '.join(unknown)}; check-dataset takes "
+                         f"{', '.join(CHECK_FIELDS)}")
+    args: dict[str, Any] = {}
+    shown: dict[str, str] = {}  # absolute path -> the path as given (root-relative)
+    for field, arg in CHECK_FIELDS.items():
+        value = body.get(field)
+        if field == "prompt_template":
+            if value is not None and not isinstance(value, str):
+                raise BadRequest(f"'prompt_template' must be text or null, got {type(value).__name__}")
+            args[arg] = value or None
+        elif field == "path" or value not in (None, ""):
+            full, name = _data_file(root, value, field, allow_hidden)
+            args[arg], shown[full] = full, name
+
+    def named(text: str) -> str:
+        for full, name in shown.items():
+            text = text.replace(full, name)
+        return text
+
+    try:
+        report = check_dataset(**args)
+    except DatasetError as e:
+        problems = [dataclasses.replace(p, source=named(p.source), message=named(p.message), hint=named(p.hint))
+                    for p in e.problems]
+        raise DatasetError(problems) from None
+    data = report.to_json()
+    data["sources"] = {split: named(source) for split, source in data["sources"].items()}
+    for finding in data["findings"]:
+        finding["message"] = named(finding["message"])
+    return data
+
+
+class CheckDatasetHandler(TuneHandler):
+    """POST check-dataset ``{"path": ..., "validation_path"?: ..., "prompt_template"?: ...}``: the dataset's
+    health (duplicates, conflicting labels, training rows leaking into validation, label counts) with no job."""
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        body = self.read_json()
+        contents = self.contents_manager
+        root = getattr(contents, "root_dir", None) or self.settings.get("server_root_dir") or os.getcwd()
+        allow_hidden = bool(getattr(contents, "allow_hidden", False))
+        self.finish(await asyncio.to_thread(check_dataset_under, root, body, allow_hidden))
+
+
 def full_schema() -> dict[str, Any]:
     """``GET schema``: the tuning parameters (params.schema) and the job states with their active and
     final sets (jobs/states.py), so the panel spells out neither."""
@@ -287,6 +381,7 @@ ROUTES = [
     (r"templates", TemplatesHandler),
     (r"cells", CellsHandler),
     (r"schema", SchemaHandler),
+    (r"check-dataset", CheckDatasetHandler),
 ]
 
 

@@ -3,7 +3,7 @@
  * No other module spells an endpoint.
  */
 import { requestAPI } from './request';
-import { IAction, ICell, IJobDetail, IJobSummary, ISchema } from './types';
+import { IAction, ICell, ICheckRequest, IHealthReport, IJobDetail, IJobSummary, ISchema } from './types';
 
 /** A reply that is JSON but not the shape the endpoint promises (an older or foreign server). */
 export class ReplyShapeError extends Error {
@@ -70,6 +70,13 @@ export async function getSchema(): Promise<ISchema> {
   return { ...reply, action_parameters: reply.action_parameters ?? [], entry_points: reply.entry_points ?? {} };
 }
 
+/** POST check-dataset: a data file's health report (duplicates, leakage, conflicts, labels); no job. */
+export async function checkDataset(request: ICheckRequest): Promise<IHealthReport> {
+  const reply = await requestAPI<IHealthReport>('check-dataset', { method: 'POST', body: JSON.stringify(request) });
+  arrayField(reply, 'findings', 'POST /jupyter-tune/check-dataset');
+  return reply;
+}
+
 /** The API as one object, so the model can be given a fake in tests. */
 export interface ITuneAPI {
   listJobs: typeof listJobs;
@@ -79,6 +86,16 @@ export interface ITuneAPI {
   getTemplates: typeof getTemplates;
   makeCells: typeof makeCells;
   getSchema: typeof getSchema;
+  checkDataset: typeof checkDataset;
 }
 
-export const tuneAPI: ITuneAPI = { listJobs, getJob, cancelJob, deleteJob, getTemplates, makeCells, getSchema };
+export const tuneAPI: ITuneAPI = {
+  listJobs,
+  getJob,
+  cancelJob,
+  deleteJob,
+  getTemplates,
+  makeCells,
+  getSchema,
+  checkDataset
+};

@@ -52,6 +52,19 @@ export class ParameterForm {
     }
   }
 
+  /** Put `value` in field `name` as if the user typed it (a command's argument); its problem, if any, shows
+   * at the field. Throws for a field the form does not have. */
+  setValue(name: string, value: unknown): void {
+    const field = this.fields.get(name);
+    if (!field) {
+      throw new Error(`The form has no field "${name}"`);
+    }
+    field.input.value = inputText(field.param, value);
+    field.touched = true;
+    this.readField(field);
+    field.input.dispatchEvent(new Event('change', { bubbles: true })); // the form's watchers see it too
+  }
+
   /** What field `name` holds as typed ('' when empty or not in the form). */
   text(name: string): string {
     return this.fields.get(name)?.input.value ?? '';

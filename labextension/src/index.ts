@@ -1,16 +1,36 @@
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { Dialog, ICommandPalette, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
-import { LabIcon } from '@jupyterlab/ui-components';
+import {
+  LabIcon,
+  checkIcon,
+  codeCheckIcon,
+  downloadIcon,
+  inspectorIcon,
+  runIcon,
+  spreadsheetIcon,
+  stopIcon,
+  tableRowsIcon,
+  textEditorIcon
+} from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
 
+import { checkDataset } from './api';
+import { CATEGORY, FILE_BROWSER_COMMANDS, PALETTE_COMMANDS, addCommands } from './commands';
+import { reportNode, reportTitle } from './health';
 import { DEFAULT_SETTINGS, FilePicker, IPanelSettings, TuningPanel } from './panel';
-import { ICell } from './types';
+import { ICell, IHealthReport } from './types';
 
 const PANEL_ID = 'jupyter-tune-panel';
-const OPEN_COMMAND = 'jupyter-tune:open-panel';
+/** The file browser's items for data files: one selector per file type (a context menu selector takes no
+ * commas): JupyterLab's jsonl and csv, and parquet (registered below when no other extension has). The
+ * commands show only when the file's extension is one jt reads (.jsonl, not .ndjson). */
+const DATA_FILE_SELECTORS = ['jsonl', 'csv', 'parquet'].map(
+  type => `.jp-DirListing-item[data-isdir="false"][data-file-type="${type}"]`
+);
 
 // Material Design "tune" icon (Apache-2.0); jp-icon3 lets the theme colour it.
 const tuneIcon = new LabIcon({
@@ -85,6 +105,25 @@ function selectedFilePicker(browser: IDefaultFileBrowser, tracker: INotebookTrac
   };
 }
 
+/** The folder the form's relative paths start from: the current notebook's (the kernel's working folder),
+ * else the one the file browser shows (where a new notebook is created). */
+function formFolder(browser: IDefaultFileBrowser | null, tracker: INotebookTracker): string {
+  const notebook = tracker.currentWidget?.context.path;
+  return notebook !== undefined ? PathExt.dirname(notebook) : (browser?.model.path ?? '');
+}
+
+/** The file selected in the file browser, relative to the server's root; null for none or a folder. */
+function selectedFile(browser: IDefaultFileBrowser): string | null {
+  const item = browser.selectedItems().next();
+  return item.done || !item.value || item.value.type === 'directory' ? null : item.value.path;
+}
+
+/** A health report in a dialog; resolves at once (a command never waits for the dialog to close). */
+function showReport(report: IHealthReport): void {
+  const body = new Widget({ node: reportNode(report) });
+  void showDialog({ title: reportTitle(report), body, buttons: [Dialog.okButton({ label: 'Close' })] });
+}
+
 /** The panel's settings as typed values (the registry checks them against schema/plugin.json). */
 function panelSettings(settings: ISettingRegistry.ISettings): IPanelSettings {
   const composite = settings.composite as Partial<IPanelSettings>;
@@ -110,7 +149,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const panel = new TuningPanel(
       (cells, run) => insertCells(app, tracker, cells, run),
-      browser ? selectedFilePicker(browser, tracker) : null
+      browser ? selectedFilePicker(browser, tracker) : null,
+      undefined,
+      (id, args) => app.commands.execute(id, args)
     );
     panel.id = PANEL_ID;
     panel.title.icon = tuneIcon;
@@ -118,13 +159,43 @@ const plugin: JupyterFrontEndPlugin<void> = {
     app.shell.add(panel, 'right', { rank: 600 });
     restorer?.add(panel, PANEL_ID);
 
-    app.commands.addCommand(OPEN_COMMAND, {
-      label: 'Open Tuning panel',
-      caption: 'Tune, evaluate and test language models',
-      icon: tuneIcon,
-      execute: () => app.shell.activateById(PANEL_ID)
+    addCommands(app.commands, {
+      panel,
+      icons: {
+        tune: tuneIcon,
+        evaluate: checkIcon,
+        generate: textEditorIcon,
+        test: runIcon,
+        compare: tableRowsIcon,
+        export: downloadIcon,
+        view: inspectorIcon,
+        cancel: stopIcon,
+        check: codeCheckIcon
+      },
+      showPanel: () => app.shell.activateById(PANEL_ID),
+      checkDataset,
+      showReport,
+      showError: (title, error) => void showErrorMessage(title, error as Error),
+      formFolder: () => formFolder(browser, tracker),
+      selectedFile: browser ? () => selectedFile(browser) : undefined
     });
-    palette?.addItem({ command: OPEN_COMMAND, category: 'Tuning' });
+    PALETTE_COMMANDS.forEach((command, rank) => palette?.addItem({ command, category: CATEGORY, rank }));
+    if (browser) {
+      if (!app.docRegistry.getFileType('parquet')) {
+        app.docRegistry.addFileType({
+          name: 'parquet',
+          displayName: 'Parquet file',
+          extensions: ['.parquet'],
+          mimeTypes: ['application/vnd.apache.parquet'],
+          fileFormat: 'base64',
+          contentType: 'file',
+          icon: spreadsheetIcon
+        });
+      }
+      for (const selector of DATA_FILE_SELECTORS) {
+        FILE_BROWSER_COMMANDS.forEach((command, i) => app.contextMenu.addItem({ command, selector, rank: 3 + i / 10 }));
+      }
+    }
 
     if (registry) {
       registry

@@ -84,6 +84,11 @@ export class TuningPanelModel implements IDisposable {
     return [...this.actions.values()].filter(a => a.button);
   }
 
+  /** The server's action `id` (GET templates); undefined until they arrive or when it offers none. */
+  action(id: string): IAction | undefined {
+    return this.actions.get(id);
+  }
+
   /** Whether the server's action reads parameter `name` (GET templates), e.g. tune's holdout. */
   actionTakes(actionId: string, name: string): boolean {
     return this.actions.get(actionId)?.params.includes(name) ?? false;
@@ -205,9 +210,15 @@ export class TuningPanelModel implements IDisposable {
    * jobs checked for Compare), kept to those the action lists (GET templates) and checked against
    * the schema's action parameters. Which model or data an action falls back to is the server's rule
    * (cells/render.py), not the panel's: an action whose `data` (GET templates) names the parameters its rows
-   * come from needs one of them, as the server does. Throws naming a value with a problem.
+   * come from needs one of them, as the server does. `extras` are values given beside the form (a command's
+   * arguments: dataset, prompt, job_ids, ...), checked like job_id. Throws naming a value with a problem.
    */
-  paramsFor(actionId: string, formValues: Record<string, unknown>, jobId: string | null): Record<string, unknown> {
+  paramsFor(
+    actionId: string,
+    formValues: Record<string, unknown>,
+    jobId: string | null,
+    extras: Record<string, unknown> = {}
+  ): Record<string, unknown> {
     const action = this.actions.get(actionId);
     if (!action) {
       throw new Error(`The server offers no "${actionId}" action: reload the page after updating jupyter_tune.`);
@@ -215,7 +226,8 @@ export class TuningPanelModel implements IDisposable {
     const values: Record<string, unknown> = {
       ...formValues,
       job_id: jobId,
-      job_ids: this._jobs.filter(j => this._selected.has(j.id)).map(j => j.id)
+      job_ids: this._jobs.filter(j => this._selected.has(j.id)).map(j => j.id),
+      ...extras
     };
     const declared = new Map((this._schema?.action_parameters ?? []).map(p => [p.name, p]));
     const params: Record<string, unknown> = {};
@@ -249,13 +261,18 @@ export class TuningPanelModel implements IDisposable {
   }
 
   /** An action's notebook cells, rendered by the server. Throws with the server's message. */
-  async cells(actionId: string, formValues: Record<string, unknown>, jobId: string | null): Promise<ICell[]> {
-    return this.api.makeCells(actionId, this.paramsFor(actionId, formValues, jobId));
+  async cells(
+    actionId: string,
+    formValues: Record<string, unknown>,
+    jobId: string | null,
+    extras: Record<string, unknown> = {}
+  ): Promise<ICell[]> {
+    return this.api.makeCells(actionId, this.paramsFor(actionId, formValues, jobId, extras));
   }
 
-  /** Cancel a job; a failure shows as the panel's error. The list refreshes either way. */
-  async cancelJob(job: IJobSummary): Promise<void> {
-    await this.jobRequest(job, () => this.api.cancelJob(job.id));
+  /** Cancel a job; a failure shows as the panel's error (and resolves null). The list refreshes either way. */
+  async cancelJob(job: IJobSummary): Promise<IJobSummary | null> {
+    return this.jobRequest(job, () => this.api.cancelJob(job.id));
   }
 
   /** Delete a job and its files; a failure shows as the panel's error. */
@@ -272,13 +289,15 @@ export class TuningPanelModel implements IDisposable {
     Signal.clearData(this);
   }
 
-  private async jobRequest(job: IJobSummary, request: () => Promise<unknown>): Promise<void> {
+  private async jobRequest<T>(job: IJobSummary, request: () => Promise<T>): Promise<T | null> {
+    let reply: T | null = null;
     try {
-      await request();
+      reply = await request();
     } catch (error) {
       this.setError(`${job.display_name || job.id}: ${errorText(error)}`);
     }
     await this.refresh();
+    return reply;
   }
 
   /** One poll tick. A rejection makes the poll back off; the next success clears its error. */

@@ -2,17 +2,22 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { refreshIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
+import { CommandIDs, commandForAction } from './commands';
 import { button, el } from './dom';
 import { FilePicker, ParameterForm } from './form';
 import { HoldoutChoice } from './holdout';
 import { TuningPanelModel, errorText } from './model';
 import { outcomeLines } from './outcome';
-import { IAction, ICell, IJobSummary } from './types';
+import { IAction, ICell, IJobSummary, ISchema } from './types';
 
 export type { FilePicker } from './form';
 
 /** How the panel puts cells into a notebook; `run` executes them once inserted. */
 export type CellInserter = (cells: ICell[], run: boolean) => Promise<void>;
+
+/** How the panel's buttons run JupyterLab commands (app.commands.execute): each button is a command
+ * (commands.ts), so the palette, shortcuts and the file browser take the buttons' path. */
+export type CommandExecutor = (id: string, args?: Record<string, any>) => Promise<unknown>;
 
 /** The panel's user settings (schema/plugin.json). */
 export interface IPanelSettings {
@@ -43,14 +48,18 @@ function formatTime(iso: string | null): string {
  * The Tuning side panel, the view of a `TuningPanelModel`: a form for the main parameters (built
  * from GET schema), one button per action (each inserts cells rendered by the server) and the live
  * job list. It draws on the model's signals and calls its methods; it makes no request itself.
+ * With an `execute`, its buttons run the JupyterLab commands of commands.ts, which call back
+ * `runAction` and `cancelJob` here.
  */
 export class TuningPanel extends Widget {
   constructor(
     private insertCells: CellInserter,
     private pickFile: FilePicker | null = null,
-    model?: TuningPanelModel
+    model?: TuningPanelModel,
+    private execute: CommandExecutor | null = null
   ) {
     super();
+    this.ready = new Promise(resolve => (this.resolveReady = resolve));
     this.model =
       model ??
       new TuningPanelModel({
@@ -103,6 +112,101 @@ export class TuningPanel extends Widget {
   /** The panel's state (jobs, selection, polling, errors). */
   readonly model: TuningPanelModel;
 
+  /** Resolves once the server's schema and actions are in (or failed to come) and the form is drawn. */
+  readonly ready: Promise<void>;
+
+  /** GET schema's reply (null until it arrives, or when the server did not answer). */
+  get schema(): ISchema | null {
+    return this.model.schema;
+  }
+
+  /** The server's action `id` (GET templates). */
+  action(id: string): IAction | undefined {
+    return this.model.action(id);
+  }
+
+  /** Show a message in the error box (null clears it). */
+  setError(message: string | null): void {
+    this.model.setError(message);
+  }
+
+  /** What form field `name` holds as typed ('' when empty or absent). */
+  text(name: string): string {
+    return this.form?.text(name) ?? '';
+  }
+
+  /** Put values in the form's fields as the user would type them (a command's arguments). */
+  fill(values: Record<string, unknown>): void {
+    if (!this.form) {
+      throw new Error('The Tuning panel has no form: the jupyter_tune server extension did not answer.');
+    }
+    for (const [name, value] of Object.entries(values)) {
+      this.form.setValue(name, value);
+    }
+  }
+
+  /**
+   * Render an action's cells on the server and insert them below the active cell (and run them): what an
+   * action's button does. `args` that are form fields fill the form first; the others (job_id, job_ids,
+   * dataset, prompt, holdout, ...) go with the form's values. Without a job_id the action takes the
+   * "Tuned model" choice (View and Export: else the newest job). A problem shows in the error box and
+   * rejects.
+   */
+  async runAction(actionId: string, args: Record<string, unknown> = {}, run = false): Promise<ICell[]> {
+    try {
+      await this.ready;
+      if (!this.form) {
+        throw new Error('The Tuning panel has no form: the jupyter_tune server extension did not answer.');
+      }
+      const fields = new Set(this.model.mainParameters.map(p => p.name));
+      const extras: Record<string, unknown> = {};
+      const formArgs: Record<string, unknown> = {};
+      for (const [name, value] of Object.entries(args)) {
+        (fields.has(name) ? formArgs : extras)[name] = value;
+      }
+      this.fill(formArgs);
+      const values: Record<string, unknown> = { ...this.form.values() };
+      if (this.holdout && !('holdout' in extras)) {
+        values.holdout = this.holdout.value();
+      }
+      const jobId = 'job_id' in extras ? (extras.job_id as string | null) : this.defaultJob(actionId);
+      delete extras.job_id;
+      if (actionId === 'compare' && !('job_ids' in extras) && this.model.selected.size === 0) {
+        throw new Error('Check the jobs to compare first (the box beside each job).');
+      }
+      const cells = await this.model.cells(actionId, values, jobId, extras);
+      this.model.setError(null); // the values passed: an earlier problem is gone while the cells go in (and run)
+      await this.insertCells(cells, run);
+      return cells;
+    } catch (error) {
+      this.model.setError(errorText(error));
+      throw error;
+    }
+  }
+
+  /** Cancel job `jobId` (null: the newest queued or running job); a problem shows and rejects. */
+  async cancelJob(jobId: string | null = null): Promise<IJobSummary> {
+    await this.ready;
+    const find = () =>
+      this.model.jobs.find(j => (jobId === null ? this.model.isCancellable(j) : j.id === jobId)) ?? null;
+    let job = find();
+    if (job === null) {
+      await this.model.refresh();
+      job = find();
+    }
+    if (job === null && jobId === null) {
+      const message = 'Cancel a job: no job is queued or running.';
+      this.model.setError(message);
+      throw new Error(message);
+    }
+    const target = job ?? ({ id: jobId, display_name: null } as IJobSummary);
+    const summary = await this.model.cancelJob(target);
+    if (summary === null) {
+      throw new Error(this.model.error ?? `Could not cancel ${jobId}`);
+    }
+    return summary;
+  }
+
   dispose(): void {
     if (this.isDisposed) {
       return;
@@ -125,6 +229,7 @@ export class TuningPanel extends Widget {
   /** The schema and actions are in: draw the form and the action buttons. */
   private renderSchema(): void {
     if (this.model.schema === null) {
+      this.resolveReady();
       return; // the server did not answer: the error says so
     }
     this.form = new ParameterForm(this.model.mainParameters, {
@@ -136,6 +241,7 @@ export class TuningPanel extends Widget {
     this.formSection.appendChild(this.form.node);
     this.renderActions(this.model.buttonActions);
     this.configure(this.settings);
+    this.resolveReady();
   }
 
   private renderError(_: unknown, message: string | null): void {
@@ -180,7 +286,7 @@ export class TuningPanel extends Widget {
   private renderActions(actions: IAction[]): void {
     this.actionBar.replaceChildren();
     for (const action of actions) {
-      const b = button(action.label, action.description, () => void this.runAction(action.id));
+      const b = button(action.label, action.description, () => void this.command(action.id));
       b.dataset.action = action.id;
       if (action.id === 'tune') {
         b.classList.add('jp-mod-accept');
@@ -189,16 +295,34 @@ export class TuningPanel extends Widget {
     }
   }
 
-  /** Render an action's cells on the server and insert them below the active cell. */
-  private async runAction(actionId: string, jobId?: string, run = false): Promise<void> {
+  /**
+   * A button's click: the action's JupyterLab command (with `args`), else the action itself. A problem
+   * already shows in the error box.
+   */
+  private async command(actionId: string, args: Record<string, unknown> = {}): Promise<void> {
+    const id = actionId === 'cancel' ? CommandIDs.cancel : commandForAction(actionId);
     try {
-      const values = { ...this.form?.values(), ...(this.holdout ? { holdout: this.holdout.value() } : {}) };
-      const job = jobId ?? (this.modelChoice?.value || null);
-      await this.insertCells(await this.model.cells(actionId, values, job), run);
-      this.model.setError(null);
-    } catch (error) {
-      this.model.setError(errorText(error));
+      if (this.execute && id) {
+        await this.execute(id, args);
+      } else if (actionId === 'cancel') {
+        await this.cancelJob((args.job_id as string) ?? null);
+      } else {
+        await this.runAction(actionId, args, actionId === 'view' || actionId === 'compare');
+      }
+    } catch {
+      // shown in the panel
     }
+  }
+
+  /** The job an action takes when none is given: the "Tuned model" choice; View and Export (which need
+   * one) else take the newest job (Export: the newest succeeded one). */
+  private defaultJob(actionId: string): string | null {
+    const chosen = this.modelChoice?.value || null;
+    if (chosen !== null || this.model.action(actionId)?.job !== 'required') {
+      return chosen;
+    }
+    const jobs = actionId === 'export' ? this.model.succeededJobs : this.model.jobs;
+    return jobs[0]?.id ?? null;
   }
 
   private async deleteJob(job: IJobSummary): Promise<void> {
@@ -214,11 +338,7 @@ export class TuningPanel extends Widget {
 
   /** Insert and run jt.compare_jobs([...]) for the checked jobs (in the list's order). */
   private async compareSelected(): Promise<void> {
-    if (this.model.selected.size === 0) {
-      this.model.setError('Check the jobs to compare first (the box beside each job).');
-      return;
-    }
-    await this.runAction('compare', undefined, true);
+    await this.command('compare');
   }
 
   private updateCompareButton(): void {
@@ -289,22 +409,30 @@ export class TuningPanel extends Widget {
 
     const buttons = el('div', 'jp-TuningPanel-jobButtons');
     buttons.appendChild(
-      button('View', 'Insert and run jt.get_job(...).view()', () => void this.runAction('view', job.id, true))
+      button('View', 'Insert and run jt.get_job(...).view()', () => void this.command('view', { job_id: job.id }))
     );
     if (model.isCancellable(job)) {
       buttons.appendChild(
-        button('Cancel', 'Stop the job; it keeps its last checkpoint', () => void model.cancelJob(job))
+        button(
+          'Cancel',
+          'Stop the job; it keeps its last checkpoint',
+          () => void this.command('cancel', { job_id: job.id })
+        )
       );
     }
     if (model.isSucceeded(job)) {
       buttons.appendChild(
-        button('Test', 'Insert a cell that prompts the tuned model', () => void this.runAction('test', job.id))
+        button(
+          'Test',
+          'Insert a cell that prompts the tuned model',
+          () => void this.command('test', { job_id: job.id })
+        )
       );
       buttons.appendChild(
         button(
           'Export',
           'Insert a cell that exports the tuned model and checks it',
-          () => void this.runAction('export', job.id)
+          () => void this.command('export', { job_id: job.id })
         )
       );
     }
@@ -315,6 +443,7 @@ export class TuningPanel extends Widget {
     return item;
   }
 
+  private resolveReady!: () => void;
   private form: ParameterForm | null = null;
   private holdout: HoldoutChoice | null = null;
   private settings: IPanelSettings = DEFAULT_SETTINGS;

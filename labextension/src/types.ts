@@ -81,3 +81,40 @@ export interface ICell {
   cell_type: 'code' | 'markdown';
   source: string;
 }
+
+/** One finding of POST check-dataset (jupyter_tune/data/health.py Finding). */
+export interface IHealthFinding {
+  /** overlap (leakage), conflict, duplicate, near_duplicate, label_imbalance or label_one_split. */
+  kind: string;
+  severity: 'warning' | 'info';
+  split: string;
+  /** split -> 1-based line (or row) numbers in that split's file. */
+  lines: Record<string, number[]>;
+  labels: string[];
+  message: string;
+  match: 'exact' | 'near' | null;
+  similarity: number | null;
+}
+
+/** POST check-dataset: a dataset's health before anything trains (data/health.py HealthReport.to_json). */
+export interface IHealthReport {
+  findings: IHealthFinding[];
+  /** Findings per kind, before the list is cut. */
+  counts: Record<string, number>;
+  /** Rows checked per split (train, validation). */
+  rows: Record<string, number>;
+  /** Labels per split and imbalance_ratio; null when the outputs are not labels. */
+  labels: Record<string, unknown> | null;
+  /** split -> the file, as the file browser names it. */
+  sources: Record<string, string>;
+  units: Record<string, string>;
+  threshold: number;
+  seconds: number;
+}
+
+/** What POST check-dataset checks: files relative to the server's root (as the file browser names them). */
+export interface ICheckRequest {
+  path: string;
+  validation_path?: string | null;
+  prompt_template?: string | null;
+}

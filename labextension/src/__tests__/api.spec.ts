@@ -4,7 +4,17 @@
  */
 import { ServerConnection } from '@jupyterlab/services';
 
-import { ReplyShapeError, cancelJob, deleteJob, getJob, getSchema, getTemplates, listJobs, makeCells } from '../api';
+import {
+  ReplyShapeError,
+  cancelJob,
+  checkDataset,
+  deleteJob,
+  getJob,
+  getSchema,
+  getTemplates,
+  listJobs,
+  makeCells
+} from '../api';
 
 interface ISent {
   method: string;
@@ -48,6 +58,17 @@ describe('api', () => {
     serverAnswers(200, { ...SUMMARY, state: 'JOB_STATE_CANCELLING' });
     await expect(cancelJob('job-1')).resolves.toMatchObject({ state: 'JOB_STATE_CANCELLING' });
     expect(sent[0]).toMatchObject({ method: 'POST', path: '/jupyter-tune/jobs/job-1:cancel' });
+  });
+
+  it('checks a dataset with POST check-dataset, passing the refusal on', async () => {
+    const report = { findings: [], counts: {}, rows: { train: 3 }, labels: null, sources: { train: 'a.jsonl' } };
+    serverAnswers(200, report);
+    await expect(checkDataset({ path: 'a.jsonl' })).resolves.toEqual(report);
+    expect(sent[0]).toEqual({ method: 'POST', path: '/jupyter-tune/check-dataset', body: '{"path":"a.jsonl"}' });
+    serverAnswers(404, { message: "'path': no file 'b.jsonl' under the server's root" });
+    await expect(checkDataset({ path: 'b.jsonl' })).rejects.toThrow("no file 'b.jsonl'");
+    serverAnswers(200, { rows: {} });
+    await expect(checkDataset({ path: 'a.jsonl' })).rejects.toThrow(ReplyShapeError);
   });
 
   it('deletes with DELETE jobs/<id> (204, no body)', async () => {

@@ -77,7 +77,8 @@ function fakeAPI(jobs: IJobSummary[] = []): FakeAPI {
     deleteJob: jest.fn(async () => undefined),
     getTemplates: jest.fn(async () => ACTIONS),
     makeCells: jest.fn(async () => [{ cell_type: 'code' as const, source: 'x' }]),
-    getSchema: jest.fn(async () => SCHEMA)
+    getSchema: jest.fn(async () => SCHEMA),
+    checkDataset: jest.fn()
   } as any;
   return api;
 }
@@ -251,6 +252,22 @@ describe('TuningPanelModel', () => {
     expect(api.makeCells).toHaveBeenCalledWith('tune', { base_model: 'tiny' });
   });
 
+  it("takes a command's values beside the form's, checked like the job's", async () => {
+    const api = fakeAPI([job('a', 'JOB_STATE_SUCCEEDED'), job('b', 'JOB_STATE_SUCCEEDED')]);
+    makeModel(api);
+    await model.start();
+    await elapse();
+    model.setSelected('a', true);
+    const form = { base_model: 'tiny' };
+    // job_ids given to the command win over the jobs checked in the list
+    expect(model.paramsFor('compare', form, null, { job_ids: ['b'] })).toEqual({ job_ids: ['b'] });
+    expect(() => model.paramsFor('compare', form, null, { job_ids: 'b' })).toThrow(
+      'compare: job_ids (job_ids) must be a list of text'
+    );
+    expect(model.action('compare')?.params).toEqual(['job_ids']);
+    expect(model.action('nope')).toBeUndefined();
+  });
+
   it("sends tune's holdout only where the server's action reads it", async () => {
     const api = fakeAPI();
     api.getTemplates.mockResolvedValue([action('tune', ['base_model', 'holdout']), action('evaluate', ['base_model'])]);
@@ -303,9 +320,21 @@ describe('TuningPanelModel', () => {
     const done = model.cancelJob(model.jobs[0]);
     await elapse();
     await done;
+    await expect(done).resolves.toBeNull();
     expect(api.cancelJob).toHaveBeenCalledWith('a');
     expect(model.error).toBe('a: job a already ended');
     expect(api.listJobs).toHaveBeenCalledTimes(2);
+  });
+
+  it("resolves to the cancelled job's summary", async () => {
+    const api = fakeAPI([job('a', 'JOB_STATE_RUNNING')]);
+    makeModel(api);
+    await model.start();
+    await elapse();
+    const done = model.cancelJob(model.jobs[0]);
+    await elapse();
+    await expect(done).resolves.toMatchObject({ state: 'JOB_STATE_CANCELLING' });
+    expect(model.error).toBeNull();
   });
 
   it('stops polling once disposed', async () => {
