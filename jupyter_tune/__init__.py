@@ -7,12 +7,24 @@ from __future__ import annotations
 
 import importlib
 import logging
+import warnings
 from typing import Any
 
 # bitsandbytes (QLoRA) warns at import on AVX512-BF16 CPUs that an optional kernel package, fetched from a
 # model hub, is missing; its own fallback runs instead. Not for our users' cells. Set here, before any
 # module of ours can import peft (which imports bitsandbytes).
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+# That same import asks the `kernels` package for the hub kernel; with HF_HUB_OFFLINE set it first logs
+# "Skipping publisher trust check for 'kernels-community/quantization-bitsandbytes' ..." (every adapter load
+# printed it: peft imports bitsandbytes). Only that notice is dropped; kernels' other messages stay.
+_BNB_TRUST_NOTICE = "Skipping publisher trust check for 'kernels-community/quantization-bitsandbytes'"
+logging.getLogger("kernels._internals.hf_hub").addFilter(
+    lambda record: not record.getMessage().startswith(_BNB_TRUST_NOTICE))
+# bitsandbytes' default ops call torch.compile at import, which imports torch.utils.mkldnn, whose classes use
+# the deprecated torch.jit.script_method: a DeprecationWarning per method wherever library deprecations show
+# (python -W default, PYTHONWARNINGS). Not the user's code and not a path they took.
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.script_method` is (deprecated|not supported)",
+                        category=DeprecationWarning)
 
 __version__ = "0.1.0"
 
