@@ -172,6 +172,8 @@ def signatures(shingles: np.ndarray, counts: np.ndarray, num_perm: int = NUM_PER
 # A bucket bigger than this (many inputs sharing a band) is joined as a star around its first member
 # instead of all its pairs: the groups stay connected and the work stays linear.
 _MAX_BUCKET_PAIRS = 200
+# The highest threshold whose LSH bands datasketch can choose for NUM_PERM permutations (2 bands of 64 rows).
+_MAX_BANDED_THRESHOLD = 0.98
 
 
 def similar_pairs(sig: np.ndarray, usable: np.ndarray, threshold: float = THRESHOLD,
@@ -182,7 +184,9 @@ def similar_pairs(sig: np.ndarray, usable: np.ndarray, threshold: float = THRESH
     instead of one insert and one query per document), kept when the signatures agree on that share."""
     from datasketch import MinHashLSH
 
-    bands = MinHashLSH(threshold=threshold, num_perm=sig.shape[1]).hashranges
+    # datasketch finds no banding of 128 permutations (b < 2) above about 0.98: the bands of the highest
+    # threshold it bands give the candidates, and the signatures' agreement below keeps those at `threshold`.
+    bands = MinHashLSH(threshold=min(threshold, _MAX_BANDED_THRESHOLD), num_perm=sig.shape[1]).hashranges
     rows = np.flatnonzero(usable)
     sub = sig[rows].astype(np.uint64)
     found = []

@@ -69,7 +69,14 @@ def baseline(train: Any, eval: Any, prompt_template: str | None = None, labels: 
         raise EvaluationError(f"The training rows of {train_ds.source} have a single evaluation label "
                               f"({y_train[0]!r}); a TF-IDF model needs two. Use kind='majority'.")
     majority = _report(MAJORITY_NAME, _majority(y_train, len(x_eval)), eval_ds, truth, label_list, start)
-    model = tfidf_pipeline().fit(list(x_train), list(y_train))
+    try:
+        model = tfidf_pipeline().fit(list(x_train), list(y_train))
+    except ValueError as e:  # sklearn: no word survives ("empty vocabulary", "After pruning, no terms remain")
+        raise EvaluationError(
+            f"The TF-IDF baseline finds no words to learn from in the training rows of {train_ds.source} ({e}): it "
+            "reads words of two or more letters and leaves out those in over 90 % of the rows, such as a prompt "
+            "template's constant words. Check that prompt_template holds a field such as {input_text}, or use "
+            "kind='majority'.") from None
     report = _report(TFIDF_NAME, [str(p) for p in model.predict(x_eval)], eval_ds, truth, label_list, start)
     report.majority = majority
     return report

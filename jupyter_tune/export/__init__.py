@@ -17,7 +17,7 @@ class _CallableModule(types.ModuleType):
     """Importing this package binds ``jupyter_tune.export`` to it, over the lazy ``jt.export`` function:
     calling the package calls the function, so ``jt.export(job, dest)`` works before and after."""
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, /, *args, **kwargs):  # positional-only: a keyword named "self" reaches export's gate
         return export(*args, **kwargs)
 
 
