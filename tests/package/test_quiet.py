@@ -1,7 +1,7 @@
 """Nothing printed that the user did not ask for (issue 37): the quickstart's cells, run in a real kernel with
 nbclient, then exports of the tuned model, print no library warning: no kernels trust check, no deprecation
-notice, no tokenizer notice. Each cell's stderr must be empty (progress bars are widgets, not stderr) and no
-output may carry warning text.
+notice, no tokenizer notice. Each cell's stderr holds nothing but the project's own notices on the user's data
+(PROJECT_NOTICES; progress bars are widgets, not stderr) and no output may carry warning text.
 
 The kernel shows library DeprecationWarnings here (``warnings.simplefilter("default")`` before
 ``import jupyter_tune``), which a notebook normally hides: a notice that shows under ``python -W default`` or
