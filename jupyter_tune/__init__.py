@@ -84,9 +84,8 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 
 def _load_jupyter_server_extension(server_app: Any) -> None:
-    from .server.routes import setup_route_handlers
-
     from .server.mcp_tools import mcp_status
+    from .server.routes import setup_route_handlers
 
     setup_route_handlers(server_app.web_app)
     server_app.log.info("jupyter_tune server extension loaded")
