@@ -20,6 +20,7 @@ from ..jobs.states import JobState
 from ..jobs.store import JobStore, now_iso
 from ..models.context import model_dir_context_length
 from ..params import MAIN_GROUP, ParameterError, TuningParams, field_default, inapplicable, main_fields
+from ..params.kinds import kind_problems
 from .job import TuningJob
 
 
@@ -89,6 +90,11 @@ def tune(*args: Any, **kwargs: Any) -> TuningJob:
     train_dataset, validation_dataset = values["train_dataset"], values["validation_dataset"]
     if train_dataset is None:
         raise ParameterError("train_dataset: required; a path, a list of dicts or a pandas DataFrame.")
+    # the data's kind is checked here, before describe_source() turns the data into its description
+    data_problems = [p for name in ("train_dataset", "validation_dataset") if values[name] is not None
+                     for p in kind_problems(name, values[name], "dataset")]
+    if data_problems:
+        raise ParameterError.listing(data_problems)
     values.update(train_dataset=describe_source(train_dataset),
                   validation_dataset=None if validation_dataset is None else describe_source(validation_dataset))
     params = TuningParams.from_dict({**values, **advanced})  # every value checked, every problem listed

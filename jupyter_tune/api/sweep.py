@@ -243,10 +243,10 @@ def sweep(base: dict[str, Any], grid: dict[str, Any], search: str | None = None,
     from ..data.loader import validate_dataset
     from ..params import MIN_TRAIN_EXAMPLES
 
-    if base.get("method") != "dpo":  # every problem listed before anything is written or started
-        validate_dataset(base["train_dataset"], base.get("validation_dataset"), base.get("prompt_template"),
-                         base.get("min_train_examples", MIN_TRAIN_EXAMPLES),
-                         require_answer=base.get("method") != "grpo")
+    # every problem listed before anything is written or started, read as each job's jt.tune reads it
+    validate_dataset(base["train_dataset"], base.get("validation_dataset"), base.get("prompt_template"),
+                     base.get("min_train_examples", MIN_TRAIN_EXAMPLES), preference=base.get("method") == "dpo",
+                     require_answer=base.get("method") != "grpo")
     objective_spec = _objective(base, objective, base.get("validation_dataset"))
 
     store = SweepStore()

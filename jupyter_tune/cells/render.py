@@ -243,11 +243,15 @@ def _action_problems(action: Action, values: dict[str, Any], store: JobStore) ->
         if not isinstance(ids, list) or not ids:
             problems.append("job_ids: the 'compare' action needs job_ids: a list of one or more job ids")
         else:
-            for job_id in ids:
+            for i, job_id in enumerate(ids):
                 try:
                     validate_job_id(job_id)
                 except ValueError as e:
                     problems.append(f"job_ids: {e}")
+                    continue
+                if not store.exists(job_id):  # jt.compare_jobs would refuse it in the kernel
+                    problems.append(f"job_ids[{i}]: no tuning job {job_id!r} in {store.jobs_dir}; choose among "
+                                    "jt.list_jobs() (the panel's job list)")
     return problems
 
 

@@ -19,6 +19,8 @@ How a grader runs (``call_grader``):
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import re
 import threading
@@ -73,6 +75,27 @@ def _short(value: Any) -> str:
 def refuse(kind: str, option: str, value: Any, allowed: str) -> ParameterError:
     """The error for one bad option: the grader kind, the option, the value and what is allowed."""
     return ParameterError(f"{kind} grader: {option}={_short(value)}: {allowed}")
+
+
+def options_checked(cls):
+    """A grader class whose constructor refuses an unknown option (or one given twice) with a ParameterError
+    naming it and listing the known ones, as it refuses a bad value; the dataclass's own TypeError otherwise."""
+    init = cls.__init__
+    signature = inspect.signature(init)
+    known = [name for name in signature.parameters if name != "self"]
+
+    kind = cls.__dataclass_fields__["kind"].default
+
+    @functools.wraps(init)
+    def __init__(obj, /, *args: Any, **kwargs: Any) -> None:  # positional-only: LabelMatch(self=1) is an option
+        try:
+            signature.bind(obj, *args, **kwargs)
+        except TypeError as e:
+            raise ParameterError(f"{kind} grader: {e}; its options: {', '.join(known)}") from None
+        init(obj, *args, **kwargs)
+
+    cls.__init__ = __init__
+    return cls
 
 
 def _is_number(value: Any) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jupyter_tune.graders.base import (
     _is_number,
@@ -15,6 +15,7 @@ from jupyter_tune.graders.base import (
     check_template,
     check_threshold,
     check_time_limit,
+    options_checked,
     refuse,
     render,
 )
@@ -31,6 +32,7 @@ def parse_score(text: str, scale: float = 1.0) -> float:
     return float(match.group()) / scale
 
 
+@options_checked
 @dataclass
 class ModelGrader:
     """Ask ``judge`` the rendered ``rubric`` (``{{ item.* }}`` and ``{{ sample.output_text }}`` filled in). The
@@ -44,7 +46,7 @@ class ModelGrader:
     name: str = "model"
     time_limit: float = 120.0
     pass_threshold: float = 0.5
-    kind: str = KIND
+    kind: str = field(default=KIND, init=False)  # the class says it; never an option
 
     def __post_init__(self):
         if not callable(self.judge):

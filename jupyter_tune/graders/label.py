@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from jupyter_tune.graders.base import check_flag, check_name, check_template, check_threshold, refuse, render
+from jupyter_tune.graders.base import (
+    check_flag,
+    check_name,
+    check_template,
+    check_threshold,
+    options_checked,
+    refuse,
+    render,
+)
 
 KIND = "label_match"
 
 
+@options_checked
 @dataclass
 class LabelMatch:
     """1 when the answer, stripped and (by default) case-folded, equals the label (default the row's
@@ -25,7 +34,7 @@ class LabelMatch:
     contains: bool = False
     choices: list[str] | None = None
     pass_threshold: float = 1.0
-    kind: str = KIND
+    kind: str = field(default=KIND, init=False)  # the class says it; never an option
 
     def __post_init__(self):
         check_name(KIND, self.name)

@@ -15,12 +15,14 @@ from jupyter_tune.graders.base import (
     check_threshold,
     close_graders,
     describe,
+    options_checked,
     refuse,
 )
 
 KIND = "multi"
 
 
+@options_checked
 @dataclass
 class Multi:
     """sum(w_i * g_i) / sum(w_i) over ``graders`` (weights default to 1 each). A sub-grader's failure fails
@@ -31,7 +33,7 @@ class Multi:
     weights: list[float] | None = None
     name: str = "multi"
     pass_threshold: float = 1.0
-    kind: str = KIND
+    kind: str = field(default=KIND, init=False)  # the class says it; never an option
 
     def __post_init__(self):
         check_name(KIND, self.name)

@@ -18,7 +18,7 @@ import inspect
 import textwrap
 import types
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from jupyter_tune.graders.base import (
     DEFAULT_TIME_LIMIT,
@@ -27,6 +27,7 @@ from jupyter_tune.graders.base import (
     check_threshold,
     check_time_limit,
     describe,
+    options_checked,
     refuse,
 )
 from jupyter_tune.params import ParameterError
@@ -147,6 +148,7 @@ def load_source(source: str, name: str = KIND):
     return fn
 
 
+@options_checked
 @dataclass
 class PythonGrader:
     """``fn(sample: str, item: dict) -> float in [0, 1]``, or ``source``: the text of ``def grade(sample,
@@ -158,7 +160,7 @@ class PythonGrader:
     name: str = "python"
     time_limit: float = DEFAULT_TIME_LIMIT
     pass_threshold: float = 1.0
-    kind: str = KIND
+    kind: str = field(default=KIND, init=False)  # the class says it; never an option
     source: str | None = None
 
     def __post_init__(self):

@@ -4,9 +4,16 @@ metrics already use: sacrebleu and rouge_score, imported when grading)."""
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from jupyter_tune.graders.base import check_choice, check_name, check_template, check_threshold, render
+from jupyter_tune.graders.base import (
+    check_choice,
+    check_name,
+    check_template,
+    check_threshold,
+    options_checked,
+    render,
+)
 
 KIND = "text_similarity"
 
@@ -22,6 +29,7 @@ def fuzzy_ratio(a: str, b: str) -> float:
     return fuzz.ratio(a, b) / 100.0
 
 
+@options_checked
 @dataclass
 class TextSimilarity:
     """Similarity of ``input`` (default the answer) to ``reference`` (default the row's ``reference``);
@@ -32,7 +40,7 @@ class TextSimilarity:
     input: str = "{{ sample.output_text }}"
     reference: str = "{{ item.reference }}"
     pass_threshold: float = 0.5
-    kind: str = KIND
+    kind: str = field(default=KIND, init=False)  # the class says it; never an option
 
     def __post_init__(self):
         check_name(KIND, self.name)

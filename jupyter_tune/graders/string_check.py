@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jupyter_tune.graders.base import (
     check_choice,
@@ -10,6 +10,7 @@ from jupyter_tune.graders.base import (
     check_name,
     check_template,
     check_threshold,
+    options_checked,
     render,
 )
 
@@ -18,6 +19,7 @@ KIND = "string_check"
 OPERATIONS = ("eq", "ne", "like", "ilike")
 
 
+@options_checked
 @dataclass
 class StringCheck:
     """Compare ``input`` (default the answer) with ``reference`` (default the row's ``reference`` field), both
@@ -29,7 +31,7 @@ class StringCheck:
     reference: str = "{{ item.reference }}"
     strip: bool = True
     pass_threshold: float = 1.0
-    kind: str = KIND
+    kind: str = field(default=KIND, init=False)  # the class says it; never an option
 
     def __post_init__(self):
         check_name(KIND, self.name)

@@ -290,7 +290,7 @@ class TuningParams:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise ParameterError(f"Unknown tuning parameter(s): {', '.join(unknown)}. "
+            raise ParameterError(f"Unknown tuning parameter(s): {', '.join(map(repr, unknown))}. "
                                  f"Known: {', '.join(sorted(names))}.")
         return cls(**d)
 
@@ -563,12 +563,13 @@ def grader_spec_problems(spec: Any) -> list[str]:
     """The shape of one grader spec (a dict with a known kind); options are checked when it is built."""
     if not isinstance(spec, dict):
         return [f"expected a grader spec (a dict such as {{'kind': 'label_match'}}), got {_short(spec)}"]
-    kind = spec.get("kind", spec.get("type"))
+    key = "kind" if "kind" in spec else "type"  # the spelling the user wrote is the one named
+    kind = spec.get(key)
     if kind in ("score_model", "model"):
-        return [f"{kind!r}: a model grader needs a judge callable, which cannot be stored in the job; use a "
+        return [f"{key}: {kind!r}: a model grader needs a judge callable, which cannot be stored in the job; use a "
                 "python grader (its source is stored) or score with jt.evaluate(..., graders=[...])"]
     if kind not in GRADER_KINDS:
-        return [f"kind {_short(kind)} is not one of {', '.join(map(repr, GRADER_KINDS))}"]
+        return [f"{key}: {_short(kind)} is not one of {', '.join(map(repr, GRADER_KINDS))}"]
     if "name" in spec and (not isinstance(spec["name"], str) or not spec["name"].strip()):
         return [f"name: expected a non-empty str, got {_short(spec['name'])}"]
     if kind == "python" and not (isinstance(spec.get("source"), str) and spec["source"].strip()):

@@ -243,9 +243,22 @@ def sweep_rules(v: dict[str, Any]) -> list[str]:
     problems += _pruner_problems(v["pruner"])
     if not problems:
         problems += _objective_problems(v["objective"], base, grid)
+    if not problems:  # the base's own values first, so that a bad one is not blamed on every point
+        problems += _base_job_problems(base, grid)
     if not problems:
         problems += _point_problems(base, grid, search, v["enqueue"] or [])
     return problems
+
+
+def _base_job_problems(base: dict[str, Any], grid: dict[str, Any]) -> list[str]:
+    """The base's values that no grid key replaces, checked as jt.tune checks them."""
+    own = {k: ("<data>" if k in _DATA_FIELDS and not isinstance(x, (str, type(None))) else x)
+           for k, x in base.items() if k not in grid}
+    try:
+        TuningParams(**own)
+    except ParameterError as e:
+        return [f"base: {p}" for p in e.problems]
+    return []
 
 
 def _field_of(name: Any) -> dataclasses.Field | None:

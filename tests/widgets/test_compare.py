@@ -83,12 +83,16 @@ def test_unknown_job_is_refused(store):
         compare_jobs([])
 
 
-def test_the_panel_compare_cell():
+def test_the_panel_compare_cell(tmp_path):
     from jupyter_tune.cells import CellsError, actions, render_cells
+    from jupyter_tune.jobs.store import JobStore
 
+    store = JobStore(tmp_path)
+    for job_id in ("run-a", "run-b"):
+        store.create(job_id, {"state": "JOB_STATE_SUCCEEDED", "params": {}}, {})
     assert any(a["id"] == "compare" and a["params"] == ["job_ids"] and not a["button"] for a in actions())
-    (cell,) = render_cells("compare", {"job_ids": ["run-a", "run-b"]})
+    (cell,) = render_cells("compare", {"job_ids": ["run-a", "run-b"]}, store)
     assert cell["source"].endswith("jt.compare_jobs(['run-a', 'run-b'])")
-    for bad in ({}, {"job_ids": []}, {"job_ids": ["../etc"]}, {"job_ids": "run-a"}):
-        with pytest.raises(CellsError):
-            render_cells("compare", bad)
+    for bad in ({}, {"job_ids": []}, {"job_ids": ["../etc"]}, {"job_ids": "run-a"}, {"job_ids": ["run-a", "gone"]}):
+        with pytest.raises(CellsError, match="job_ids"):
+            render_cells("compare", bad, store)
