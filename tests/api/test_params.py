@@ -18,7 +18,8 @@ SAMPLES = {
     "list[dict]": ([], ["label_match"]),
 }
 # Fields whose valid values are narrower than their type's sample.
-GOOD = {"report_to": ["tensorboard", "mlflow"], "nnodes": 1, "node_rank": 0}  # the rules between fields hold
+GOOD = {"report_to": ["tensorboard", "mlflow"], "nnodes": 1, "node_rank": 0, "rdzv_endpoint": "node0:29500",
+        "prompt_template": "Label: {input_text}"}  # the rules between fields hold
 
 
 def _fields():
