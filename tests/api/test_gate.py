@@ -23,9 +23,11 @@ ROWS = [{"input_text": f"note {i} about the knee", "output_text": "Orthopedic" i
 
 
 def test_every_public_entry_point_is_behind_the_gate():
+    from jupyter_tune.export.api import export  # jt.export may be the callable package that calls it
+
     gated = {jt.split: declared.SplitArgs, jt.check_dataset: declared.CheckDatasetArgs,
              jt.baseline: declared.BaselineArgs, jt.evaluate: declared.EvaluateArgs,
-             jt.generate_text: declared.GenerateArgs, jt.export: declared.ExportArgs,
+             jt.generate_text: declared.GenerateArgs, export: declared.ExportArgs, jt.sweep: declared.SweepArgs,
              JobHandle.use_checkpoint: declared.UseCheckpointArgs}
     for fn, spec in gated.items():
         assert getattr(fn, "__gate__", None) is spec, fn.__name__
