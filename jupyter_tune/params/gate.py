@@ -71,7 +71,14 @@ def checked(spec: type, rules: Rules | None = None, *, name: str | None = None):
             try:
                 bound = sig.bind(*args, **kwargs)
             except TypeError as e:  # an unknown keyword, a missing argument, too many positional ones
-                raise ParameterError(f"{label}: {e}") from None
+                problems = [f"{label}: {e}"]
+                try:  # and every given value's own problems, so that one refusal lists them all
+                    given = sig.bind_partial(*args, **kwargs).arguments
+                    problems += declared_problems(spec, {k: v for k, v in given.items()
+                                                         if k in {f.name for f in dataclasses.fields(spec)}})
+                except TypeError:
+                    pass
+                raise ParameterError.listing(problems, f"arguments of {label}") from None
             bound.apply_defaults()
             values = {f.name: bound.arguments[f.name] for f in dataclasses.fields(spec)
                       if f.name in bound.arguments}
