@@ -111,7 +111,9 @@ def test_the_literal_spinning_grader_leaves_nothing_running(no_new_workers):
         result = grade_rows(g, ["a", "b", "c"], [ROW] * 3)
         assert result.scores == [0.0] * 3 and len(result.errors) == 3
         assert _workers() - no_new_workers == {g.worker_pid}
-        assert psutil.Process(g.worker_pid).cpu_percent(0.2) < 50  # the replacement waits, it does not spin
+        # the replacement waits, it does not spin: once it has started (imports take CPU), it idles
+        replacement = psutil.Process(g.worker_pid)
+        assert any(replacement.cpu_percent(0.2) < 50 for _ in range(50))
     assert _workers() - no_new_workers == set()
 
 
