@@ -1,7 +1,7 @@
 """Nothing printed that the user did not ask for (issue 37): the quickstart's cells, run in a real kernel with
 nbclient, then exports of the tuned model, print no library warning: no kernels trust check, no deprecation
-notice, no tokenizer notice. Each cell's stderr holds nothing but the project's own notices on the user's data
-(PROJECT_NOTICES; progress bars are widgets, not stderr) and no output may carry warning text.
+notice, no tokenizer notice. Each cell's stderr holds nothing (PROJECT_NOTICES lists the project's own notices on the user's data
+that may show; none now; progress bars are widgets, not stderr) and no output may carry warning text.
 
 The kernel shows library DeprecationWarnings here (``warnings.simplefilter("default")`` before
 ``import jupyter_tune``), which a notebook normally hides: a notice that shows under ``python -W default`` or
@@ -35,12 +35,9 @@ WARNING_TEXT = re.compile(
     r"|Setting `pad_token_id` to|Special tokens have been added|with a fast tokenizer",  # transformers' notices
     re.I | re.M)
 # The project's own notices that the quickstart's cells print on purpose, about the user's data (jt.tune's
-# "Warning: ..." lines, api/launch.py): the quickstart's small-train.jsonl holds one input under two labels, and
-# jt.split(..., conflicts="report") keeps it. Not a library warning; any other stderr line fails.
-PROJECT_NOTICES = [
-    re.compile(r"^Warning: 1 input under different labels \(conflicts\): validation <DataFrame> rows \d+, \d+: "
-               r"the same input labelled '[^']+' vs '[^']+'\."),
-]
+# "Warning: ..." lines, api/launch.py): none since the quickstart drops small-train.jsonl's one input under two
+# labels (jt.split(..., conflicts="drop")). Any stderr line fails.
+PROJECT_NOTICES: list[re.Pattern] = []
 
 
 def quickstart_notebook(base_model: str, tuning: dict, eval_rows: int, export_dir: Path) -> nbformat.NotebookNode:
