@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .records import now_iso
+from .records import now_iso, watch_child
 from .states import JobState
 from .store import JobStore, validate_job_id
 
@@ -140,7 +140,6 @@ def dispatch(store: JobStore, spawn: Spawn | None = None) -> list[str]:
 
 def spawn_worker(store: JobStore, job_id: str, resume: bool) -> None:
     """Start the job's process (a claimed, PENDING job) in a new session, its output into log.txt."""
-    import psutil
 
     job_dir = store.job_dir(job_id)
     params = store.read_raw(job_id).get("params") or {}
@@ -159,13 +158,7 @@ def spawn_worker(store: JobStore, job_id: str, resume: bool) -> None:
         store.update(job_id, state=JobState.FAILED, end_time=now_iso(),
                      error={"message": f"The job process could not be started: {e}"})
         raise
-    try:
-        created = psutil.Process(proc.pid).create_time()
-    except psutil.NoSuchProcess:
-        created = None
-    store.update(job_id, pid=proc.pid, pid_create_time=created)
-    # Reap the child when it ends so it does not linger as a zombie of whoever started it.
-    threading.Thread(target=proc.wait, daemon=True, name=f"reap-{job_id}").start()
+    store.update(job_id, pid=proc.pid, pid_create_time=watch_child(proc, job_id))
 
 
 def resolve_num_processes(n: int | None) -> int:

@@ -346,3 +346,18 @@ class RecordStore:
         shutil.rmtree(trash, ignore_errors=True)
         with contextlib.suppress(OSError):
             self._lock_path(record_id).unlink()
+
+
+def watch_child(proc, name: str) -> float | None:
+    """A started job or task process: reap it when it ends (no zombie of whoever started it) and return its
+    creation time, which with the pid tells it apart from a later process given the same pid."""
+    import threading
+
+    import psutil
+
+    try:  # before the reaper runs: an exited child is still there to read until it is reaped
+        created = psutil.Process(proc.pid).create_time()
+    except psutil.NoSuchProcess:
+        created = None
+    threading.Thread(target=proc.wait, daemon=True, name=f"reap-{name}").start()
+    return created

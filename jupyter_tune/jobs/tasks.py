@@ -17,12 +17,11 @@ import os
 import secrets
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime
 from typing import Any
 
-from .records import RecordNotFoundError, RecordStore, now_iso, process_alive
+from .records import RecordNotFoundError, RecordStore, now_iso, process_alive, watch_child
 from .states import JobState
 
 KINDS = ("tune", "evaluate", "export")
@@ -120,7 +119,6 @@ class TaskStore(RecordStore):
 def spawn(store: TaskStore, task_id: str, job_store_root: str | os.PathLike) -> int:
     """Start the task's process (cwd: the task's ``cwd``, where relative paths resolve), as
     jobs/queue.spawn_worker starts a job's; returns its pid. A start that fails leaves the task FAILED."""
-    import psutil
 
     record = store.read_raw(task_id)
     folder = store.record_dir(task_id)
@@ -136,13 +134,7 @@ def spawn(store: TaskStore, task_id: str, job_store_root: str | os.PathLike) -> 
         store.finish(task_id, error={"message": f"The task's process could not be started: {e}",
                                      "reason": type(e).__name__})
         raise
-    try:
-        created = psutil.Process(proc.pid).create_time()
-    except psutil.NoSuchProcess:
-        created = None
-    store.update(task_id, pid=proc.pid, pid_create_time=created)
-    # Reap the child when it ends so that it does not linger as a zombie of the server.
-    threading.Thread(target=proc.wait, daemon=True, name=f"reap-{task_id}").start()
+    store.update(task_id, pid=proc.pid, pid_create_time=watch_child(proc, task_id))
     return proc.pid
 
 
