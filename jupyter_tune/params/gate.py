@@ -71,9 +71,18 @@ def checked(spec: type, rules: Rules | None = None, *, name: str | None = None):
             try:
                 bound = sig.bind(*args, **kwargs)
             except TypeError as e:  # an unknown keyword, a missing argument, too many positional ones
-                problems = [f"{label}: {e}"]
+                takes_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+                unknown = [] if takes_any else [k for k in kwargs if k not in sig.parameters]
+                # bind names only its first complaint (a missing argument hides an unknown one): name each
+                problems = [f"{k}: {label} has no argument {k!r}" for k in unknown] or [f"{label}: {e}"]
+                if unknown:
+                    try:
+                        sig.bind(*args, **{k: v for k, v in kwargs.items() if k not in unknown})
+                    except TypeError as rest:
+                        problems.append(f"{label}: {rest}")
+                known = {k: v for k, v in kwargs.items() if k not in unknown}
                 try:  # and every given value's own problems, so that one refusal lists them all
-                    given = sig.bind_partial(*args, **kwargs).arguments
+                    given = sig.bind_partial(*args, **known).arguments
                     problems += declared_problems(spec, {k: v for k, v in given.items()
                                                          if k in {f.name for f in dataclasses.fields(spec)}})
                 except TypeError:

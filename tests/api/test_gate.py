@@ -50,7 +50,7 @@ REFUSED = [
     (lambda: jt.split(5), "data: expected a file path, a list of dicts or a pandas DataFrame, got int 5"),
     (lambda: jt.split([1, 2]), "data: row 0 is int"),
     (lambda: jt.check_dataset(ROWS, min_examples="a"), "min_examples: expected int, got str 'a'"),
-    (lambda: jt.check_dataset(ROWS, bogus=1), "unexpected keyword argument 'bogus'"),
+    (lambda: jt.check_dataset(ROWS, bogus=1), "has no argument 'bogus'"),
     (lambda: jt.export("some-job", 5), "dest: expected a non-empty path"),
     (lambda: jt.export("Not A Job!", "out"), "job_or_id: 'Not A Job!' is not a job or a job id"),
     (lambda: jt.export("some-job", "out", max_prompts=0), "max_prompts: 0 is below the minimum 1"),
