@@ -34,6 +34,7 @@ from typing import Any
 
 from . import exit_note
 from .checkpoints import checkpoint_problem
+from .kept import kept_model
 from .records import (  # noqa: F401 - re-exported: the rest of the package imports them from here
     RECORD_ID_RE,
     CorruptRecordError,
@@ -403,6 +404,8 @@ class JobStore(RecordStore):
             "error": record.get("error"),
             # the checkpoint the user made the job's model (jobs/choice.py), for the job list's note
             "chosen_checkpoint": (record.get("chosen_checkpoint") or {}).get("step"),
+            # which weights the model is, e.g. "Stopped early at step 104; model = checkpoint 65 (macro F1 0.81)"
+            "kept": (kept_model(record) or {}).get("text"),
             # the end-of-job report's one line (training/evaluate_after.py), e.g. "macro F1 0.29 -> 0.84, ..."
             "headline": (record.get("evaluation") or {}).get("headline"),
             **({"unreadable": True} if record.get("unreadable") else {}),

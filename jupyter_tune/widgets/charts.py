@@ -83,8 +83,19 @@ def has_task_metric(rows: list[dict[str, Any]]) -> bool:
 TASK_SERIES = [("eval_macro_f1", "macro F1", EVAL_COLOR), ("eval_accuracy", "accuracy", theme.PLOT_GREEN)]
 
 
-def metrics_png(rows: list[dict[str, Any]], total_steps: int | None = None) -> bytes:
-    """The Supervise charts: loss, accuracy, predictions per step and tokens/s, train and validation."""
+def _mark_steps(ax, kept_step: int | None, stopped_at: int | None) -> None:
+    """A line at the kept checkpoint's step and one at the early stop (jobs/kept.py), labelled once."""
+    if kept_step is not None:
+        ax.axvline(kept_step, color=theme.PLOT_GREEN, linestyle="--", linewidth=1.2, label=f"model: step {kept_step}")
+    if stopped_at is not None and stopped_at != kept_step:
+        ax.axvline(stopped_at, color=theme.PLOT_TEXT, linestyle=":", linewidth=1.2,
+                   label=f"stopped early: step {stopped_at}")
+
+
+def metrics_png(rows: list[dict[str, Any]], total_steps: int | None = None, *, kept_step: int | None = None,
+                stopped_at: int | None = None) -> bytes:
+    """The Supervise charts: loss, accuracy, predictions per step and tokens/s, train and validation; the
+    kept checkpoint's step and an early stop marked on each panel."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
@@ -97,6 +108,8 @@ def metrics_png(rows: list[dict[str, Any]], total_steps: int | None = None) -> b
     with_eval = has_eval(rows)
     if with_task:
         _task_panel(axes[4], rows, total_steps)
+        _mark_steps(axes[4], kept_step, stopped_at)
+        axes[4].legend(fontsize=8, loc="lower right")
         axes[5].set_visible(False)
     for ax, (title, train_key, eval_key) in zip(axes, panels):
         ax.set_title(title, fontsize=11, loc="left")
@@ -112,12 +125,14 @@ def metrics_png(rows: list[dict[str, Any]], total_steps: int | None = None) -> b
             x, y = _series(rows, eval_key)
             if x:
                 ax.plot(x, y, color=EVAL_COLOR, linewidth=1.6, marker="o", markersize=3, label="validation")
+        if rows:
+            _mark_steps(ax, kept_step, stopped_at)
         if total_steps:
             ax.set_xlim(0, max(total_steps, 1))
         if not rows:
             ax.text(0.5, 0.5, "waiting for the first step…", ha="center", va="center",
                     transform=ax.transAxes, color=theme.PLOT_TEXT)
-        elif ax.lines and (with_eval and eval_key):
+        elif ax.lines and ((with_eval and eval_key) or kept_step is not None or stopped_at is not None):
             ax.legend(fontsize=8, loc="best")
     return _to_png(fig)
 

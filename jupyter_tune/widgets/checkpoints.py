@@ -79,8 +79,11 @@ class CheckpointsSection(w.VBox):
         self.rows = checkpoint_rows(self.job.store, self.job.id, record, metrics)
         self.table.value = checkpoints_html(self.rows)
         chosen = (record.get("chosen_checkpoint") or {}).get("step")
-        options = [("final adapter" if not (record.get("params") or {}).get("method") == "full" else "final model",
-                    FINAL)]
+        final_name = "final adapter" if not (record.get("params") or {}).get("method") == "full" else "final model"
+        best = (record.get("best") or {}).get("step")
+        if best is not None and record.get("state") == JobState.SUCCEEDED:  # its weights are the best checkpoint's
+            final_name += f" (= checkpoint {best}, the best)"
+        options = [(final_name, FINAL)]
         options += [(f"checkpoint {r['step']}" + (" (best)" if r["best"] else ""), r["step"])
                     for r in self.rows if not r["problem"] or r["step"] == chosen]
         self.choice.options = options

@@ -7,6 +7,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..jobs.kept import kept_model
 from ..params import ParameterError, TuningParams
 from .format import Markup, count, esc, local_time, table_html
 
@@ -123,6 +124,9 @@ def details_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
                      else f"chosen by {t['select_best']}"))
     if record.get("stopped_early"):
         rows.append(("Stopped early", record["stopped_early"].get("reason")))
+    kept = kept_model(record)
+    if kept:
+        rows.insert(0, ("Job's model", kept["text"]))  # first: which weights every number below is about
     # what the job said about itself: values that could not apply, graders that errored, data findings
     rows += [("Warning", text) for text in record.get("warnings") or []]
     if p.get("prompt_template"):

@@ -1,5 +1,5 @@
-"""The view's header: name, state badge, base model, progress with elapsed time and ETA, Cancel, and the
-error with the log's last lines when the job failed."""
+"""The view's header: name, state badge, base model, progress with elapsed time and ETA, Cancel, which weights
+are the job's model once it ended, and the error with the log's last lines when the job failed."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import ipywidgets as w
 
 from .. import theme
+from ..jobs.kept import kept_model
 from ..jobs.states import CANCELLABLE_STATES, JobState
 from .format import badge_html, duration, esc, parse_time
 
@@ -53,9 +54,10 @@ class JobHeader(w.VBox):
                                       tooltip="Stop the job; its latest checkpoint is kept")
         self.cancel_button.on_click(lambda _b: on_cancel and on_cancel())
         self.error = w.HTML(layout=w.Layout(display="none"))
+        self.kept = w.HTML(layout=w.Layout(display="none"))  # which weights are the model (jobs/kept.py)
         row = w.HBox([self.progress, self.progress_text, self.cancel_button],
                       layout=w.Layout(align_items="center", grid_gap="12px"))
-        super().__init__([self.title, row, self.error])
+        super().__init__([self.title, row, self.kept, self.error])
 
     def update(self, record: dict[str, Any], metrics: list[dict[str, Any]], log_tail: str = "") -> None:
         state = record.get("state")
@@ -69,14 +71,18 @@ class JobHeader(w.VBox):
 
         progress = record.get("progress") or {}
         step, total = int(progress.get("step") or 0), int(progress.get("total_steps") or 0)
+        kept = kept_model(record)
+        stopped_at = (kept or {}).get("stopped_at")
         self.progress.max = max(total, 1)
         self.progress.value = min(step, self.progress.max) if total else 0
-        if state == JobState.SUCCEEDED:
-            self.progress.value = self.progress.max
+        if state == JobState.SUCCEEDED and not stopped_at:
+            self.progress.value = self.progress.max  # an early-stopped bar ends where the job stopped
         self.progress.bar_style = _BAR_STYLES.get(state, "info")
         position = record.get("queue_position")
         if state == JobState.QUEUED:  # waiting for a machine slot ($JUPYTER_TUNE_SLOTS)
             parts = [f"queued, position {position}" if isinstance(position, int) else "queued"]
+        elif stopped_at:
+            parts = [f"stopped early at step {stopped_at:,} of {total:,}" if total else f"stopped at step {stopped_at:,}"]
         else:
             parts = [f"step {step:,} / {total:,}" if total else "preparing…"]
             if progress.get("phase") == "evaluating":  # the end-of-job report (training/end_report.py)
@@ -88,6 +94,9 @@ class JobHeader(w.VBox):
         if eta is not None:
             parts.append(f"ETA {duration(eta)}")
         self.progress_text.value = f'<span style="font-size:13px">{" · ".join(parts)}</span>'
+        self.kept.value = (f'<div class="jt-kept" style="font-size:13px"><b>{esc(kept["text"])}</b></div>'
+                           if kept else "")
+        self.kept.layout.display = None if kept else "none"
 
         self.cancel_button.layout.display = None if state in CANCELLABLE_STATES else "none"
         self.cancel_button.disabled = state not in CANCELLABLE_STATES

@@ -80,7 +80,7 @@ class JobView(LivePoller, w.VBox):
                 "total_steps")
             self.header.update(record, metrics, self.store.log_tail(self.job.id, 15)
                                if state is JobState.FAILED else "")
-            if self.supervise.update(metrics, total):
+            if self.supervise.update(metrics, total, record=record):
                 self.updates += 1
             if self.supervise.samples.refresh(self.store, self.job.id):
                 self.updates += 1

@@ -1,6 +1,7 @@
 /**
  * A finished job's outcome in the job list: the end-of-job evaluation's headline ("macro F1 0.29 ->
- * 0.84, baseline 0.79") and the checkpoint chosen as its adapter (select_best).
+ * 0.84, baseline 0.79") and which weights are its model (the server's ``kept`` line; older servers send
+ * only the chosen checkpoint's step).
  */
 import { el } from './dom';
 import { IJobSummary } from './types';
@@ -17,7 +18,12 @@ export function outcomeLines(job: IJobSummary): HTMLDivElement[] {
     line.classList.toggle('jp-mod-warn', job.headline.includes(DID_NOT_PAY));
     lines.push(line);
   }
-  if (typeof job.chosen_checkpoint === 'number') {
+  if (job.kept) {
+    // jobs/kept.py: which weights the model is ("Stopped early at step 104; model = checkpoint 65 ...")
+    const line = el('div', 'jp-TuningPanel-chosen', job.kept);
+    line.title = "The weights that are the job's model, and why";
+    lines.push(line);
+  } else if (typeof job.chosen_checkpoint === 'number') {
     const line = el('div', 'jp-TuningPanel-chosen', `checkpoint ${job.chosen_checkpoint} chosen`);
     line.title = "The job's adapter is this step's checkpoint, the best by its select_best metric";
     lines.push(line);

@@ -66,6 +66,8 @@ export interface IJobSummary {
   headline?: string | null;
   /** The step whose checkpoint became the job's adapter (select_best), or null. */
   chosen_checkpoint?: number | null;
+  /** Which weights are the job's model and why, e.g. "Stopped early at step 104; model = checkpoint 65 ...". */
+  kept?: string | null;
   error: { message?: string } | string | null;
   /** The job's files cannot be read; error says why and that it can still be deleted. */
   unreadable?: boolean;

@@ -25,6 +25,12 @@ describe('outcomeLines', () => {
     expect(lines[1].className).toBe('jp-TuningPanel-chosen');
   });
 
+  it("states which weights are the model, in place of the bare step", () => {
+    const kept = 'Stopped early at step 104; model = checkpoint 65 (macro F1 0.81), the best evaluation';
+    const lines = outcomeLines(job({ kept, chosen_checkpoint: 65 }));
+    expect(lines.map(l => l.textContent)).toEqual([kept]);
+  });
+
   it('warns when tuning did not pay', () => {
     const [line] = outcomeLines(job({ headline: 'macro F1 0.29 -> 0.70, baseline 0.79 (tuning did not pay)' }));
     expect(line.classList.contains('jp-mod-warn')).toBe(true);
