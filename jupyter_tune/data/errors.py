@@ -7,15 +7,20 @@ from dataclasses import dataclass
 _MAX_LISTED = 50
 
 
+def plural(unit: str, n: int) -> str:
+    """A unit of numbering ("line", "index", ...) for n numbers."""
+    return unit if n == 1 else ("indices" if unit == "index" else unit + "s")
+
+
 @dataclass(frozen=True)
 class Problem:
-    source: str             # file path, "<DataFrame>" or "<list>"
-    line: int | None        # 1-based line (JSONL, CSV) or row/item number; None for the whole source
+    source: str             # file path, "<DataFrame>" or "<list>" (a jt.split part: its file, and which part)
+    line: int | None        # 1-based line (JSONL, CSV), row/item number or index label; None: the whole source
     field: str | None       # e.g. "output_text", "contents[1].role"
     message: str            # what is wrong
     hint: str = ""          # what to do about it
     severity: str = "error"  # "error" rejects the dataset; "warning" is reported only
-    unit: str = "line"      # "line", "row" or "item": how `line` is counted in this source
+    unit: str = "line"      # "line", "row", "item" or "index" (a DataFrame's label): how `line` counts
 
     def __str__(self) -> str:
         where = self.source

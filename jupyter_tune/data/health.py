@@ -16,7 +16,7 @@ import numpy as np
 
 from ..params.arguments import CheckDatasetArgs
 from ..params.gate import checked
-from .errors import DatasetError, Problem
+from .errors import DatasetError, Problem, plural
 from .formats import Example
 from .loader import Dataset
 from .near import THRESHOLD, group_texts
@@ -51,7 +51,7 @@ class HealthReport:
     rows: dict[str, int] = field(default_factory=dict)     # examples checked per split
     labels: dict[str, Any] | None = None                   # label distribution (classification-like data)
     sources: dict[str, str] = field(default_factory=dict)  # split -> file path, "<DataFrame>" or "<list>"
-    units: dict[str, str] = field(default_factory=dict)    # split -> "line", "row" or "item"
+    units: dict[str, str] = field(default_factory=dict)    # split -> "line", "row", "item" or "index"
     threshold: float = THRESHOLD
     seconds: float = 0.0
 
@@ -114,7 +114,10 @@ def input_text(ex: Example) -> str:
 
 def _where(ds: Dataset, lines: list[int], split: str) -> str:
     shown = ", ".join(map(str, lines[:_SHOWN])) + (f" and {len(lines) - _SHOWN} more" if len(lines) > _SHOWN else "")
-    return f"{'training' if split == 'train' else split} {ds.source} {ds.unit}{'s' * (len(lines) > 1)} {shown}"
+    name = "training" if split == "train" else split
+    # a jt.split part's source already says which part it is ("x.jsonl (validation part of jt.split)")
+    side = "" if ds.source.endswith(f"({name} part of jt.split)") else f"{name} "
+    return f"{side}{ds.source} {plural(ds.unit, len(lines))} {shown}"
 
 
 def _labels_text(labels: list[str]) -> str:

@@ -22,18 +22,21 @@ class Dataset:
     examples: list[Example]
     warnings: list[Problem] = field(default_factory=list)
     format: str | None = None
-    unit: str = "line"      # how `Example.line` counts in the source: "line", "row" or "item"
+    unit: str = "line"      # how `Example.line` counts in the source: "line", "row", "item" or "index"
 
     def __len__(self) -> int:
         return len(self.examples)
 
     def to_records(self) -> list[dict[str, Any]]:
-        """The examples in the chat form, for the job's own copy of its data (each text stored once)."""
-        return [_compact(e) for e in self.examples]
+        """The examples in the chat form, for the job's own copy of its data (each text stored once); each
+        keeps its line in the user's source, and how that counts when it is not a line."""
+        unit = {} if self.unit == "line" else {"unit": self.unit}
+        return [{**_compact(e), **unit} for e in self.examples]
 
     @classmethod
     def from_records(cls, source: str, records: list[dict[str, Any]]) -> Dataset:
-        return cls(source, [_expand(r, i) for i, r in enumerate(records)])
+        unit = records[0].get("unit", "line") if records else "line"
+        return cls(source, [_expand(r, i) for i, r in enumerate(records)], unit=unit)
 
     @property
     def is_preference(self) -> bool:

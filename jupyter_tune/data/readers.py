@@ -17,12 +17,16 @@ from .errors import Problem
 SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 # JSON too deep for the parser is reported at the line where it passes this depth.
 MAX_DEPTH = 100
+# DataFrame.attrs key of jt.split's parts: {"source": the user's file (or "<DataFrame>", "<list>"), "part":
+# "training" | "validation", "unit": how "lines" count, "lines": each row's number there}. The parts' index
+# holds the same numbers, so rows filtered, sorted or sampled (pandas copies attrs) keep their origin.
+ORIGIN = "jupyter_tune_source"
 
 
 @dataclass
 class RawRows:
     source: str
-    unit: str                                   # how rows are numbered: "line", "row" or "item"
+    unit: str                                   # how rows are numbered: "line", "row", "item" or "index"
     rows: list[tuple[int, Any]] = field(default_factory=list)   # (number, row)
     problems: list[Problem] = field(default_factory=list)
     columns: list[str] | None = None            # for tabular sources
@@ -36,16 +40,48 @@ def describe_source(data: Any) -> str:
     if isinstance(data, (str, os.PathLike)):
         return str(data)
     if type(data).__name__ == "DataFrame":
-        return "<DataFrame>"
+        return _frame_numbering(data)[0]
     return "<list>"
+
+
+def frame_origin(df: Any) -> dict[str, Any] | None:
+    """The origin jt.split gave this DataFrame (ORIGIN), or None when it has none or its rows no longer
+    match it: a reset or foreign index (a reset index counts from 0, which no line or item number is)."""
+    origin = df.attrs.get(ORIGIN)
+    if not (isinstance(origin, dict) and {"source", "part", "unit"} <= set(origin)
+            and isinstance(origin.get("lines"), list)):
+        return None
+    index = df.index
+    if not (index.is_unique and _int_index(index)):
+        return None
+    known = set(origin["lines"])
+    return origin if all(int(i) in known for i in index) else None
+
+
+def _int_index(index: Any) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_integer_dtype(index.dtype) and not pd.api.types.is_bool_dtype(index.dtype)
+
+
+def _frame_numbering(df: Any) -> tuple[str, str, list[int]]:
+    """How a DataFrame's rows are named: a jt.split part by its file's lines (or its DataFrame's index); any
+    other by its index labels when they are unique integers (what df.loc takes), else by position from 1."""
+    origin = frame_origin(df)
+    if origin is not None:
+        return f"{origin['source']} ({origin['part']} part of jt.split)", origin["unit"], [int(i) for i in df.index]
+    if df.index.is_unique and _int_index(df.index):
+        return "<DataFrame>", "index", [int(i) for i in df.index]
+    return "<DataFrame>", "row", list(range(1, len(df) + 1))
 
 
 def read_rows(data: Any) -> RawRows:
     if isinstance(data, (str, os.PathLike)):
         return _read_file(Path(data))
     if type(data).__name__ == "DataFrame":
-        out = RawRows("<DataFrame>", "row", columns=[str(c) for c in data.columns])
-        for i, rec in enumerate(data.to_dict(orient="records"), start=1):
+        source, unit, numbers = _frame_numbering(data)
+        out = RawRows(source, unit, columns=[str(c) for c in data.columns])
+        for i, rec in zip(numbers, data.to_dict(orient="records")):
             out.rows.append((i, {str(k): _clean_nan(v) for k, v in rec.items()}))
         return out
     if isinstance(data, dict):

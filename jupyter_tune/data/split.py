@@ -22,13 +22,15 @@ from ..params.gate import checked
 from .health import input_text
 from .loader import load_dataset
 from .near import THRESHOLD, group_texts
-from .readers import read_rows
+from .readers import ORIGIN, frame_origin, read_rows
 
 
 @dataclass
 class SplitResult:
     """The two parts (pandas DataFrames of the original rows) and what was done; unpacks as
-    ``train, validation = jt.split(...)``."""
+    ``train, validation = jt.split(...)``. Each part's index is its rows' numbers in the source (a file's
+    lines, a DataFrame's index labels) and ``attrs["jupyter_tune_source"]`` names the source, so that
+    jt.tune, jt.check_dataset and their messages name the user's file and lines, not the part's rows."""
     train: Any
     validation: Any
     report: dict[str, Any] = field(default_factory=dict)
@@ -67,7 +69,9 @@ def split(data: Any, test_size: float = 0.2, *, stratify: bool = True, group_dup
     import pandas as pd
 
     ds = load_dataset(data, prompt_template, min_examples=2, what="dataset")
-    raw = dict(read_rows(data).rows)  # line -> the row as given, written back unchanged
+    rows = read_rows(data)
+    raw = dict(rows.rows)  # line -> the row as given, written back unchanged
+    origin = frame_origin(data) if isinstance(data, pd.DataFrame) else None  # splitting a part: its own source
     examples = ds.examples
     labels = [(ex.answer or "").strip() for ex in examples]
     same = group_texts([input_text(ex) for ex in examples], threshold, near=group_duplicates).group
@@ -98,8 +102,9 @@ def split(data: Any, test_size: float = 0.2, *, stratify: bool = True, group_dup
     val_pos, how = _assign(y, g, test_size, stratify, seed)
     is_val = np.zeros(len(idx), bool)
     is_val[val_pos] = True
-    train_rows = [raw[examples[i].line] for i in idx[~is_val]]
-    val_rows = [raw[examples[i].line] for i in idx[is_val]]
+    train_lines = [examples[i].line for i in idx[~is_val]]
+    val_lines = [examples[i].line for i in idx[is_val]]
+    train_rows, val_rows = [raw[n] for n in train_lines], [raw[n] for n in val_lines]
     overlap = len(set(g[is_val]) & set(g[~is_val]))
     assert overlap == 0 or not group_duplicates, "a group straddles the split"
     report = {
@@ -111,7 +116,14 @@ def split(data: Any, test_size: float = 0.2, *, stratify: bool = True, group_dup
         "labels": {"train": dict(Counter(y[~is_val]).most_common()),
                    "validation": dict(Counter(y[is_val]).most_common())} if how.startswith("stratified") else None,
     }
-    result = SplitResult(pd.DataFrame(train_rows), pd.DataFrame(val_rows), report)
+    source = origin["source"] if origin else rows.source
+
+    def part(name: str, part_rows: list, lines: list[int]):
+        df = pd.DataFrame(part_rows, index=pd.Index(lines, dtype="int64"))
+        df.attrs[ORIGIN] = {"source": source, "part": name, "unit": rows.unit, "lines": lines}
+        return df
+
+    result = SplitResult(part("training", train_rows, train_lines), part("validation", val_rows, val_lines), report)
     if out_dir is not None:
         result.paths = _write(out_dir, {"train": train_rows, "validation": val_rows}, overwrite)
     return result

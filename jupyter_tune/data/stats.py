@@ -72,6 +72,7 @@ def split_stats(tokenizer, dataset: Dataset, max_seq_length: int, epochs: int, b
     tokens = sum(len(e.input_ids) for e in encoded)
     return {
         "source": dataset.source,
+        "unit": dataset.unit,  # how each example's "line" counts in the source
         "tuning_dataset_example_count": len(encoded),
         "total_tuning_character_count": sum(len(m["content"]) for e in kept_examples for m in e.messages),
         "total_token_count": tokens,

@@ -32,13 +32,19 @@ def _dist_row(d: dict[str, Any] | None) -> str:
             f"p95 {d.get('p95', 0):.0f} · max {count(d.get('max'))}")
 
 
-def example_html(example: dict[str, Any]) -> str:
+def _where(item: dict[str, Any], unit: str) -> str:
+    """"example 2, line 5": the example's position in the job and its line (or index label, item) in the
+    user's source; 0 is a real DataFrame index label."""
+    return f"example {item.get('index')}" + (f", {unit} {item['line']}" if item.get("line") is not None else "")
+
+
+def example_html(example: dict[str, Any], unit: str = "line") -> str:
     """One example as the model sees it: prompt text grey, the trained-on text highlighted."""
     spans = "".join(
         f'<span class="{"jt-trained" if s.get("trained") else "jt-prompt"}" '
         f'style="{TRAINED_STYLE if s.get("trained") else PROMPT_STYLE}">{esc(s.get("text"))}</span>'
         for s in example.get("segments", []))
-    where = f"example {example.get('index')}" + (f", line {example['line']}" if example.get("line") else "")
+    where = _where(example, unit)
     return (f'<div style="margin:6px 0"><div style="font-size:12px;color:{theme.MUTED}">{esc(where)}</div>'
             f'<pre style="white-space:pre-wrap;{theme.BOX_STYLE};padding:6px 8px;margin:2px 0;'
             f'font-size:12px;max-height:260px;overflow:auto">{spans}</pre></div>')
@@ -61,6 +67,7 @@ def split_html(title: str, s: dict[str, Any], epochs: Any, max_seq_length: Any, 
     if preference:
         rows[4:6] = [(f"{side.capitalize()} tokens per example", _dist_row(s.get(f"{side}_token_distribution")))
                      for side in ("prompt", "chosen", "rejected")]
+    unit = s.get("unit") or "line"
     if s.get("source"):
         rows.insert(0, ("Source", s["source"]))
     parts = [f'<h4 style="margin:10px 0 4px">{esc(title)}</h4>', table_html(rows)]
@@ -81,9 +88,7 @@ def split_html(title: str, s: dict[str, Any], epochs: Any, max_seq_length: Any, 
     dropped = s.get("dropped_examples") or []
     if dropped:
         items = "".join(
-            f"<li>example {esc(d.get('index'))}"
-            + (f", line {esc(d['line'])}" if d.get("line") else "")
-            + f": {esc(d.get('reason'))}</li>" for d in dropped[:_MAX_LISTED])
+            f"<li>{esc(_where(d, unit))}: {esc(d.get('reason'))}</li>" for d in dropped[:_MAX_LISTED])
         more = f"<li>… and {len(dropped) - _MAX_LISTED} more</li>" if len(dropped) > _MAX_LISTED else ""
         parts.append(f'<div><b>Dropped examples</b><ul style="margin:2px 0">{items}{more}</ul></div>')
     warnings = s.get("warnings") or []
@@ -94,7 +99,7 @@ def split_html(title: str, s: dict[str, Any], epochs: Any, max_seq_length: Any, 
     if samples:
         parts.append(f'<div style="margin-top:8px"><b>Sample examples</b> as the model sees them '
                      f'(<span style="{TRAINED_STYLE}">highlighted</span>: the part the model is trained '
-                     f"to produce)</div>" + "".join(example_html(e) for e in samples))
+                     f"to produce)</div>" + "".join(example_html(e, unit) for e in samples))
     return "".join(parts)
 
 
