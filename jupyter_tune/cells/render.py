@@ -67,7 +67,8 @@ EXTRAS = {f.name: f.metadata["help"] for f in dataclasses.fields(ActionParams)}
 ACTIONS: dict[str, Action] = {a.id: a for a in (
     Action("tune", "Tune a model",
            "Insert a parameters cell and a cell that starts a LoRA tuning job and shows it live.",
-           MAIN_PARAMS + ("holdout",), ("tune_params.py.j2", "tune_run.py.j2")),
+           MAIN_PARAMS + ("holdout", "holdout_conflicts"), ("tune_params.py.j2", "tune_run.py.j2"),
+           defaults=(("holdout_conflicts", "report"),)),
     Action("evaluate", "Evaluate a model",
            "Insert a cell that scores the base model (or a tuned job's model) on a labelled dataset.",
            ("base_model", "job_id", "dataset", "validation_dataset", "prompt_template", "task_type"),

@@ -333,6 +333,10 @@ class ActionParams:
     holdout: float | None = _f(None, "Share of the training rows held out for validation when no validation "
                                      "dataset is given (jt.split: stratified by label, no input or near-"
                                      "duplicate on both sides).", minimum=0.05, maximum=0.5)
+    # the same choices as jt.split's `conflicts` (arguments.CONFLICTS; tests/cells check they agree)
+    holdout_conflicts: str | None = _f(None, "With holdout: what jt.split does with an input found under two "
+                                             "labels: 'report' it, 'drop' its rows, or 'merge' them under its "
+                                             "most frequent label.", choices=("report", "drop", "merge"))
 
 
 def check_action_value(name: str, value: Any) -> None:

@@ -3,6 +3,7 @@ endpoint answers 400 naming the field, never 200 with a cell that breaks in the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -278,3 +279,37 @@ async def test_the_panel_reads_the_same_rules(jp_fetch):
     kinds = {p["name"]: p["kind"] for p in schema["parameters"] + schema["action_parameters"]}
     assert kinds["dataset"] == kinds["validation_dataset"] == "dataset" and kinds["prompt_template"] == "template"
     assert kinds["job_id"] == "job" and kinds["dest"] == "path"
+
+
+def test_the_holdout_cells_carry_the_splits_conflict_handling(tmp_path, monkeypatch):
+    """The panel offers jt.split's conflicts (report, drop, merge) for its hold-out (issue 38): 'drop' leaves
+    out both rows of an input under two labels; a choice outside jt.split's is refused by name."""
+    import jupyter_tune as jt
+    from jupyter_tune.params import ActionParams
+    from jupyter_tune.params.arguments import CONFLICTS
+
+    choices = {f.name: f for f in dataclasses.fields(ActionParams)}["holdout_conflicts"].metadata["choices"]
+    assert tuple(choices) == CONFLICTS
+    rows = [{"input_text": f"note {i} about topic {i % 3}", "output_text": f"label{i % 3}"} for i in range(40)]
+    rows += [{"input_text": "the same note", "output_text": "label0"}, {"input_text": "the same note",
+                                                                        "output_text": "label1"}]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cells = render_cells("tune", {"train_dataset": str(data), "holdout": 0.25, "holdout_conflicts": "drop"})
+    assert "holdout_conflicts = 'drop'" in cells[0]["source"] and "conflicts=holdout_conflicts" in cells[1]["source"]
+    seen = {}
+
+    class Job:
+        def view(self):
+            return None
+
+    monkeypatch.setattr(jt, "tune", lambda **kw: seen.update(kw) or Job())
+    namespace: dict = {}
+    for i, c in enumerate(cells):
+        exec(compile(c["source"], f"cell{i}", "exec"), namespace)
+    kept = set(seen["train_dataset"]["input_text"]) | set(seen["validation_dataset"]["input_text"])
+    assert "the same note" not in kept and len(kept) == 40
+    default = render_cells("tune", {"train_dataset": str(data), "holdout": 0.25})[0]["source"]
+    assert "holdout_conflicts = 'report'" in default
+    with pytest.raises(CellsError, match="holdout_conflicts"):
+        render_cells("tune", {"train_dataset": str(data), "holdout": 0.25, "holdout_conflicts": "keep"})
