@@ -90,7 +90,7 @@ def test_one_source_for_the_main_parameters():
     from jupyter_tune.params import field_default, main_fields
 
     main = [f.name for f in main_fields()]
-    assert list(MAIN_PARAMS) == main and list(ACTIONS["tune"].params) == [*main, "holdout"]  # + jt.split's share
+    assert list(MAIN_PARAMS) == main and list(ACTIONS["tune"].params) == [*main, "holdout", "holdout_conflicts"]  # + jt.split's share, conflicts
     sig = inspect.signature(jt.tune)
     for f in main_fields():
         assert sig.parameters[f.name].default == field_default(f), f.name
