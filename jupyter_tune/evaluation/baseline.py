@@ -1,8 +1,10 @@
-"""``baseline``: what a classic text classifier scores on the same rows, to read a tuned model against.
+"""``baseline``: what a model-free method scores on the same rows, to read a tuned model against.
 
-A TF-IDF + linear model (scikit-learn) trained on the training rows in seconds, and the majority class.
-Both come back as EvaluationReports with the metrics of ``jt.evaluate`` (same code, same label set), so
-``jt.compare(base, tuned, baseline=...)`` can lay them beside the models.
+Classification: a TF-IDF + linear model (scikit-learn) trained on the training rows in seconds, and the
+majority class. Generation: the answer of the most similar training input (TF-IDF cosine), and the input's
+first words cut to the usual answer length. All come back as EvaluationReports with the metrics of
+``jt.evaluate`` (same code, same label set), so ``jt.compare(base, tuned, baseline=...)`` can lay them
+beside the models.
 """
 
 from __future__ import annotations
@@ -13,12 +15,16 @@ from typing import Any
 from ..data.loader import load_dataset
 from ..params.arguments import BaselineArgs
 from ..params.gate import checked
-from .classification import classification_metrics, confusion
+from .classification import classification_metrics, confusion, looks_like_classification
 from .report import EvaluationReport
 from .run import EvaluationError, _check_labels
+from .text_metrics import exact_match, text_generation_metrics
 
 TFIDF_NAME = "baseline: TF-IDF + linear SVM"
 MAJORITY_NAME = "baseline: majority class"
+NEAREST_NAME = "baseline: nearest neighbour (TF-IDF)"
+LEAD_NAME = "baseline: lead words"
+_NEIGHBOUR_BLOCK = 1024  # eval rows per similarity block: a dense block is 1024 x train rows of floats
 
 
 def _text(example) -> str:
@@ -40,21 +46,33 @@ def tfidf_pipeline():
 
 @checked(BaselineArgs)
 def baseline(train: Any, eval: Any, prompt_template: str | None = None, labels: list[str] | None = None,
-             kind: str = "tfidf") -> EvaluationReport:
-    """Train a classic classifier on `train` and evaluate it on `eval` (classification only).
+             kind: str = "auto") -> EvaluationReport:
+    """Fit a model-free baseline on `train` and evaluate it on `eval`, scored as ``jt.evaluate`` scores.
 
     train, eval: path, list of dicts or DataFrame, in any dataset format (as ``jt.evaluate`` takes them).
     prompt_template: the template the models are shown (its constant words barely move TF-IDF).
-    labels: the candidate labels, as in ``jt.evaluate`` (default: those of `eval`'s ground truth); training
-      rows with other labels are left out, so every prediction is a candidate, as in score mode.
-    kind: "tfidf" (TF-IDF word 1-2 grams + linear SVM) or "majority" (always the most frequent training label).
+    labels (classification): the candidate labels, as in ``jt.evaluate`` (default: those of `eval`'s ground
+      truth); training rows with other labels are left out, so every prediction is a candidate, as in score
+      mode. Giving labels makes kind="auto" a classification baseline.
+    kind: classification: "tfidf" (TF-IDF word unigrams + linear SVM) or "majority" (always the most
+      frequent training label); generation (text_generation metrics: BLEU-4, ROUGE-L, exact match):
+      "nearest" (the output of the training row whose input is most similar, by TF-IDF cosine) or "lead"
+      (the eval input's first words, as many as the median training output has). "auto" (the default):
+      "tfidf" when `labels` is given or the training answers look like class labels (few distinct short
+      answers that repeat) and share one with `eval`, else both generation baselines, the better by ROUGE-L
+      F1 returned.
     Returns an EvaluationReport whose model_name says which baseline it is; the TF-IDF report carries the
-    majority-class report on the same rows as ``report.majority``.
+    majority-class report on the same rows as ``report.majority``, and "auto" on generation rows carries the
+    other generation baseline as ``report.runner_up``.
     """
     start = time.perf_counter()
     train_ds = load_dataset(train, prompt_template, require_answer=True, what="baseline training data")
     eval_ds = load_dataset(eval, prompt_template, require_answer=True, what="evaluation data")
     truth = [ex.answer for ex in eval_ds.examples]
+    if kind == "auto" and (labels is not None or _labels_like(truth, [ex.answer for ex in train_ds.examples])):
+        kind = "tfidf"
+    if kind in ("auto", "nearest", "lead"):  # "auto" left here: generation rows
+        return generation_baseline(train_ds, eval_ds, kind, start)
     label_list = _check_labels(labels, truth)
     known = set(label_list)
     pairs = [(_text(ex), ex.answer) for ex in train_ds.examples if ex.answer in known]
@@ -104,4 +122,77 @@ def _report(name: str, preds: list[str], eval_ds, truth: list[str], label_list: 
                             metrics=classification_metrics(truth, preds, label_list), predictions=rows,
                             evaluation_status={"num_successful_rows": len(truth), "num_total_rows": len(truth)},
                             confusion_matrix=confusion(truth, preds, label_list), labels=label_list,
+                            model_name=name, elapsed_s=time.perf_counter() - start)
+
+
+def _labels_like(truth: list[str], train_truth: list[str]) -> bool:
+    """Classification rows: the training answers look like labels (few distinct short answers that repeat)
+    and an eval answer is one of them. Judged on the training answers: eval rows that repeat training rows
+    would make free text repeat too."""
+    return bool(set(truth) & set(train_truth)) and looks_like_classification(train_truth)
+
+
+def generation_baseline(train_ds, eval_ds, kind: str = "auto", start: float | None = None) -> EvaluationReport:
+    """The generation baselines on loaded datasets (the end-of-job report calls this): kind "nearest",
+    "lead", or "auto": both, the better by ROUGE-L F1 returned with the other as ``runner_up`` (nearest
+    wins a tie; lead alone when the inputs hold no word for TF-IDF)."""
+    start = time.perf_counter() if start is None else start
+    makers = {"nearest": (NEAREST_NAME, _nearest), "lead": (LEAD_NAME, _lead)}
+    reports = []
+    for name, make in (makers.values() if kind == "auto" else [makers[kind]]):
+        try:
+            reports.append(_generation_report(name, make(train_ds, eval_ds), eval_ds, start))
+        except EvaluationError:
+            if kind != "auto":
+                raise
+    best = max(reports, key=lambda r: r.rouge_l)
+    best.runner_up = next((r for r in reports if r is not best), None)
+    return best
+
+
+def _nearest(train_ds, eval_ds) -> list[str]:
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.metrics.pairwise import linear_kernel
+
+    # No max_df pruning: a template's constant words already weigh little, and pruning could empty it.
+    vectorizer = TfidfVectorizer(sublinear_tf=True)
+    try:
+        x_train = vectorizer.fit_transform([_text(ex) for ex in train_ds.examples])
+    except ValueError as e:  # sklearn: "empty vocabulary"
+        raise EvaluationError(f"The nearest-neighbour baseline finds no words in the training inputs of "
+                              f"{train_ds.source} ({e}): it reads words of two or more letters. Use "
+                              "kind='lead'.") from None
+    x_eval = vectorizer.transform([_text(ex) for ex in eval_ds.examples])
+    # Rows are L2-normalised, so the dot product is the cosine; argmax takes the first of equally similar
+    # rows (and the first row for an input sharing no word): the same answer every run.
+    best = np.concatenate([linear_kernel(x_eval[i:i + _NEIGHBOUR_BLOCK], x_train).argmax(axis=1)
+                           for i in range(0, x_eval.shape[0], _NEIGHBOUR_BLOCK)])
+    return [train_ds.examples[i].answer for i in best]
+
+
+def _lead(train_ds, eval_ds) -> list[str]:
+    from statistics import median
+
+    from ..data.health import input_text
+
+    words = max(1, round(median(len(ex.answer.split()) for ex in train_ds.examples)))
+    # The row's own input (before the template, without the system prompt): a template's fixed opening
+    # words would otherwise be every row's lead.
+    return [" ".join(input_text(ex).split()[:words]) for ex in eval_ds.examples]
+
+
+def _generation_report(name: str, preds: list[str], eval_ds, start: float) -> EvaluationReport:
+    import pandas as pd
+
+    from ..generation.prompts import row_fields
+
+    truth = [ex.answer for ex in eval_ds.examples]
+    rows = pd.DataFrame([row_fields(ex) for ex in eval_ds.examples])
+    rows["ground_truth"], rows["prediction"] = truth, preds
+    rows["correct"] = [exact_match(t, p) for t, p in zip(truth, preds, strict=True)]
+    rows["status"] = ""
+    return EvaluationReport(task_type="text_generation", mode=None, metrics=text_generation_metrics(truth, preds),
+                            predictions=rows,
+                            evaluation_status={"num_successful_rows": len(truth), "num_total_rows": len(truth)},
                             model_name=name, elapsed_s=time.perf_counter() - start)

@@ -1,5 +1,6 @@
 """``compare``: two evaluations of the same data side by side (typically base vs tuned), optionally with a
-baseline (``jt.baseline``: TF-IDF + linear SVM) as a third column."""
+baseline (``jt.baseline``: TF-IDF + linear SVM; nearest neighbour or lead words for generation) as a third
+column."""
 
 from __future__ import annotations
 
@@ -33,19 +34,20 @@ class Comparison:
 
     @property
     def beats_baseline(self) -> bool | None:
-        """Whether the tuned model's macro F1 is above the baseline's; None without a baseline."""
-        if self.baseline is None or self.base.task_type != "classification":
+        """Whether the tuned model's macro F1 (text generation: ROUGE-L F1) is above the baseline's; None
+        without a baseline."""
+        if self.baseline is None:
             return None
-        return self.tuned.macro_f1 > self.baseline.macro_f1
+        return _score(self.tuned) > _score(self.baseline)
 
     def _baseline_note(self) -> str:
         if self.beats_baseline is None:
             return ""
         name = _baseline_name(self.baseline)
-        t, b = self.tuned.macro_f1, self.baseline.macro_f1
+        t, b = _score(self.tuned), _score(self.baseline)
         if self.beats_baseline:
             return f"; {name} {b:.3f}"
-        # Said in the headline: a tuned model that a TF-IDF model matches is not worth its cost.
+        # Said in the headline: a tuned model that a model-free baseline matches is not worth its cost.
         return f"; tuned {t:.3f} {'<' if t < b else '='} {name} {b:.3f}: tuning did not pay on this data"
 
     def summary(self) -> str:
@@ -53,8 +55,8 @@ class Comparison:
             head = (f"macro F1 {self.base.macro_f1:.3f} -> {self.tuned.macro_f1:.3f} "
                     f"({self.macro_f1_change:+.3f}){self._baseline_note()}")
         else:
-            b, t = (r.metrics.iloc[0]["rouge-l_f1_score"] for r in (self.base, self.tuned))
-            head = f"ROUGE-L F1 {b:.3f} -> {t:.3f} ({t - b:+.3f})"
+            b, t = self.base.rouge_l, self.tuned.rouge_l
+            head = f"ROUGE-L F1 {b:.3f} -> {t:.3f} ({t - b:+.3f}){self._baseline_note()}"
         return (f"{head}; {len(self.fixed)} rows fixed, {len(self.broken)} broken{self._graders_note()}"
                 f"{self._scoring_note()}")
 
@@ -92,8 +94,11 @@ class Comparison:
             return plots.f1_base_vs_tuned(labels, f1[0], f1[1], baseline=f1[2],
                                           baseline_name=_baseline_name(self.baseline) if self.baseline else "")
         names = list(self.base.metrics.columns)
+        bl = self.baseline
         return plots.f1_base_vs_tuned(names, self.base.metrics.iloc[0].tolist(), self.tuned.metrics.iloc[0].tolist(),
-                                      title="Text generation metrics: base vs tuned")
+                                      title="Text generation metrics: base vs tuned" + (" vs baseline" if bl else ""),
+                                      baseline=bl.metrics.iloc[0][names].tolist() if bl else None,
+                                      baseline_name=_baseline_name(bl) if bl else "")
 
     def _repr_html_(self) -> str:
         def examples(df, title):
@@ -115,18 +120,27 @@ class Comparison:
 
 
 def _baseline_name(report: EvaluationReport) -> str:
-    """'baseline: TF-IDF + linear SVM' -> 'baseline (TF-IDF + linear SVM)'; another report: its model."""
+    """'baseline: TF-IDF + linear SVM' -> 'baseline (TF-IDF + linear SVM)', 'baseline: nearest neighbour
+    (TF-IDF)' -> 'baseline (nearest neighbour, TF-IDF)'; another report: its model."""
     name = report.model_name
-    return f"baseline ({name.split(':', 1)[1].strip()})" if name.startswith("baseline:") else f"baseline {name}"
+    if not name.startswith("baseline:"):
+        return f"baseline {name}"
+    return f"baseline ({name.split(':', 1)[1].strip().replace(' (', ', ').replace(')', '')})"
+
+
+def _score(report: EvaluationReport) -> float:
+    """The metric a report is ranked by: macro F1, or ROUGE-L F1 for text generation."""
+    return report.macro_f1 if report.task_type == "classification" else report.rouge_l
 
 
 def compare(base_report: EvaluationReport, tuned_report: EvaluationReport,
             baseline: EvaluationReport | None = None) -> Comparison:
     """Compare two reports on the same rows: metrics with deltas, the examples fixed and broken.
 
-    baseline: a classification report on the same rows to read both against, typically
-    ``jt.baseline(train, eval)`` (TF-IDF + linear SVM): a third column per label, and the headline says
-    when the tuned model does not beat it.
+    baseline: a report of the same task on the same rows to read both against, typically
+    ``jt.baseline(train, eval)`` (TF-IDF + linear SVM for classification, the better of nearest neighbour and
+    lead words for generation): a third column per metric, and the headline says when the tuned model does
+    not beat it (macro F1; generation: ROUGE-L F1).
     """
     import pandas as pd
 
@@ -138,9 +152,10 @@ def compare(base_report: EvaluationReport, tuned_report: EvaluationReport,
     if base_report.task_type != tuned_report.task_type:
         raise ValueError(f"Cannot compare a {base_report.task_type} report with a {tuned_report.task_type} one; "
                          "evaluate both models with the same task_type.")
-    if baseline is not None and {baseline.task_type, base_report.task_type} != {"classification"}:
-        raise ValueError("baseline= is for classification reports (jt.baseline); evaluate with "
-                         "task_type='classification', or leave baseline out.")
+    if baseline is not None and baseline.task_type != base_report.task_type:
+        raise ValueError(f"baseline= is a {baseline.task_type} report and the models' are {base_report.task_type}: "
+                         "give a baseline of the same task (jt.baseline(train, eval, kind=...): tfidf or majority "
+                         "for classification, nearest or lead for generation), or leave baseline out.")
     bp, tp = base_report.predictions, tuned_report.predictions
     for other, what in ((tp, "tuned"), (baseline.predictions if baseline is not None else None, "baseline")):
         if other is not None and (len(bp) != len(other) or list(bp["ground_truth"]) != list(other["ground_truth"])):
@@ -153,7 +168,8 @@ def compare(base_report: EvaluationReport, tuned_report: EvaluationReport,
         bl = baseline.metrics.reindex(idx) if baseline is not None else None
         cols = ["precision", "recall", "f1_score"]
     else:
-        b, t, bl = base_report.metrics, tuned_report.metrics, None
+        b, t = base_report.metrics, tuned_report.metrics
+        bl = baseline.metrics if baseline is not None else None
         cols = list(b.columns)
     parts = {}
     for c in cols:

@@ -1,10 +1,12 @@
-"""The end-of-job report (``evaluate_after``): the base and the tuned model, and a TF-IDF baseline, on a
+"""The end-of-job report (``evaluate_after``): the base and the tuned model, and a model-free baseline, on a
 job's validation rows, stored in the job folder and read back as a Comparison (``job.evaluation``).
 
 The job process runs it after saving the tuned model (training/end_report.py). Files, under
-``<job>/evaluation/``: base.json, tuned.json and, for classification, baseline.json (EvaluationReport
-.to_json). The base model's report depends only on the model, the rows, the template and the scoring, so it
-is cached under ``cache_dir()/base-reports/``: a second job on the same data does not pay for it again.
+``<job>/evaluation/``: base.json, tuned.json and baseline.json (EvaluationReport.to_json): classification's
+TF-IDF baseline with its majority class, or generation's better of nearest neighbour and lead words with
+the other as its ``runner_up``. The base model's report depends only on the model, the rows, the template
+and the scoring, so it is cached under ``cache_dir()/base-reports/``: a second job on the same data does not
+pay for it again.
 """
 
 from __future__ import annotations
@@ -175,14 +177,30 @@ def tuned_report(model_dir: Path, rows, template: str, task_type: str, **options
     return report
 
 
-def baseline_report(train_rows, rows, template: str) -> EvaluationReport:
-    from .baseline import baseline
+# What the report's progress says while the baseline runs, by task.
+BASELINE_WHAT = {"classification": "TF-IDF baseline", "text_generation": "nearest-neighbour and lead baselines"}
+# The job list's short name of a generation baseline (its report's model_name).
+_SHORT = {"baseline: nearest neighbour (TF-IDF)": "nearest-neighbour baseline",
+          "baseline: lead words": "lead-words baseline"}
 
-    return baseline(train_rows, rows, prompt_template=template)
+
+def baseline_report(train_rows, rows, template: str, task_type: str = "classification") -> EvaluationReport:
+    """Classification: TF-IDF + linear SVM (with the majority class); text generation: both generation
+    baselines, the better by ROUGE-L F1 with the other as ``runner_up`` (jt.baseline)."""
+    from ..data.loader import load_dataset
+    from .baseline import baseline, generation_baseline
+
+    if task_type == "classification":
+        return baseline(train_rows, rows, prompt_template=template, kind="tfidf")
+    # The plan already judged these rows generation: no second guess by kind="auto".
+    load = [load_dataset(r, template, require_answer=True, what=w)
+            for r, w in ((train_rows, "baseline training data"), (rows, "evaluation data"))]
+    return generation_baseline(*load)
 
 
 def headline(base: EvaluationReport, tuned: EvaluationReport, baseline: EvaluationReport | None) -> str:
-    """One line for the job list, e.g. "macro F1 0.29 -> 0.84, baseline 0.79"."""
+    """One line for the job list, e.g. "macro F1 0.29 -> 0.84, baseline 0.79", or "ROUGE-L F1 0.20 -> 0.47,
+    nearest-neighbour baseline 0.49 (tuning did not pay)"."""
     if base.task_type == "classification":
         line = f"macro F1 {base.macro_f1:.2f} -> {tuned.macro_f1:.2f}"
         if baseline is not None:
@@ -190,8 +208,12 @@ def headline(base: EvaluationReport, tuned: EvaluationReport, baseline: Evaluati
             if tuned.macro_f1 <= baseline.macro_f1:
                 line += " (tuning did not pay)"
         return line + _graders_line(base, tuned)
-    b, t = (r.metrics.iloc[0]["rouge-l_f1_score"] for r in (base, tuned))
-    return f"ROUGE-L F1 {b:.2f} -> {t:.2f}" + _graders_line(base, tuned)
+    line = f"ROUGE-L F1 {base.rouge_l:.2f} -> {tuned.rouge_l:.2f}"
+    if baseline is not None:
+        line += f", {_SHORT.get(baseline.model_name, 'baseline')} {baseline.rouge_l:.2f}"
+        if tuned.rouge_l <= baseline.rouge_l:
+            line += " (tuning did not pay)"
+    return line + _graders_line(base, tuned)
 
 
 def grader_means(base: EvaluationReport, tuned: EvaluationReport) -> dict[str, dict[str, float]]:
@@ -206,7 +228,8 @@ def _graders_line(base: EvaluationReport, tuned: EvaluationReport) -> str:
 
 def summary(reports: dict[str, EvaluationReport], seconds: float, error: str | None,
             base_cached: bool) -> dict[str, Any]:
-    """job.json's ``evaluation`` block: the headline, the macro F1s, the time and any error."""
+    """job.json's ``evaluation`` block: the headline, the macro F1s (text generation: ROUGE-L F1s, and
+    ``baselines``: each generation baseline's), the time and any error."""
     base, tuned, bl = (reports.get(k) for k in REPORTS)
     out: dict[str, Any] = {"task_type": (base or tuned).task_type if (base or tuned) else None,
                            "headline": headline(base, tuned, bl) if base and tuned else None,
@@ -215,6 +238,10 @@ def summary(reports: dict[str, EvaluationReport], seconds: float, error: str | N
     for name in REPORTS:
         r = reports.get(name)
         out[f"{name}_macro_f1"] = r.macro_f1 if r is not None else None
+        if out["task_type"] == "text_generation":
+            out[f"{name}_rouge_l_f1"] = r.rouge_l if r is not None else None
+    if bl is not None and bl.task_type == "text_generation":
+        out["baselines"] = {r.model_name.removeprefix("baseline: "): r.rouge_l for r in (bl, bl.runner_up) if r}
     if base and tuned and tuned.graders:
         out["graders"] = grader_means(base, tuned)
     return out
@@ -237,7 +264,7 @@ def estimate_seconds(task_type: str | None, rows: int, seconds_per_example: floa
     """A rough time for the end-of-job report: two models (base and tuned) over the validation rows, each
     row one forward pass (a third of a training example's forward + backward) in score mode; generation
     also decodes the answer (about an eighth of a forward per token, from the KV cache). A cached base
-    report halves it; the TF-IDF baseline takes seconds and is left out."""
+    report halves it; the baselines take seconds and are left out."""
     if task_type is None or seconds_per_example is None:
         return None
     per_row = seconds_per_example / 3

@@ -26,6 +26,8 @@ class EvaluationReport:
       scoring_auto: True when scoring="auto" chose it (calibrated for a base model, sum for a tuned one).
     content_free_logprobs: {label: mean summed log-likelihood for the content-free inputs} when calibrated.
     majority: a TF-IDF baseline's (``jt.baseline``) majority-class report on the same rows, else None.
+    runner_up: a generation baseline's (``jt.baseline``, kind "auto") other baseline on the same rows, the one
+      with the lower ROUGE-L F1, else None.
     long_inputs: score mode: {"mode", "max_input_tokens", "rows_cut", "rows_in_windows", "prompts"} (what
       became of prompts longer than max_input_tokens; evaluation/long_inputs.py), else None.
     """
@@ -45,6 +47,7 @@ class EvaluationReport:
     scoring_auto: bool = False  # `scoring` was chosen by scoring="auto" for this kind of model
     graders: list[dict[str, Any]] = field(default_factory=list)  # per grader: name, kind, mean, pass_rate, errors
     long_inputs: dict[str, Any] | None = None
+    runner_up: EvaluationReport | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (``from_json`` reads it back): frames in pandas' "split" form."""
@@ -54,7 +57,9 @@ class EvaluationReport:
                 "model_name": self.model_name, "elapsed_s": self.elapsed_s, "scoring": self.scoring,
                 "content_free_logprobs": self.content_free_logprobs, "scoring_auto": self.scoring_auto,
                 "majority": self.majority.to_json() if self.majority is not None else None,
-                "graders": list(self.graders), "long_inputs": self.long_inputs, "summary": self.summary()}
+                "graders": list(self.graders), "long_inputs": self.long_inputs,
+                "runner_up": self.runner_up.to_json() if self.runner_up is not None else None,
+                "summary": self.summary()}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> EvaluationReport:
@@ -66,13 +71,21 @@ class EvaluationReport:
                    scoring=d.get("scoring"), content_free_logprobs=d.get("content_free_logprobs"),
                    majority=cls.from_json(d["majority"]) if d.get("majority") else None,
                    scoring_auto=bool(d.get("scoring_auto")), graders=list(d.get("graders") or []),
-                   long_inputs=d.get("long_inputs"))
+                   long_inputs=d.get("long_inputs"),
+                   runner_up=cls.from_json(d["runner_up"]) if d.get("runner_up") else None)
 
     @property
     def macro_f1(self) -> float | None:
         if self.task_type != "classification":
             return None
         return float(self.metrics.loc["macro avg", "f1_score"])
+
+    @property
+    def rouge_l(self) -> float | None:
+        """text_generation: the ROUGE-L F1 (the metric generation reports and baselines are ranked by)."""
+        if self.task_type != "text_generation":
+            return None
+        return float(self.metrics.iloc[0]["rouge-l_f1_score"])
 
     @property
     def accuracy(self) -> float:
@@ -88,7 +101,9 @@ class EvaluationReport:
             extra = f"; majority class: macro F1 {self.majority.macro_f1:.3f}" if self.majority else ""
             return head + f", macro F1 {self.macro_f1:.3f}, accuracy {self.accuracy:.3f}{extra}{self._graders_note()}"
         m = self.metrics.iloc[0]
-        return (head + f", BLEU-4 {m['bleu4_score']:.3f}, ROUGE-L F1 {m['rouge-l_f1_score']:.3f}"
+        extra = (f"; {self.runner_up.model_name.removeprefix('baseline: ')}: ROUGE-L F1 {self.runner_up.rouge_l:.3f}"
+                 if self.runner_up else "")
+        return (head + f", BLEU-4 {m['bleu4_score']:.3f}, ROUGE-L F1 {m['rouge-l_f1_score']:.3f}{extra}"
                 + self._graders_note())
 
     def _graders_note(self) -> str:

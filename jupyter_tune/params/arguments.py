@@ -28,7 +28,7 @@ from .kinds import _short
 
 # jt.split's conflict handling, jt.baseline's kinds, jt.evaluate's choices (their modules import these).
 CONFLICTS = ("report", "drop", "merge")
-BASELINE_KINDS = ("tfidf", "majority")
+BASELINE_KINDS = ("auto", "tfidf", "majority", "nearest", "lead")
 TASK_TYPES = ("classification", "text_generation")
 EVAL_MODES = ("score", "generate")
 SCORINGS = ("auto", "sum", "mean", "calibrated", "calibrated_mean")
@@ -75,7 +75,9 @@ class BaselineArgs:
     eval: object = _f(None, "Evaluation rows.", kind="dataset")
     prompt_template: str | None = _f(None, TEMPLATE_HELP, kind="template")
     labels: list[str] | None = _f(None, "The candidate labels (default: those of the evaluation rows).")
-    kind: str = _f("tfidf", "tfidf (TF-IDF + linear SVM) or majority.", choices=BASELINE_KINDS)
+    kind: str = _f("auto", "Classification: tfidf (TF-IDF + linear SVM) or majority; generation: nearest (the "
+                   "most similar training input's output) or lead (the input's first words); auto: tfidf for "
+                   "labels, else the better of nearest and lead.", choices=BASELINE_KINDS)
 
 
 @dataclass

@@ -60,10 +60,9 @@ def run(store: JobStore, job_id: str, params, train, val, watch: CancelWatch) ->
     steps = [("base", "base model",
               lambda: job_report.base_report(params.base_model, rows, template, task_type, **options)),
              ("tuned", "tuned model", lambda: job_report.tuned_report(model_dir, rows, template, task_type, **options))]
-    if task_type == "classification":
-        steps.append(("baseline", "TF-IDF baseline", lambda: job_report.baseline_report(train_rows, rows, template)))
-    log(f"End-of-job report: {why} (base model, tuned model"
-        + (", TF-IDF baseline)" if task_type == "classification" else ")"))
+    what = job_report.BASELINE_WHAT[task_type]
+    steps.append(("baseline", what, lambda: job_report.baseline_report(train_rows, rows, template, task_type)))
+    log(f"End-of-job report: {why} (base model, tuned model, {what})")
     reports, error, cached, final = {}, None, False, JobState.SUCCEEDED
     start = time.perf_counter()
     try:
