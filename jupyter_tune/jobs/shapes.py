@@ -120,6 +120,10 @@ class EvaluationSummary(TypedDict, total=False):
     base_macro_f1: float
     tuned_macro_f1: float
     baseline_macro_f1: float | None
+    base_rouge_l_f1: float      # a generation job: ROUGE-L F1 of the base, tuned model and better baseline
+    tuned_rouge_l_f1: float
+    baseline_rouge_l_f1: float | None
+    baselines: dict[str, float]  # each generation baseline's ROUGE-L F1 (nearest neighbour, lead words)
     graders: dict[str, dict[str, float]]  # a GRPO job: {grader: {"base": mean, "tuned": mean}}
 
 
