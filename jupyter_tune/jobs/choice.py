@@ -19,7 +19,7 @@ CHOSEN = "chosen_checkpoint"
 # A whole model saved in shards (full fine-tuning of a large model) has an index instead of one file.
 _WEIGHT_FILES = (*_WEIGHTS, "model.safetensors.index.json")
 # Per-checkpoint metrics read from metrics.jsonl at the checkpoint's step.
-METRIC_COLUMNS = ("train_total_loss", "eval_total_loss", "eval_macro_f1", "eval_accuracy")
+METRIC_COLUMNS = ("train_total_loss", "eval_total_loss", "eval_macro_f1", "eval_accuracy", "eval_rouge_l")
 
 
 class CheckpointError(ValueError):

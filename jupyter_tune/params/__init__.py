@@ -21,7 +21,7 @@ DEFAULT_BASE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 ADAPTER_SIZES = (1, 2, 4, 8, 16, 32)
 QUANTIZATIONS = (None, "8bit", "4bit")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
-SELECT_BEST = (None, "eval_macro_f1", "eval_total_loss", "eval_reward")
+SELECT_BEST = (None, "eval_macro_f1", "eval_total_loss", "eval_reward", "eval_rouge_l")
 SHARDINGS = (None, "fsdp")
 # Experiment trackers report_to= sends each job's metrics to (through the Trainer's own integrations).
 TRACKERS = ("tensorboard", "mlflow", "trackio")
@@ -190,18 +190,22 @@ class TuningParams:
                              "as in TRL 1.x: no reference pass; raise it (e.g. 0.04) to hold the model near the "
                              "base.", minimum=0.0, maximum=100.0)
     # -- the task metric during training, the best checkpoint --
-    eval_task_metric: bool | None = _f(None, "Score the validation rows' labels at every evaluation and log "
-                                             "eval_macro_f1 / eval_accuracy; empty: on when the validation "
-                                             "set is a classification set (few distinct answers), and always "
-                                             "for task='classification' (the head's own logits give it).")
+    eval_task_metric: bool | None = _f(None, "Score the validation rows with the task's metric at every "
+                                             "evaluation; empty: the labels (eval_macro_f1 / eval_accuracy) of a "
+                                             "classification set (few distinct answers; always for "
+                                             "task='classification'), else ROUGE-L F1 of greedy answers to up "
+                                             "to 32 rows (eval_rouge_l); True: label scoring; False: off (the "
+                                             "loss chooses).")
     sample_prompts: int | None = _f(None, "Validation rows whose greedy answers are recorded at every "
                                           "evaluation (samples.jsonl, the Supervise tab); 0: off; empty: "
                                           f"{DEFAULT_SAMPLE_PROMPTS} with a validation set, off for dpo.",
                                     minimum=0, maximum=MAX_SAMPLE_PROMPTS)
-    select_best: str | None = _f(None, "The job's adapter is the best checkpoint by this metric; empty: "
-                                       "eval_macro_f1 when the task metric is on, else eval_total_loss "
-                                       "(with a validation set); method='grpo': eval_reward, the mean reward "
-                                       "on the validation prompts.", choices=SELECT_BEST)
+    select_best: str | None = _f(None, "The job's adapter is the best checkpoint by this metric; empty: the "
+                                       "task's own metric with a validation set: eval_macro_f1 for a "
+                                       "classification set, eval_rouge_l (ROUGE-L F1 of greedy answers) for "
+                                       "generation, eval_total_loss with eval_task_metric=False; "
+                                       "method='grpo': eval_reward, the mean reward on the validation prompts.",
+                                 choices=SELECT_BEST)
     early_stopping_patience: int | None = _f(None, "End the job after this many evaluations without "
                                                    "improvement of the select_best metric; 0: never; empty: "
                                                    f"{DEFAULT_EARLY_STOPPING_PATIENCE} with a validation set "
@@ -499,8 +503,11 @@ def validate_params(p: TuningParams, *, python_data: bool = True) -> list[str]:
     if unknown_trackers:
         problems.append(f"report_to: {', '.join(map(repr, unknown_trackers))} not among "
                         f"{', '.join(map(repr, TRACKERS))}")
-    if p.select_best == "eval_macro_f1" and p.eval_task_metric is False:
-        problems.append("select_best: 'eval_macro_f1' needs eval_task_metric left on (None or True)")
+    if p.select_best in ("eval_macro_f1", "eval_rouge_l") and p.eval_task_metric is False:
+        problems.append(f"select_best: {p.select_best!r} needs eval_task_metric left on (None or True)")
+    if p.select_best == "eval_rouge_l" and (p.method in ("dpo", "grpo") or p.task == "classification"):
+        problems.append("select_best: 'eval_rouge_l' (ROUGE-L of greedy answers) is for generation jobs of "
+                        f"method 'lora', 'qlora' or 'full'; this job is {p.method!r} / task {p.task!r}")
     if p.nnodes > 1 and not p.rdzv_endpoint:
         problems.append("rdzv_endpoint: needed when nnodes > 1 (host:port of the first machine, the same on "
                         "every machine)")

@@ -78,7 +78,9 @@ def build_trainer(params: TuningParams, train: Dataset, val: Dataset | None, out
             "batch_size": params.batch_size, "gradient_accumulation_steps": params.gradient_accumulation_steps,
             "max_seq_length": params.max_seq_length, "eval_steps": shared["eval_steps"] if evaluate else None,
             "save_steps": shared["save_steps"], "padding_free": method.padding_free,
-            "task_metric": ({"labels": len(task_metric.labels), "examples": len(task_metric.examples)}
+            "task_metric": (({"metric": "eval_rouge_l", "examples": len(task_metric.examples),
+                              "max_new_tokens": task_metric.max_new_tokens} if not hasattr(task_metric, "labels")
+                             else {"labels": len(task_metric.labels), "examples": len(task_metric.examples)})
                             if task_metric else None),
             "select_best": select, "early_stopping_patience": early_stopping_patience(params, select),
             **method.info()}

@@ -106,7 +106,8 @@ class MetricsCallback(TrainerCallback):
                 eval_fraction_of_correct_next_step_preds=c.correct / max(1, c.predictions),
                 eval_num_predictions=c.predictions,
             )
-            for k in ("eval_macro_f1", "eval_accuracy"):  # the task metric (selection.py), when on
+            # the task metric (selection.py), when on, and what computing it cost
+            for k in ("eval_macro_f1", "eval_accuracy", "eval_rouge_l", "eval_task_metric_seconds"):
                 if k in logs:
                     row[k] = float(logs[k])
             row.update(dpo_metrics(logs, "eval"))

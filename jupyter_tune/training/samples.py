@@ -110,31 +110,38 @@ class SampleAnswers(TrainerCallback):
         log(f"Sample answers: {self.evaluations} evaluation(s) of {len(self.examples)} validation rows in {FILE}")
 
     def answer(self, model) -> list[str]:
-        """Greedy answers to the chosen prompts in one left-padded batch; the model's mode is restored."""
-        import torch
-        from transformers import GenerationConfig
+        return greedy_answers(model, self.tokenizer, self.prompts, self.max_new_tokens)
 
-        from ..generation.prompts import left_padded
 
-        tok = self.tokenizer
-        eos = end_of_turn_ids(model, tok)
-        pad = pad_id(tok, eos[0])
-        device = next(model.parameters()).device
-        input_ids, mask, _ = left_padded(self.prompts, pad, str(device))
-        config = GenerationConfig(max_new_tokens=self.max_new_tokens, do_sample=False, eos_token_id=eos,
-                                  pad_token_id=pad, use_cache=True)  # training runs with the cache off
-        was_training = model.training
-        model.eval()
-        try:
+def greedy_answers(model, tok, prompts: list[list[int]], max_new_tokens: int, batch_size: int = 16) -> list[str]:
+    """Greedy answers to encoded prompts in left-padded batches (similar lengths together, so little padding);
+    the model's mode is restored. Shared by the sample answers and the generation task metric (selection.py)."""
+    import torch
+    from transformers import GenerationConfig
+
+    from ..generation.prompts import left_padded
+
+    eos = end_of_turn_ids(model, tok)
+    pad = pad_id(tok, eos[0])
+    device = next(model.parameters()).device
+    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=eos,
+                              pad_token_id=pad, use_cache=True)  # training runs with the cache off
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    answers: list[str] = [""] * len(prompts)
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(order), batch_size):
+            chosen = order[start:start + batch_size]
+            input_ids, mask, _ = left_padded([prompts[i] for i in chosen], pad, str(device))
             with torch.inference_mode():
                 out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config)
-        finally:
-            model.train(was_training)
-        answers = []
-        for row in out[:, input_ids.shape[1]:].tolist():
-            n = next((i for i, x in enumerate(row) if x in eos), len(row))
-            answers.append(tok.decode(row[:n], skip_special_tokens=True).strip())
-        return answers
+            for i, row in zip(chosen, out[:, input_ids.shape[1]:].tolist(), strict=True):
+                n = next((k for k, x in enumerate(row) if x in eos), len(row))
+                answers[i] = tok.decode(row[:n], skip_special_tokens=True).strip()
+    finally:
+        model.train(was_training)
+    return answers
 
 
 def sample_answers(params, val, tokenizer, store, job_id: str) -> SampleAnswers | None:

@@ -2,7 +2,8 @@
 
 When the validation set is a classification set, every evaluation also ranks the validation rows' labels
 with the evaluation layer's label scoring (the same code as ``jt.evaluate``) and logs ``eval_macro_f1`` and
-``eval_accuracy`` beside the Vertex metrics. Trainer tracks the best evaluation by ``select_best`` (its
+``eval_accuracy`` beside the Vertex metrics; otherwise (generation) it answers up to 32 validation rows
+greedily and logs their ROUGE-L F1 as ``eval_rouge_l``. Trainer tracks the best evaluation by ``select_best`` (its
 ``metric_for_best_model``; checkpoints are kept at every evaluation, and its checkpoint rotation keeps the
 best one); a succeeded job's adapter is that checkpoint's. A cancelled job keeps its latest adapter.
 """
@@ -20,6 +21,7 @@ from .optim import load_adapter_weights
 
 # select_best -> (Trainer's metric name, greater is better)
 SELECT_METRICS = {"eval_macro_f1": ("eval_macro_f1", True), "eval_total_loss": ("eval_loss", False),
+                  "eval_rouge_l": ("eval_rouge_l", True),  # a generation task: ROUGE-L F1 of greedy answers
                   "eval_reward": ("eval_reward", True)}  # method="grpo": the mean validation reward
 
 
@@ -45,22 +47,71 @@ class TaskMetric:
                 "task_metric_seconds": self.seconds[-1]}
 
 
-def plan_task_metric(params, train, val, tokenizer) -> TaskMetric | None:
+# The generation metric's cost bound: rows answered per evaluation (evenly spaced through the validation
+# set) and new tokens per answer (the longest reference plus a margin, at most this).
+GENERATION_ROWS = 32
+GENERATION_MAX_NEW_TOKENS = 96
+_MARGIN = 4
+
+
+@dataclass
+class GenerationMetric:
+    """ROUGE-L F1 of the model's greedy answers to (a sample of) the validation rows against their
+    references: a generation task's own metric. The validation loss keeps falling, or rises, while the text
+    gets better or worse in ways it does not see (issue 34: the kept checkpoint chosen on the loss wrote
+    worse titles than training to the end), so selection and early stopping follow this instead."""
+
+    examples: list
+    tokenizer: Any
+    max_seq_length: int
+    seconds: list[float] = field(default_factory=list)
+
+    def __post_init__(self):
+        from ..data.tokenize import encode_prompt
+
+        tok = self.tokenizer
+        longest = max(len(tok(ex.answer, add_special_tokens=False)["input_ids"]) for ex in self.examples)
+        self.max_new_tokens = max(1, min(GENERATION_MAX_NEW_TOKENS, longest + _MARGIN, self.max_seq_length // 2))
+        budget = self.max_seq_length - self.max_new_tokens  # prompt + answer within max_seq_length, as trained
+        self.prompts = [encode_prompt(tok, ex.prompt_messages, budget) for ex in self.examples]
+
+    def __call__(self, model) -> dict[str, float]:
+        from ..evaluation.text_metrics import text_generation_metrics
+        from .samples import greedy_answers
+
+        t = time.perf_counter()
+        answers = greedy_answers(model, self.tokenizer, self.prompts, self.max_new_tokens)
+        scores = text_generation_metrics([ex.answer for ex in self.examples], answers).iloc[0]
+        self.seconds.append(time.perf_counter() - t)
+        return {"rouge_l": float(scores["rouge-l_f1_score"]), "task_metric_seconds": self.seconds[-1]}
+
+
+def plan_task_metric(params, train, val, tokenizer) -> TaskMetric | GenerationMetric | None:
     if val is None or params.eval_task_metric is False:
         return None
     answers = [ex.answer for ex in val.examples]
     train_answers = [ex.answer for ex in train.examples]
     if params.eval_task_metric is None and not looks_like_classification(answers, train_answers):
-        return None
+        if params.sharding or params.select_best == "eval_total_loss":
+            return None  # FSDP: one rank cannot generate alone; the loss asked for: no generation cost
+        from .samples import choose_rows
+
+        rows = choose_rows([a if a else None for a in answers], min(params.max_eval_examples or GENERATION_ROWS,
+                                                                     GENERATION_ROWS))
+        return GenerationMetric([val.examples[i] for i in rows], tokenizer, params.max_seq_length) if rows else None
     examples = [ex for ex in val.examples if ex.answer is not None][: params.max_eval_examples or None]
     labels = sorted({ex.answer for ex in train.examples if ex.answer is not None} | {ex.answer for ex in examples})
     return TaskMetric(examples, labels, tokenizer, params.max_seq_length)
 
 
-def resolve_select_best(params, has_val: bool, task_metric: TaskMetric | None) -> str | None:
+def resolve_select_best(params, has_val: bool, task_metric: TaskMetric | GenerationMetric | None) -> str | None:
     if not has_val:
         return None
-    return params.select_best or ("eval_macro_f1" if task_metric is not None else "eval_total_loss")
+    if params.select_best:
+        return params.select_best
+    if isinstance(task_metric, GenerationMetric):
+        return "eval_rouge_l"
+    return "eval_macro_f1" if task_metric is not None else "eval_total_loss"
 
 
 def early_stopping_patience(params, select: str | None) -> int:

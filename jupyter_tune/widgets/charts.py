@@ -76,11 +76,13 @@ def has_eval(rows: list[dict[str, Any]]) -> bool:
 
 
 def has_task_metric(rows: list[dict[str, Any]]) -> bool:
-    return any(r.get("eval_macro_f1") is not None for r in rows)
+    return any(r.get(key) is not None for r in rows for key, _, _ in TASK_SERIES)
 
 
-# The classification task metric on the validation rows (training/selection.py): (key, label, colour).
-TASK_SERIES = [("eval_macro_f1", "macro F1", EVAL_COLOR), ("eval_accuracy", "accuracy", theme.PLOT_GREEN)]
+# The task metric on the validation rows (training/selection.py): (key, label, colour): label scoring for
+# classification, ROUGE-L F1 of greedy answers for generation.
+TASK_SERIES = [("eval_macro_f1", "macro F1", EVAL_COLOR), ("eval_accuracy", "accuracy", theme.PLOT_GREEN),
+               ("eval_rouge_l", "ROUGE-L F1", EVAL_COLOR)]
 
 
 def _mark_steps(ax, kept_step: int | None, stopped_at: int | None) -> None:
@@ -140,7 +142,9 @@ def metrics_png(rows: list[dict[str, Any]], total_steps: int | None = None, *, k
 def _task_panel(ax, rows: list[dict[str, Any]], total_steps: int | None) -> None:
     from matplotlib.ticker import MaxNLocator
 
-    ax.set_title("Validation task metric (label scoring)", fontsize=11, loc="left")
+    generation = any(r.get("eval_rouge_l") is not None for r in rows)
+    ax.set_title("Validation task metric (" + ("ROUGE-L of greedy answers" if generation else "label scoring") + ")",
+                 fontsize=11, loc="left")
     ax.grid(True, alpha=0.3)
     ax.set_xlabel("step", fontsize=9)
     ax.tick_params(labelsize=8)

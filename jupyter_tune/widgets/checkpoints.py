@@ -16,7 +16,7 @@ from .format import esc
 
 FINAL = "final"  # the dropdown's value for the job's own model
 _COLUMNS = (("train_total_loss", "train loss"), ("eval_total_loss", "eval loss"), ("eval_macro_f1", "macro F1"),
-            ("eval_accuracy", "accuracy"))
+            ("eval_accuracy", "accuracy"), ("eval_rouge_l", "ROUGE-L"))
 
 
 def _num(value: Any) -> str:

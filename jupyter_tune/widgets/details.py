@@ -115,9 +115,13 @@ def details_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
     if fast:
         rows.append(("Fast path", "; ".join(f"{n} {'on' if v.get('on') else 'off'}"
                                           + ("" if v.get("on") else f" ({v.get('why')})") for n, v in fast.items())))
-    if t.get("task_metric"):
-        rows.append(("Task metric", f"eval_macro_f1 / eval_accuracy over {t['task_metric']['examples']} validation "
-                                    f"rows, {t['task_metric']['labels']} labels"))
+    tm = t.get("task_metric")
+    if tm and tm.get("metric") == "eval_rouge_l":  # a generation job (training/selection.py)
+        rows.append(("Task metric", f"eval_rouge_l: ROUGE-L F1 of greedy answers (at most {tm.get('max_new_tokens')} "
+                                    f"tokens) to {tm['examples']} validation rows"))
+    elif tm:
+        rows.append(("Task metric", f"eval_macro_f1 / eval_accuracy over {tm['examples']} validation "
+                                    f"rows, {tm['labels']} labels"))
     if t.get("select_best"):
         best = record.get("best")
         rows.append(("Best checkpoint", f"step {best['step']}: {best['metric']} {best['value']:.4g}" if best

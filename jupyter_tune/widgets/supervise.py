@@ -56,7 +56,9 @@ class SuperviseTab(w.VBox):
             cells += [(f"Validation loss{at_kept}", number(latest(evals, "eval_total_loss"))),
                       (f"Validation accuracy{at_kept}",
                        number(latest(evals, "eval_fraction_of_correct_next_step_preds")))]
-        if has_task_metric(rows):
+        if latest(rows, "eval_rouge_l") is not None:  # a generation job's task metric
+            cells += [(f"Validation ROUGE-L{at_kept}", number(latest(evals, "eval_rouge_l")))]
+        elif has_task_metric(rows):
             cells += [(f"Validation macro F1{at_kept}", number(latest(evals, "eval_macro_f1"))),
                       (f"Validation label accuracy{at_kept}", number(latest(evals, "eval_accuracy")))]
         if latest(rows, "train_rewards_margin") is not None:  # method="dpo"

@@ -106,3 +106,30 @@ def test_early_stopping_is_on_by_default_with_a_validation_set(method, given, se
     params = TuningParams(base_model="m", train_dataset="t.jsonl", method=method, early_stopping_patience=given)
     assert early_stopping_patience(params, select) == patience
 
+
+
+GEN_ROWS = [{"input_text": f"Write a title for note {i} on {t}.", "output_text": f"A note on {t} number {i}"}
+            for i in range(8) for t in LABELS]
+
+
+def test_a_generation_job_chooses_its_checkpoint_on_rouge_l(tune_home, tiny_model_dir):
+    """Issue 34: a generation job's evaluations score ROUGE-L F1 of greedy answers (eval_rouge_l, bounded: at
+    most 32 rows, short answers), and the kept checkpoint and early stopping follow it, not the loss."""
+    job = jt.tune(base_model=str(tiny_model_dir), train_dataset=GEN_ROWS, validation_dataset=GEN_ROWS[:6],
+                  evaluate_after=False, sample_prompts=0, max_steps=4, batch_size=4, eval_steps=2,
+                  min_train_examples=1)
+    assert job.wait(timeout=300) is jt.JobState.SUCCEEDED, job.log()
+    evals = job.metrics[job.metrics["eval_total_loss"].notna()]
+    assert list(evals["step"]) == [2, 4] and evals["eval_rouge_l"].between(0, 1).all()
+    assert (evals["eval_task_metric_seconds"] > 0).all()
+    tuning = job.record["tuning"]
+    assert tuning["select_best"] == "eval_rouge_l" and tuning["task_metric"]["metric"] == "eval_rouge_l"
+    assert tuning["task_metric"]["examples"] == 6 and tuning["task_metric"]["max_new_tokens"] <= 96
+    best = job.record["best"]
+    assert best["metric"] == "eval_rouge_l" and best["value"] == pytest.approx(evals["eval_rouge_l"].max())
+
+
+def test_rouge_l_selection_is_refused_where_it_cannot_apply():
+    for bad in (dict(method="dpo"), dict(task="classification"), dict(eval_task_metric=False)):
+        with pytest.raises(jt.ParameterError, match="select_best"):
+            TuningParams(base_model="m", train_dataset="t.jsonl", select_best="eval_rouge_l", **bad)
