@@ -39,6 +39,23 @@ def _model_path(base_model: str):
     return resolve_model(base_model)
 
 
+def test_rows(data: Any, train: Dataset, val: Dataset | None, params) -> tuple[Dataset, list[str]]:
+    """test_dataset loaded (labelled rows, as the end-of-job report scores them) and the warnings to keep:
+    its rows whose input is (nearly) one of the training or validation rows'."""
+    from ..data.health import shared_inputs
+    from ..data.loader import load_dataset
+
+    test = load_dataset(data, params.prompt_template, require_answer=True, what="test_dataset")
+    notes = [str(w) for w in test.warnings]
+    for part, other in (("training", train), ("validation", val)):
+        lines = shared_inputs(other, test) if other is not None else []
+        if lines:
+            notes.append(f"test_dataset: {len(lines)} of {len(test)} rows of {test.source} ({test.unit}s "
+                         f"{', '.join(map(str, lines[:8]))}{', ...' if len(lines) > 8 else ''}) share their input "
+                         f"with {part} rows: the report's scores on them overstate the model")
+    return test, notes
+
+
 def _jsonl(ds: Dataset) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ds.to_records())
 
@@ -47,6 +64,8 @@ def _jsonl(ds: Dataset) -> str:
 # train_dataset may be positional, the rest are keywords; every other field is an advanced keyword.
 _POSITIONAL = ("base_model", "train_dataset")
 _PYTHON_DATA = ("train_dataset", "validation_dataset")  # also lists of dicts and DataFrames in Python
+# the advanced data argument (the end-of-job report's rows), also a list of dicts or a DataFrame
+_TEST = "test_dataset"
 
 
 def _tune_signature() -> inspect.Signature:
@@ -91,12 +110,16 @@ def tune(*args: Any, **kwargs: Any) -> TuningJob:
     if train_dataset is None:
         raise ParameterError("train_dataset: required; a path, a list of dicts or a pandas DataFrame.")
     # the data's kind is checked here, before describe_source() turns the data into its description
-    data_problems = [p for name in ("train_dataset", "validation_dataset") if values[name] is not None
-                     for p in kind_problems(name, values[name], "dataset")]
+    test_dataset = advanced.get(_TEST)
+    data_problems = [p for name, value in (("train_dataset", train_dataset), ("validation_dataset", validation_dataset),
+                                           (_TEST, test_dataset)) if value is not None
+                     for p in kind_problems(name, value, "dataset")]
     if data_problems:
         raise ParameterError.listing(data_problems)
     values.update(train_dataset=describe_source(train_dataset),
                   validation_dataset=None if validation_dataset is None else describe_source(validation_dataset))
+    if test_dataset is not None:
+        advanced[_TEST] = describe_source(test_dataset)
     params = TuningParams.from_dict({**values, **advanced})  # every value checked, every problem listed
     if params.effective_quantization:  # bitsandbytes >= 0.50 quantizes on a CPU too; older ones need CUDA
         import torch
@@ -141,6 +164,7 @@ def tune(*args: Any, **kwargs: Any) -> TuningJob:
         if problem:
             raise ValueError(problem)
     health = check_before_job(train, val, params.data_checks)  # data_checks="error" refuses here
+    test = test_rows(test_dataset, train, val, params) if test_dataset is not None else None
     memory = None
     if params.method == "full":  # weights + gradients + optimizer state must fit, or nothing starts
         from ..training.memory import check_full_tuning_fits
@@ -156,7 +180,9 @@ def tune(*args: Any, **kwargs: Any) -> TuningJob:
     files = {"train.jsonl": _jsonl(train)}
     if val is not None:
         files["validation.jsonl"] = _jsonl(val)
-    warnings = [str(w) for w in train.warnings + (val.warnings if val else [])]
+    if test is not None:
+        files["test.jsonl"] = _jsonl(test[0])
+    warnings = [str(w) for w in train.warnings + (val.warnings if val else [])] + (test[1] if test else [])
     warnings += inapplicable(params, has_validation=val is not None)  # said, never dropped silently
     warnings += health.summary() if health else []
     context = model_dir_context_length(model_path)

@@ -263,3 +263,13 @@ def check_before_job(train: Dataset, validation: Dataset | None, data_checks: st
     if data_checks == "error" and report.warning_count:
         raise DatasetError(report.problems(), "dataset (data_checks='error'; 'warn' tunes anyway)")
     return report
+
+
+def shared_inputs(seen: Dataset, rows: Dataset, threshold: float = THRESHOLD) -> list[int]:
+    """The lines (or indices) of `rows` whose input is the same as, or a near-duplicate of, one of `seen`'s
+    (the grouping check_health uses): rows a score on which would overstate a model that trained or chose on
+    `seen`."""
+    mine = [input_text(ex) for ex in rows.examples]
+    group = group_texts(mine + [input_text(ex) for ex in seen.examples], threshold).group
+    theirs = set(group[len(mine):].tolist())
+    return [rows.examples[i].line for i in range(len(mine)) if int(group[i]) in theirs]

@@ -172,7 +172,7 @@ def tuned_report(model_dir: Path, rows, template: str, task_type: str, **options
 
     how = label_scoring.resolve_scoring(label_scoring.AUTO, tuned=True)
     report = evaluate(str(model_dir), rows, task_type=task_type, prompt_template=template, progress=False,
-                      scoring=how, **options)
+                      scoring=how, overlap="ignore", **options)  # the headline names its rows (rows_note)
     report.scoring_auto = report.mode == "score"  # what scoring="auto" picks for a tuned model
     return report
 
@@ -226,13 +226,28 @@ def _graders_line(base: EvaluationReport, tuned: EvaluationReport) -> str:
     return "".join(f"; {name} {m['base']:.2f} -> {m['tuned']:.2f}" for name, m in grader_means(base, tuned).items())
 
 
+def rows_note(which: dict[str, Any] | None) -> str:
+    """Which rows a headline is measured on, e.g. "on the 24 validation rows that chose the checkpoint"."""
+    if not which:
+        return ""
+    n, part = which.get("count"), which.get("rows")
+    if part == "test":
+        return f"on {n} test rows (no part in training or the choice)"
+    if which.get("chose_checkpoint"):
+        return f"on the {n} validation rows that chose the checkpoint"
+    return f"on {n} validation rows"
+
+
 def summary(reports: dict[str, EvaluationReport], seconds: float, error: str | None,
-            base_cached: bool) -> dict[str, Any]:
-    """job.json's ``evaluation`` block: the headline, the macro F1s (text generation: ROUGE-L F1s, and
+            base_cached: bool, which: dict[str, Any] | None = None) -> dict[str, Any]:
+    """job.json's ``evaluation`` block: the headline (saying which rows it is on: `which`, {"rows": "test" or
+    "validation", "count", "chose_checkpoint"}), the macro F1s (text generation: ROUGE-L F1s, and
     ``baselines``: each generation baseline's), the time and any error."""
     base, tuned, bl = (reports.get(k) for k in REPORTS)
+    line = headline(base, tuned, bl) if base and tuned else None
+    note = rows_note(which)
     out: dict[str, Any] = {"task_type": (base or tuned).task_type if (base or tuned) else None,
-                           "headline": headline(base, tuned, bl) if base and tuned else None,
+                           "headline": f"{line} · {note}" if line and note else line, "rows": which,
                            "seconds": round(seconds, 2), "error": error, "base_cached": base_cached,
                            "reports": sorted(reports)}
     for name in REPORTS:

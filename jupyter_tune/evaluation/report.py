@@ -48,6 +48,9 @@ class EvaluationReport:
     graders: list[dict[str, Any]] = field(default_factory=list)  # per grader: name, kind, mean, pass_rate, errors
     long_inputs: dict[str, Any] | None = None
     runner_up: EvaluationReport | None = None
+    # a tuned job's model: its evaluation rows that share inputs with the job's own rows (evaluation/overlap.py),
+    # {"training": n, "validation": n, "messages": [...]}; None when not checked (a base model, overlap="ignore")
+    overlap: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (``from_json`` reads it back): frames in pandas' "split" form."""
@@ -59,7 +62,7 @@ class EvaluationReport:
                 "majority": self.majority.to_json() if self.majority is not None else None,
                 "graders": list(self.graders), "long_inputs": self.long_inputs,
                 "runner_up": self.runner_up.to_json() if self.runner_up is not None else None,
-                "summary": self.summary()}
+                "overlap": self.overlap, "summary": self.summary()}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> EvaluationReport:
@@ -72,7 +75,8 @@ class EvaluationReport:
                    majority=cls.from_json(d["majority"]) if d.get("majority") else None,
                    scoring_auto=bool(d.get("scoring_auto")), graders=list(d.get("graders") or []),
                    long_inputs=d.get("long_inputs"),
-                   runner_up=cls.from_json(d["runner_up"]) if d.get("runner_up") else None)
+                   runner_up=cls.from_json(d["runner_up"]) if d.get("runner_up") else None,
+                   overlap=d.get("overlap"))
 
     @property
     def macro_f1(self) -> float | None:
@@ -139,6 +143,8 @@ class EvaluationReport:
             first = html.escape(str(failed["status"].iloc[0]))[:300]
             warn = (f'<div style="{theme.ERROR_STYLE}">{s["num_total_rows"] - s["num_successful_rows"]} rows failed and '
                     f"are left out of the metrics (see <code>report.predictions.status</code>); first: {first}</div>")
+        for message in (self.overlap or {}).get("messages") or []:  # scored on rows the job used
+            warn += f'<div style="{theme.ERROR_STYLE}">{html.escape(message)}</div>'
         table = self.metrics.to_html(float_format=lambda v: f"{v:.3f}", border=0)
         body = f'<div style="flex:0 0 auto">{table}</div>'
         if self.task_type == "classification":

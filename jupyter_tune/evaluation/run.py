@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -114,7 +115,7 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
              mode: str = "score", labels: list[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
              max_output_tokens: int | None = None, progress: bool = True,
              scoring: str = label_scoring.DEFAULT_SCORING, graders: list | None = None,
-             long_inputs: str = "auto", max_input_tokens: int | None = None) -> EvaluationReport:
+             long_inputs: str = "auto", max_input_tokens: int | None = None, overlap: str = "warn") -> EvaluationReport:
     """Evaluate `model` on labelled `data`.
 
     model: a LoadedModel or anything ``jt.load_model`` takes.
@@ -141,6 +142,9 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
     graders: jupyter_tune.graders objects applied to each answered row (the answer, or the predicted label, is
       the sample; the row's fields plus ``reference`` / ``label`` = the ground truth are the item): the report's
       ``graders`` holds each one's mean, pass rate and errors, ``predictions["grader:<name>"]`` its scores.
+    overlap: a tuned job's model: rows whose input is (nearly) one of the job's training or validation rows
+      make the score overstate the model (evaluation/overlap.py): "warn" (the default: printed, and in
+      ``report.overlap``), "refuse" (OverlapError before any row is scored), or "ignore".
     Returns an EvaluationReport. Raises EvaluationError / DatasetError (ValueErrors) saying what to fix.
     """
     import pandas as pd
@@ -158,6 +162,7 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
             e.args = (e.args[0] + "\nevaluate compares answers with each row's ground truth (output_text, label or "
                       "a final model turn); to answer rows without one, use jt.generate_text.",)
         raise
+    shared = _overlap(lm, dataset, overlap)
     truth = [ex.answer for ex in dataset.examples]
     rows = pd.DataFrame([row_fields(ex) for ex in dataset.examples])
     rows["ground_truth"] = truth
@@ -206,4 +211,28 @@ def evaluate(model: Any, data: Any, task_type: str = "classification", prompt_te
                             elapsed_s=time.perf_counter() - start,
                             scoring=scoring if used_mode == "score" else None, content_free_logprobs=content_free,
                             scoring_auto=asked_scoring == label_scoring.AUTO and used_mode == "score",
-                            graders=graded, long_inputs=long_used)
+                            graders=graded, long_inputs=long_used, overlap=shared)
+
+
+def _overlap(lm, dataset, how: str) -> dict[str, Any] | None:
+    """Check a tuned job's model's evaluation rows against the job's own rows: warn (stderr) or refuse."""
+    if how == "ignore" or lm.job_id is None:
+        return None
+    from pathlib import Path
+
+    from ..jobs.store import JobStore
+    from .overlap import OverlapError, job_overlap
+
+    # the job's folder: above its adapter (or full model) folder, whichever store it is in; else the default's
+    near = [Path(p) for p in (lm.adapter_path, lm.base_path) if p]
+    job_dir = next((d for p in near for d in (p.parent, p.parent.parent) if (d / "job.json").is_file()),
+                   JobStore().job_dir(lm.job_id))
+    if not job_dir.is_dir():
+        return None
+    found = job_overlap(job_dir, dataset)
+    messages = found.messages(lm.job_id)
+    if messages and how == "refuse":
+        raise OverlapError("\n".join(messages) + "\n(overlap='warn' scores them anyway, with this warning.)")
+    for message in messages:
+        print(f"Warning: {message}", file=sys.stderr)
+    return {**found.to_dict(), "messages": messages}

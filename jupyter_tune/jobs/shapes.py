@@ -123,6 +123,7 @@ class EvaluationSummary(TypedDict, total=False):
     base_rouge_l_f1: float      # a generation job: ROUGE-L F1 of the base, tuned model and better baseline
     tuned_rouge_l_f1: float
     baseline_rouge_l_f1: float | None
+    rows: dict[str, Any] | None  # which rows: {"rows": "test" | "validation", "count", "chose_checkpoint"}
     baselines: dict[str, float]  # each generation baseline's ROUGE-L F1 (nearest neighbour, lead words)
     graders: dict[str, dict[str, float]]  # a GRPO job: {grader: {"base": mean, "tuned": mean}}
 

@@ -216,6 +216,10 @@ class TuningParams:
                                            "(job.evaluation, the Evaluate tab); empty: on when the validation "
                                            "set is labelled and a classification or short-answer set, off "
                                            "for dpo.")
+    test_dataset: str | None = _f(None, "Rows kept out of training and of the checkpoint's choice (same "
+                                        "formats as the training data): the end-of-job report scores base, "
+                                        "tuned and baseline on them, so its headline is not measured on the "
+                                        "validation rows that chose the checkpoint.", kind="dataset")
     # -- experiment trackers (training/trackers.py) --
     report_to: list[str] | None = _f(None, "Also send the metrics, parameters and the adapter's location to "
                                            "these trackers: tensorboard, mlflow, trackio (each writes under "

@@ -33,6 +33,7 @@ TASK_TYPES = ("classification", "text_generation")
 EVAL_MODES = ("score", "generate")
 SCORINGS = ("auto", "sum", "mean", "calibrated", "calibrated_mean")
 LONG_INPUTS = ("auto", "whole", "cut", "chunks")
+OVERLAPS = ("warn", "refuse", "ignore")  # jt.evaluate on rows a tuned job trained or chose on
 # Jaccard similarity of word-triple sets above which two inputs are "near-duplicates" (data/near.py).
 NEAR_THRESHOLD = 0.9
 GENERATE_BATCH_SIZE = 16
@@ -95,6 +96,8 @@ class EvaluateArgs:
     graders: list | None = _f(None, "Grader objects or specs applied to each answer.", kind="graders")
     long_inputs: str = _f("auto", "What a prompt longer than max_input_tokens becomes.", choices=LONG_INPUTS)
     max_input_tokens: int | None = _f(None, "Token limit of a prompt in score mode.", minimum=16, maximum=10**7)
+    overlap: str = _f("warn", "A tuned job's model: rows sharing an input with the job's training or validation "
+                              "rows are warned about, refused, or ignored.", choices=OVERLAPS)
 
 
 @dataclass

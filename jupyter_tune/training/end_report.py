@@ -40,13 +40,15 @@ def _set_progress(store: JobStore, job_id: str, **phase) -> None:
     store.update(job_id, progress={**progress, **phase})
 
 
-def run(store: JobStore, job_id: str, params, train, val, watch: CancelWatch) -> JobState:
-    """Evaluate base, tuned and baseline on the validation rows and store them; returns the job's final
-    state: SUCCEEDED, or CANCELLED when a cancel came during the report."""
+def run(store: JobStore, job_id: str, params, train, val, watch: CancelWatch, test=None) -> JobState:
+    """Evaluate base, tuned and baseline on the test rows (test_dataset) or else the validation rows, and
+    store them, saying which rows they are; returns the job's final state: SUCCEEDED, or CANCELLED when a
+    cancel came during the report."""
     from ..models.from_job import FULL_MODEL_DIR, job_is_full
 
+    scored = test if test is not None else val
     task_type, why = job_report.plan(params, [ex.answer for ex in train.examples],
-                                     [ex.answer for ex in val.examples] if val is not None else None)
+                                     [ex.answer for ex in scored.examples] if scored is not None else None)
     if task_type is None:
         if why:
             log(why)
@@ -54,7 +56,11 @@ def run(store: JobStore, job_id: str, params, train, val, watch: CancelWatch) ->
         return JobState.SUCCEEDED
     job_dir = store.job_dir(job_id)
     folder = job_dir / job_report.EVAL_DIR
-    (train_rows, rows), template = job_report.eval_rows([train, val], params.prompt_template)
+    (train_rows, rows), template = job_report.eval_rows([train, scored], params.prompt_template)
+    # which rows the headline is on: the validation rows chose the checkpoint (and early stopping), so a score
+    # on them is biased upwards; test rows played no part
+    chose = test is None and store.read(job_id).get("best") is not None
+    which = {"rows": "test" if test is not None else "validation", "count": len(rows), "chose_checkpoint": chose}
     model_dir = job_dir / (FULL_MODEL_DIR if job_is_full(job_dir) else "adapter")
     options = job_report.evaluate_options(params)  # a GRPO job: its answers, scored by its graders
     steps = [("base", "base model",
@@ -93,7 +99,7 @@ def run(store: JobStore, job_id: str, params, train, val, watch: CancelWatch) ->
         error = f"{type(e).__name__}: {e}"
         log(f"The end-of-job report failed (the job and its model are fine): {error}")
     seconds = time.perf_counter() - start
-    evaluation = job_report.summary(reports, seconds, error, cached)
+    evaluation = job_report.summary(reports, seconds, error, cached, which)
     if evaluation["headline"]:
         log(f"End-of-job report: {evaluation['headline']} ({seconds:.0f} s)")
     try:

@@ -156,7 +156,10 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, resume: bool,
             # the training model's memory back before the report loads the base and tuned models
             trainer = guard = callbacks = trackers = None
             gc.collect()
-            final = end_report.run(store, job_id, params, train, val, watch)
+            test = None  # test_dataset: rows that played no part in training or the checkpoint's choice
+            if (job_dir / "test.jsonl").exists():
+                test = Dataset.from_records(params.test_dataset or "test", read_records(job_dir / "test.jsonl"))
+            final = end_report.run(store, job_id, params, train, val, watch, test=test)
         _finish(store, job_id, final, None)
         return 0
     except JobCancelled:

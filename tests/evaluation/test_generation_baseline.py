@@ -123,7 +123,7 @@ def test_a_generation_jobs_report_holds_both_baselines(tune_home, tiny_model_dir
     # the validation rows are training rows: the nearest neighbour answers each exactly (ROUGE-L 1.0)
     assert ev["baselines"] == {"nearest neighbour (TF-IDF)": 1.0, "lead words": pytest.approx(0.5)}
     assert ev["headline"].startswith("ROUGE-L F1 ")
-    assert ev["headline"].endswith(", nearest-neighbour baseline 1.00 (tuning did not pay)")
+    assert ", nearest-neighbour baseline 1.00 (tuning did not pay) · on " in ev["headline"]
     assert "nearest-neighbour and lead baselines" in job.log(80)
     comparison = job.evaluation
     assert comparison.baseline.model_name == NEAREST_NAME and comparison.baseline.runner_up.model_name == LEAD_NAME
