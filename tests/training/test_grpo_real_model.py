@@ -24,15 +24,15 @@ def test_grpo_from_the_base_learns_to_name_the_label(tune_home, repo_data, tmp_p
     job = jt.tune(method="grpo", train_dataset=rows(repo_data / "small-train.jsonl"),
                   validation_dataset=rows(repo_data / "small-eval.jsonl")[-16:], prompt_template=TEMPLATE,
                   graders=[grader], num_generations=8, batch_size=16, max_completion_length=12,
-                  learning_rate=5e-4, max_steps=24, eval_steps=12, max_seq_length=256, sample_prompts=0, seed=0)
+                  learning_rate=1e-3, max_steps=12, eval_steps=6, max_seq_length=256, sample_prompts=0, seed=0)
     assert job.wait(timeout=1800) is jt.JobState.SUCCEEDED, job.log()
     m = job.metrics
     train = m["train_reward"].dropna().tolist()
-    assert len(train) == 24
+    assert len(train) == 12
     # The end-of-job report judges greedy answers with the job's own grader, base vs tuned, on the 16 rows.
     graders = job.record["evaluation"]["graders"]
     base, tuned = graders["one_label"]["base"], graders["one_label"]["tuned"]
     assert tuned >= base + 0.15, (base, tuned, train, job.log(60))
-    assert sum(train[-8:]) / 8 > sum(train[:8]) / 8, train
+    assert sum(train[-4:]) / 4 > sum(train[:4]) / 4, train
     best = job.record["best"]
-    assert best["metric"] == "eval_reward" and best["step"] in (12, 24)
+    assert best["metric"] == "eval_reward" and best["step"] in (6, 12)

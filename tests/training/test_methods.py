@@ -239,19 +239,20 @@ def test_the_panels_tune_cells_run_each_method(tune_home, tiny_model_dir, tmp_pa
 @pytest.mark.slow
 @pytest.mark.real_model
 def test_dpo_on_the_default_model_learns_the_right_specialty(tune_home, repo_data):
-    """mtsamples as preference pairs (chosen: the right specialty, rejected: a wrong one): after a DPO job of
-    two epochs the tuned model prefers the right specialty on held-out pairs (reward accuracy above 0.9).
-    Measured: 0.67 / 0.88 / 1.0 / 1.0 at steps 15 / 30 / 45 / 60 (one epoch of 120 pairs stopped at 0.67)."""
+    """mtsamples as preference pairs (chosen: the right specialty, rejected: a wrong one): after a short DPO
+    job the tuned model prefers the right specialty on held-out pairs (reward accuracy above 0.8).
+    Measured (Xeon, fp32): 0.67 / 0.92 at steps 12 / 24 with learning_rate_multiplier 10; the earlier 60 steps
+    at multiplier 5 gave 0.67 / 0.88 / 1.0 / 1.0 at steps 15 / 30 / 45 / 60, for twice the time in CI."""
     from tests.support.preference import preference_pairs
 
     train = preference_pairs(repo_data / "small-train.jsonl")  # 240 pairs, every label
     val = preference_pairs(repo_data / "small-eval.jsonl", 24)
-    job = jt.tune(train_dataset=train, validation_dataset=val, method="dpo", max_steps=60, batch_size=8,
-                  eval_steps=20, learning_rate_multiplier=5.0, seed=0)
+    job = jt.tune(train_dataset=train, validation_dataset=val, method="dpo", max_steps=24, batch_size=8,
+                  eval_steps=12, learning_rate_multiplier=10.0, seed=0)
     assert job.wait(timeout=1800) is jt.JobState.SUCCEEDED, job.log()
     evals = [r for r in _rows(job) if "eval_rewards_accuracy" in r]
     train_rows = [r for r in _rows(job) if "train_rewards_margin" in r]
-    assert evals[-1]["eval_rewards_accuracy"] > 0.9, evals
+    assert evals[-1]["eval_rewards_accuracy"] > 0.8, evals
     assert evals[-1]["eval_rewards_margin"] > evals[0]["eval_rewards_margin"] > 0, evals
     assert train_rows[-1]["train_rewards_margin"] > train_rows[0]["train_rewards_margin"]
 
