@@ -19,6 +19,7 @@ from tests.support.lab_server import running_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
+SCREENSHOTS = ROOT / "docs" / "screenshots"  # the ones the README and issues show
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -51,9 +52,19 @@ def test_job_view_screenshot(lab, tmp_path, tune_home):
     d = make_job(store, "screenshot-failed", "JOB_STATE_FAILED", steps=7, total=20, validation=False,
                  display_name="failed-run", error={"message": "RuntimeError: out of memory at step 8"})
     (d / "log.txt").write_text("step 7 loss 1.21\nTraceback (most recent call last):\nRuntimeError: out of memory\n")
+    # issue 38: an early-stopped job that kept an earlier checkpoint says so (header, bar, charts, Details)
+    early = make_job(store, "screenshot-early", "JOB_STATE_SUCCEEDED", steps=30, total=45,
+                     display_name="stopped-early", best={"step": 15, "metric": "eval_macro_f1", "value": 0.81},
+                     stopped_early={"step": 30, "reason": "early stopping at step 30: eval_macro_f1 has not "
+                                    "improved on 0.81 for 3 evaluations (early_stopping_patience=3)"})
+    for step, f1 in ((5, 0.55), (10, 0.7), (15, 0.81), (20, 0.77), (25, 0.79), (30, 0.76)):
+        store.append_metrics("screenshot-early", {"step": step, "eval_total_loss": 1.0, "eval_macro_f1": f1,
+                                                  "eval_accuracy": f1 + 0.05, "time": 1000.0 + 2 * step + 1})
+    assert early.is_dir()
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell('import jupyter_tune as jt\njt.get_job("screenshot-demo").view()'),
-                nbformat.v4.new_code_cell('jt.get_job("screenshot-failed").view()')]
+                nbformat.v4.new_code_cell('jt.get_job("screenshot-failed").view()'),
+                nbformat.v4.new_code_cell('jt.get_job("screenshot-early").view()')]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, tmp_path / "view.ipynb")
 
@@ -69,7 +80,7 @@ def test_job_view_screenshot(lab, tmp_path, tune_home):
                 raise
         finally:
             browser.close()
-    for name in ("supervise", "dataset", "details", "test", "failed"):
+    for name in ("supervise", "dataset", "details", "test", "failed", "early_stopped"):
         assert (ARTIFACTS / f"job_view_{name}.png").stat().st_size > 10_000
 
 
@@ -120,3 +131,16 @@ def drive(page, lab: str) -> None:
     failed.wait_for(timeout=30_000)
     assert "Failed" in failed.inner_text() and "out of memory" in failed.inner_text()
     failed.screenshot(path=str(ARTIFACTS / "job_view_failed.png"))
+
+    early = page.locator(".jt-job-view").nth(2)
+    early.wait_for(timeout=30_000)
+    early.locator(".jt-kept").wait_for(timeout=30_000)
+    text = early.inner_text()
+    assert "Stopped early at step 30; model = checkpoint 15 (macro F1 0.81)" in text, text
+    assert "stopped early at step 30 of 45" in text
+    page.wait_for_function(  # its charts drawn
+        "() => [...document.querySelectorAll('.jt-job-view')][2].querySelector('img')?.naturalWidth > 0",
+        timeout=30_000)
+    early.screenshot(path=str(ARTIFACTS / "job_view_early_stopped.png"))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ARTIFACTS / "job_view_early_stopped.png", SCREENSHOTS / "view-early-stopped.png")
