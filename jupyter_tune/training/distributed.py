@@ -8,7 +8,11 @@ workers writes everything else (jupyter_tune.training.worker); the other ranks w
 torchrun rather than ``accelerate launch``: the Trainer already drives DDP/FSDP through accelerate from
 the environment variables torchrun sets, so accelerate's launcher would only add a config layer; torchrun
 is part of torch (nothing more to install), gives the rendezvous for several machines (--nnodes,
---rdzv-endpoint) and stops every rank when one dies, which is what a job needs.
+--node-rank, --rdzv-endpoint) and stops every rank when one dies, which is what a job needs.
+
+Several machines: each runs its own job (its own store) with the same parameters but node_rank. Global
+rank 0 runs on node_rank 0, so that job holds the adapter and metrics; every machine keeps its own
+checkpoints (save_on_each_node), and a resume starts from the newest step every machine holds.
 """
 
 from __future__ import annotations
@@ -44,7 +48,11 @@ def torchrun_command(params: dict, job_dir: Path, resume: bool) -> list[str]:
     nnodes = int(params.get("nnodes") or 1)
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", f"--nnodes={nnodes}"]
     if nnodes > 1:
-        cmd += [f"--node-rank={int(params.get('node_rank') or 0)}", "--rdzv-backend=c10d",
+        # The static rendezvous, not c10d: c10d ignores --node-rank and numbers the machines by host name and
+        # agent pid, so global rank 0 (which writes the adapter and metrics) could run on node_rank 1 while
+        # node_rank 0's job ended FAILED ("torchrun exited with code 0"); seen on loopback when node 1 started
+        # first. Static gives node_rank N the ranks N*nproc.. and node_rank 0's agent hosts the store.
+        cmd += [f"--node-rank={int(params.get('node_rank') or 0)}", "--rdzv-backend=static",
                 f"--rdzv-endpoint={params['rdzv_endpoint']}", f"--rdzv-id={rendezvous_id(params)}"]
     else:
         cmd += ["--standalone"]  # a free local port, no endpoint to configure
@@ -67,6 +75,32 @@ def trainer_arguments(params) -> dict:
     return out
 
 
+def common_checkpoint(store, job_id: str) -> Path | None:
+    """The newest checkpoint that every machine of a multi-node job holds complete (the process group is up).
+
+    Each machine checkpoints into its own store, and a kill can leave one a step ahead of another (a save
+    that finished on one machine only); ranks resuming from different steps would train out of step. The
+    complete steps are gathered from every rank and the newest common one is used; None starts over."""
+    import torch.distributed as dist
+
+    mine = {step: path for step, path, problem in store.checkpoints(job_id) if problem is None}
+    if not (dist.is_available() and dist.is_initialized()):
+        return mine[max(mine)] if mine else None
+    every: list = [None] * dist.get_world_size()
+    dist.all_gather_object(every, sorted(mine))
+    common = set(mine).intersection(*every)
+    step = max(common) if common else -1
+    if int(os.environ.get("LOCAL_RANK", "0")) == 0:  # newer steps here belong to a run not continued
+        import shutil
+
+        from .log import log
+
+        for newer in sorted(s for s in mine if s > step):
+            log(f"Removed {mine[newer].name}: not every machine holds it")
+            shutil.rmtree(mine[newer], ignore_errors=True)
+    return mine[step] if common else None
+
+
 def rendezvous_id(params: dict) -> str:
     """The same on every machine of one run (their job ids differ): the parameters but node_rank."""
     import hashlib
@@ -84,9 +118,18 @@ def _die_with_parent() -> None:
         pass
 
 
-def failure_reason(log_text: str, returncode: int, rank0_error: str | None = None) -> str:
+# How Gloo (and NCCL) report a peer process that vanished: on several machines, a rank elsewhere died.
+_PEER_LOST = re.compile(r"Connection (closed|reset) by peer|Broken pipe|remote worker crash"
+                        r"|NCCL communicator was aborted", re.IGNORECASE)
+
+
+def failure_reason(log_text: str, returncode: int, rank0_error: str | None = None, nnodes: int = 1) -> str:
     """Why the group ended, from torchrun's failure summary: a rank killed by a signal first (the others'
-    errors are its consequence: their peer vanished), else rank 0's own error, else the first failure."""
+    errors are its consequence: their peer vanished), else rank 0's own error, else the first failure.
+
+    torchrun only sees this machine's ranks: with several machines, a lost connection means a rank on
+    another machine ended first (seen on loopback: kill -9 of node 1's rank gave node 0's rank 0
+    "Connection closed by peer"), and that machine's job says how."""
     pattern = r"rank\s*:\s*(\d+)\s*\(local_rank[^\n]*\n\s*exitcode\s*:\s*(-?\d+)\s*\(pid:\s*(\d+)\)"
     head, _, root = log_text.rpartition("Root Cause")
     # torchrun's root cause first; SIGTERM is how torchrun stops the survivors, not a cause.
@@ -99,6 +142,9 @@ def failure_reason(log_text: str, returncode: int, rank0_error: str | None = Non
                 name = "a signal"
             return (f"Rank {rank} (pid {pid}) was killed by signal {-int(code)} ({name}); torchrun stopped the "
                     "other ranks.")
+    if rank0_error and nnodes > 1 and _PEER_LOST.search(rank0_error):
+        return ("A rank on another machine died or stopped: this machine's ranks lost their connection to it "
+                f"({rank0_error}). That machine's job says why.")
     if rank0_error:
         return rank0_error
     if failures:
@@ -143,13 +189,14 @@ def run(job_dir: Path, resume: bool) -> int:
     node_rank = int(params.get("node_rank") or 0)
     if rc == 0 and node_rank > 0:  # global rank 0, which writes the results, ran on node_rank 0
         log("This machine's ranks finished; the adapter and metrics are in node_rank 0's job store.")
+        host = str(params.get("rdzv_endpoint") or "").rpartition(":")[0]
         store.update(job_id, state=JobState.SUCCEEDED, end_time=now_iso(), error=None,
-                     note="node_rank 0's job holds the adapter and the metrics")
+                     note=f"node_rank 0's job (on {host}) holds the adapter and the metrics")
         return 0
     with open(log_path, "rb") as f:
         f.seek(start)
         text = f.read().decode("utf-8", "replace")
-    reason = failure_reason(text, rc, record.get("rank_error"))
+    reason = failure_reason(text, rc, record.get("rank_error"), int(params.get("nnodes") or 1))
     log(reason)
     store.update(job_id, state=JobState.FAILED, end_time=now_iso(), error={
         "message": f"{reason} Resume it with jt.resume({job_id!r}) to continue from the last checkpoint."})

@@ -122,7 +122,12 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, resume: bool,
                 f"{info['device']} {info['dtype']}, {info['total_steps']} steps"
                 + (f", {world_size} processes" if world_size > 1 else ""))
         checkpoint = store.latest_checkpoint(job_id, report=log if is_main else lambda m: None) if resume else None
-        if resume and is_main:
+        if resume and params.nnodes > 1:
+            # Each machine resumes from its own store: every one must start from the same step.
+            from .distributed import common_checkpoint
+
+            checkpoint = common_checkpoint(store, job_id)
+        if resume and (is_main or (params.nnodes > 1 and int(os.environ.get("LOCAL_RANK", "0")) == 0)):
             log(f"Resuming from {checkpoint}" if checkpoint else "No complete checkpoint yet: starting over")
             store.discard_torn_checkpoints(job_id, checkpoint, report=log)
         done = checkpoint is not None and _checkpoint_step(checkpoint) >= info["total_steps"]
@@ -181,8 +186,11 @@ def _train(store: JobStore, job_id: str, watch: CancelWatch, resume: bool,
         if world_size > 1:
             # A rank's error may only echo another rank's death: the supervisor, which sees how every
             # rank ended, writes the final state.
-            if is_main:
-                store.update(job_id, rank_error=f"{message} (rank 0 of {world_size})")
+            # Several machines: each one's first rank tells its own job (rank 0 runs on node_rank 0 only).
+            nodes = int(os.environ.get("GROUP_WORLD_SIZE", "1"))
+            other_node = nodes > 1 and os.environ.get("LOCAL_RANK") == "0"
+            if is_main or other_node:
+                store.update(job_id, rank_error=f"{message} (rank {rank} of {world_size})")
         else:
             _finish(store, job_id, JobState.FAILED, message)
         return 1
