@@ -67,7 +67,7 @@ def test_parameters_and_torchrun_command():
     params = TuningParams(num_processes=2, nnodes=2, node_rank=1, rdzv_endpoint="10.0.0.1:29500").to_dict()
     cmd = distributed.torchrun_command(params, Path("/store/jobs/j1"), resume=True)
     assert cmd[1:3] == ["-m", "torch.distributed.run"]
-    assert {"--nproc-per-node=2", "--nnodes=2", "--node-rank=1", "--rdzv-backend=c10d",
+    assert {"--nproc-per-node=2", "--nnodes=2", "--node-rank=1", "--rdzv-backend=static",
             "--rdzv-endpoint=10.0.0.1:29500"} <= set(cmd)
     # Both machines meet under one id, though their job ids differ.
     other = distributed.torchrun_command({**params, "node_rank": 0}, Path("/elsewhere/jobs/j2"), resume=False)
