@@ -52,6 +52,7 @@ class JobHeader(w.VBox):
         self.progress_text = w.HTML()
         self.cancel_button = w.Button(description="Cancel", icon="stop", button_style="",
                                       tooltip="Stop the job; its latest checkpoint is kept")
+        self.cancel_button.add_class("jt-cancel")  # hidden by the front end once the view is disconnected
         self.cancel_button.on_click(lambda _b: on_cancel and on_cancel())
         self.error = w.HTML(layout=w.Layout(display="none"))
         self.kept = w.HTML(layout=w.Layout(display="none"))  # which weights are the model (jobs/kept.py)

@@ -47,7 +47,10 @@ class JobView(LivePoller, w.VBox):
                           titles=TAB_TITLES)
         self.message = w.HTML()
         super().__init__([self.header, self.tabs, self.message], layout=w.Layout(max_width="900px"))
+        # Markers for the front end (labextension/src/reattach.ts): it finds the views of a notebook whose
+        # kernel restarted and marks them disconnected, with a Re-attach to this job. Ids are [a-z0-9-].
         self.add_class("jt-job-view")
+        self.add_class(f"jt-job-id-{self.job.id}")
         self.thread_name = f"jt-view-{self.job.id}"
         self._init_poller()
         self._metrics: list[dict[str, Any]] = []

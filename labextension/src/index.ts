@@ -22,6 +22,7 @@ import { checkDataset } from './api';
 import { CATEGORY, FILE_BROWSER_COMMANDS, PALETTE_COMMANDS, addCommands } from './commands';
 import { reportNode, reportTitle } from './health';
 import { DEFAULT_SETTINGS, FilePicker, IPanelSettings, TuningPanel } from './panel';
+import { activateReattach } from './reattach';
 import { ICell, IHealthReport } from './types';
 
 const PANEL_ID = 'jupyter-tune-panel';
@@ -180,6 +181,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       selectedFile: browser ? () => selectedFile(browser) : undefined
     });
     PALETTE_COMMANDS.forEach((command, rank) => palette?.addItem({ command, category: CATEGORY, rank }));
+    activateReattach(app, tracker); // job views marked disconnected when their kernel goes (issue 38.5)
     if (browser) {
       if (!app.docRegistry.getFileType('parquet')) {
         app.docRegistry.addFileType({
