@@ -142,5 +142,6 @@ def drive(page, lab: str) -> None:
         "() => [...document.querySelectorAll('.jt-job-view')][2].querySelector('img')?.naturalWidth > 0",
         timeout=30_000)
     early.screenshot(path=str(ARTIFACTS / "job_view_early_stopped.png"))
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ARTIFACTS / "job_view_early_stopped.png", SCREENSHOTS / "view-early-stopped.png")
+    if os.environ.get("JUPYTER_TUNE_SCREENSHOTS") == "1":  # refresh the tracked copy only when asked
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ARTIFACTS / "job_view_early_stopped.png", SCREENSHOTS / "view-early-stopped.png")
