@@ -390,6 +390,12 @@ class JobStore(RecordStore):
         """The short form the job list shows."""
         params = record.get("params") if isinstance(record.get("params"), dict) else {}
         progress = record.get("progress") if isinstance(record.get("progress"), dict) else {}
+        # Weights models/loading.py can load (an adapter, a full model, a checkpoint; a torn one is found out
+        # when loaded): a few stat calls, as the job list asks for every job at each poll.
+        folder = self.job_dir(record["id"])
+        has_weights = ((folder / "adapter" / "adapter_config.json").is_file()
+                       or (folder / "model" / "config.json").is_file()
+                       or any(p.is_dir() for p in (folder / "checkpoints").glob("checkpoint-*")))
         return json_safe({
             "id": record["id"],
             "display_name": record.get("display_name"),
@@ -408,6 +414,8 @@ class JobStore(RecordStore):
             "kept": (kept_model(record) or {}).get("text"),
             # the end-of-job report's one line (training/evaluate_after.py), e.g. "macro F1 0.29 -> 0.84, ..."
             "headline": (record.get("evaluation") or {}).get("headline"),
+            # weights to load (an adapter, a full model, or a checkpoint): a cancelled job's Test and Export
+            "has_checkpoint": has_weights,
             **({"unreadable": True} if record.get("unreadable") else {}),
         })
 

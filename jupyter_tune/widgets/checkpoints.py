@@ -60,7 +60,9 @@ class CheckpointsSection(w.VBox):
         self.table = w.HTML()
         self.choice = w.Dropdown(description="Job's model", options=[("final adapter", FINAL)], value=FINAL,
                                  style={"description_width": "90px"}, layout=w.Layout(width="320px"))
-        self.use_button = w.Button(description="Use this checkpoint", icon="check", button_style="")
+        # Its own width (ipywidgets' fixed short width cut the label off), never shrunk by the row.
+        self.use_button = w.Button(description="Use this checkpoint", icon="check", button_style="",
+                                   layout=w.Layout(width="auto", flex="0 0 auto", overflow="visible"))
         self.use_button.on_click(lambda _b: self.use(self.choice.value))
         self.message = w.HTML()
         super().__init__([self.title, self.table, w.HBox([self.choice, self.use_button],

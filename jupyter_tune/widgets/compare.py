@@ -37,6 +37,8 @@ PANELS = (
     ("Task metric: macro F1 (validation)", None, "eval_macro_f1"),
 )
 COLORS = theme.PLOT_SERIES  # one per run: the chart's lines and the table's swatches
+# Parameters whose None means "chosen by the job" and the job.json ``tuning`` key holding what it chose.
+AUTO_PARAMS = {"epochs": "epochs"}
 X_AXES = {"steps": "step", "tokens": "trained tokens"}
 
 
@@ -77,7 +79,9 @@ def compare_png(runs: list[Run], x: str = "steps", best: str | None = None) -> t
                       label=("★ " if run.id == best else "") + run.name) for i, run in enumerate(runs)]
     handles += [Line2D([], [], color=theme.PLOT_GREY, linestyle="-", label="train"),
                 Line2D([], [], color=theme.PLOT_GREY, linestyle="--", marker="o", markersize=3.5, label="validation")]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), fontsize=8, frameon=False)
+    # A figure legend (style_figure greys only the axes' own): grey text that reads on light and dark pages.
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), fontsize=8, frameon=False,
+               labelcolor=theme.PLOT_TEXT)
     return _to_png(fig), drawn
 
 
@@ -93,7 +97,27 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def table_html(rows: list[dict[str, Any]], params: list[str], best: str | None, objective: str | None) -> str:
+def _param_text(name: str, value: Any, resolved: dict[str, Any]) -> str:
+    """A parameter as the table shows it: "auto (3)" for an automatic value the job resolved, "auto" before."""
+    if value is None and name in AUTO_PARAMS:
+        chosen = resolved.get(name)
+        return f"auto ({_fmt(chosen)})" if chosen is not None else "auto"
+    return _fmt(value)
+
+
+def resolved_params(record: dict[str, Any]) -> dict[str, Any]:
+    """What the job chose for its automatic parameters (job.json ``tuning``, once training started)."""
+    tuning = record.get("tuning") or {}
+    return {name: tuning.get(key) for name, key in AUTO_PARAMS.items() if tuning.get(key) is not None}
+
+
+def runs_text(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
+
+
+def table_html(rows: list[dict[str, Any]], params: list[str], best: str | None, objective: str | None,
+               resolved: dict[str, dict[str, Any]] | None = None) -> str:
+    """The runs' table; ``resolved``: job id -> the values its automatic parameters took (epochs)."""
     if not rows:
         return "<i>No runs to compare.</i>"
     skip = {"job", "id", "state", "note"}
@@ -110,7 +134,8 @@ def table_html(rows: list[dict[str, Any]], params: list[str], best: str | None, 
         note = f' <span style="{theme.MUTED_STYLE};font-size:11px">({esc(r["note"])})</span>' if r.get("note") else ""
         cells = [f'<span style="color:{theme.WARN}" title="best run">{star}</span>',
                  f'<span style="color:{color}">■</span> {esc(r["job"])}{note}', badge_html(r["state"])]
-        cells += [esc(_fmt(r[c])) for c in columns]
+        chosen = (resolved or {}).get(r["id"], {})
+        cells += [esc(_param_text(c, r[c], chosen) if c in params else _fmt(r[c])) for c in columns]
         tds = "".join(f'<td style="padding:3px 10px;white-space:nowrap;line-height:1.5;{bg}">{c}</td>'
                       for c in cells)
         body.append(f'<tr class="jt-compare-row" data-job-id="{esc(r["id"])}">{tds}</tr>')
@@ -161,6 +186,7 @@ class CompareView(LivePoller, w.VBox):
         self._cache: dict[str, tuple[int, list]] = {}
         self._key: tuple | None = None
         self.runs: list[Run] = []
+        self.resolved: dict[str, dict[str, Any]] = {}  # job id -> its automatic parameters' values
         self.series: list[tuple] = []  # (job id, metric) drawn in the chart
         self.differing: list[str] = []
         self.best: Run | None = None
@@ -188,6 +214,7 @@ class CompareView(LivePoller, w.VBox):
                 record = self.store.read(job_id)
             except JobNotFoundError:
                 continue
+            self.resolved[job_id] = resolved_params(record)
             runs.append(Run(job_id, record.get("display_name") or job_id, JobState.of(record),
                             record.get("params") or {}, self._metrics(job_id), notes.get(job_id, "")))
         names = [run.name for run in runs]
@@ -200,7 +227,8 @@ class CompareView(LivePoller, w.VBox):
         """Read the store and redraw what changed; True once every run is final and no more are coming."""
         with self._lock:
             runs = self.load()
-            key = (self.x_axis.value, tuple((r.id, r.state, len(r.rows), r.note) for r in runs))
+            key = (self.x_axis.value, tuple((r.id, r.state, len(r.rows), r.note, str(self.resolved.get(r.id)))
+                                            for r in runs))
             if force or key != self._key:
                 self.runs = runs
                 self.differing = differing_params(runs)
@@ -211,7 +239,7 @@ class CompareView(LivePoller, w.VBox):
                 png, self.series = compare_png(runs, self.x_axis.value, best_id)
                 self.chart.value = png
                 self.table.value = table_html(summary_rows(runs, self.differing, self.objective[0]),
-                                              self.differing, best_id, self.objective[0])
+                                              self.differing, best_id, self.objective[0], self.resolved)
                 self._key = key
                 self.updates += 1
             done = all(r.state.is_final for r in runs) and not self._active()
@@ -223,7 +251,7 @@ class CompareView(LivePoller, w.VBox):
                 f"{self.best.best(metric):.4g}, {'higher' if greater else 'lower'} is better)."
                 if self.best and metric else "")
         return (f'<div style="font-size:15px;font-weight:600">{esc(self._title)}</div>'
-                f'<div style="font-size:12px;{theme.MUTED_STYLE}">{len(self.runs)} runs.{best}</div>')
+                f'<div style="font-size:12px;{theme.MUTED_STYLE}">{runs_text(len(self.runs))}.{best}</div>')
 
     # -- the poller (widgets/poller.py) --
     def _tick(self) -> bool:

@@ -5,6 +5,7 @@ is happening instead (evaluating, skipped and why, the error)."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import ipywidgets as w
@@ -12,6 +13,40 @@ import ipywidgets as w
 from .. import theme
 from ..evaluation.job_report import load_comparison
 from .format import esc
+
+_FIRST_TABLE = re.compile(r"<table\b.*?</table>", re.S)
+
+
+def _number(value: Any, signed: bool) -> str:
+    """A score as the table shows it: 0.750 (a difference: +0.750); counts whole; a missing one as a dash."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "—"
+    if not isinstance(value, (int, float)):
+        return str(value)  # to_html escapes it
+    sign = "+" if signed else ""
+    return f"{value:{sign}.3f}" if abs(value) < 1.0001 else f"{value:{sign}.0f}"
+
+
+def _is_difference(column: Any) -> bool:
+    return (column[-1] if isinstance(column, tuple) else str(column)) == "delta"
+
+
+def metrics_table_html(metrics: Any) -> str:
+    """The Comparison's metrics table (base, tuned, baseline, delta per metric) with a sign on the
+    differences only: an absolute score of 0.75 reads "0.750", its change "+0.750"."""
+    def signed(v: Any) -> str:
+        return _number(v, True)
+
+    def plain(v: Any) -> str:
+        return _number(v, False)
+
+    formatters = {c: signed if _is_difference(c) else plain for c in metrics.columns}
+    return metrics.to_html(formatters=formatters, border=0, na_rep="—")
+
+
+def comparison_html(comparison: Any) -> str:
+    """The Comparison's HTML with the tab's metrics table (signs on the differences only) in place of its own."""
+    return _FIRST_TABLE.sub(lambda _: metrics_table_html(comparison.metrics), comparison._repr_html_(), count=1)
 
 
 class EvaluateTab(w.VBox):
@@ -56,4 +91,4 @@ class EvaluateTab(w.VBox):
         took += ", base model's report cached)" if evaluation.get("base_cached") else ")"
         return (error + f'<div style="color:{theme.MUTED};margin-bottom:6px">Evaluated on the validation set '
                 f"when training ended{took if took != ' ()' else ''}; in code: <code>job.evaluation</code>.</div>"
-                + comparison._repr_html_())
+                + comparison_html(comparison))

@@ -1,7 +1,8 @@
 /**
  * The panel's form, rendered from GET schema's parameter declarations: a label, an input (a select
- * for choices, text otherwise: a number input hides what was typed), a folder button for datasets and
- * a line that shows the field's problem as the user types.
+ * for choices, text otherwise: a number input hides what was typed), a folder button for datasets,
+ * a line that shows the field's problem as the user types (or the server's, for a dataset path) and a
+ * note line (why the panel chose a value). Enter in a text field submits (the panel's Tune).
  */
 import { folderIcon } from '@jupyterlab/ui-components';
 
@@ -18,7 +19,10 @@ interface IField {
   row: HTMLDivElement;
   input: HTMLInputElement | HTMLSelectElement;
   error: HTMLDivElement;
+  note: HTMLDivElement;
   touched: boolean; // the user changed it: a settings default no longer replaces it
+  /** The server's problem with the value as it is now (a dataset path that names no file), or null. */
+  checkProblem: string | null;
 }
 
 export interface IParameterFormOptions {
@@ -26,6 +30,8 @@ export interface IParameterFormOptions {
   pickFile?: FilePicker | null;
   /** Where the form reports a problem that is not one field's (null clears it). */
   reportError: (message: string | null) => void;
+  /** Enter pressed in a text field (null: Enter does nothing). */
+  onSubmit?: (() => void) | null;
 }
 
 /** A form of parameters; `values()` reads them typed and checked. */
@@ -39,6 +45,7 @@ export class ParameterForm {
   ) {
     this.node = el('form', 'jp-TuningPanel-form');
     this.node.addEventListener('submit', e => e.preventDefault());
+    this.node.addEventListener('keydown', e => this.onKeyDown(e));
     for (const param of parameters) {
       this.node.appendChild(this.renderField(param));
     }
@@ -61,6 +68,8 @@ export class ParameterForm {
     }
     field.input.value = inputText(field.param, value);
     field.touched = true;
+    field.checkProblem = null;
+    field.note.hidden = true;
     this.readField(field);
     field.input.dispatchEvent(new Event('change', { bubbles: true })); // the form's watchers see it too
   }
@@ -68,6 +77,77 @@ export class ParameterForm {
   /** What field `name` holds as typed ('' when empty or not in the form). */
   text(name: string): string {
     return this.fields.get(name)?.input.value ?? '';
+  }
+
+  /** The field names, in the form's order. */
+  get names(): string[] {
+    return [...this.fields.keys()];
+  }
+
+  /** Whether the user changed field `name` (typed, chose, picked a file, or a restored value). */
+  touched(name: string): boolean {
+    return this.fields.get(name)?.touched ?? false;
+  }
+
+  /** The texts of the fields the user changed: what a page reload should bring back. */
+  touchedTexts(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [name, field] of this.fields) {
+      if (field.touched) {
+        out[name] = field.input.value;
+      }
+    }
+    return out;
+  }
+
+  /** Put saved texts back (a page reload), into fields the user has not changed since the form was drawn;
+   * a text a select does not offer is left out. Returns the names restored. */
+  restore(texts: Record<string, string>): string[] {
+    const restored: string[] = [];
+    for (const [name, text] of Object.entries(texts)) {
+      const field = this.fields.get(name);
+      if (!field || field.touched) {
+        continue;
+      }
+      if (field.input instanceof HTMLSelectElement && ![...field.input.options].some(o => o.value === text)) {
+        continue;
+      }
+      field.input.value = text;
+      field.touched = true;
+      this.readField(field);
+      restored.push(name);
+    }
+    return restored;
+  }
+
+  /** The server's problem with field `name`'s current value (null clears it); shown at the field, and
+   * `values()` refuses while it stands. */
+  setCheckProblem(name: string, problem: string | null): void {
+    const field = this.fields.get(name);
+    if (field) {
+      field.checkProblem = problem;
+      this.readField(field);
+    }
+  }
+
+  /** Show `value` in field `name` with a note saying why, unless the user changed the field; null `value`:
+   * take back an earlier suggestion (the field's default again, the note gone). Returns whether it applied. */
+  suggest(name: string, value: unknown, note: string | null): boolean {
+    const field = this.fields.get(name);
+    if (!field || field.touched) {
+      return false;
+    }
+    field.input.value = inputText(field.param, value === null ? field.param.default : value);
+    field.note.textContent = value === null ? '' : (note ?? '');
+    field.note.hidden = value === null || !note;
+    this.readField(field);
+    return true;
+  }
+
+  /** The note shown under field `name` ('' for none). */
+  note(name: string): string {
+    const note = this.fields.get(name)?.note;
+    return note && !note.hidden ? (note.textContent ?? '') : '';
   }
 
   /** Put `node` right below field `name` (at the end when the form has no such field). */
@@ -110,16 +190,33 @@ export class ParameterForm {
     input.id = id;
     input.name = param.name;
     input.title = param.help;
-    const field: IField = { param, row, input, error: el('div', 'jp-TuningPanel-fieldError'), touched: false };
+    const field: IField = {
+      param,
+      row,
+      input,
+      error: el('div', 'jp-TuningPanel-fieldError'),
+      note: el('div', 'jp-TuningPanel-fieldNote'),
+      touched: false,
+      checkProblem: null
+    };
     field.error.id = `${id}-error`;
     field.error.hidden = true;
+    field.note.id = `${id}-note`;
+    field.note.hidden = true;
     input.setAttribute('aria-describedby', field.error.id);
     input.value = inputText(param, param.default);
-    input.addEventListener('input', () => {
+    const changed = () => {
       field.touched = true;
+      field.checkProblem = null; // the server's problem was with the text before
+      field.note.hidden = true; // the user's own choice: the panel's note no longer applies
       this.readField(field); // the problem shows (or goes) as the user types
+    };
+    input.addEventListener('input', changed);
+    input.addEventListener('change', () => {
+      if (!field.touched || field.input instanceof HTMLSelectElement) {
+        changed();
+      }
     });
-    input.addEventListener('change', () => (field.touched = true));
 
     const control = el('div', 'jp-TuningPanel-control');
     const inputRow = el('div', 'jp-TuningPanel-inputRow');
@@ -128,7 +225,7 @@ export class ParameterForm {
       inputRow.appendChild(this.pickButton(field));
     }
     control.append(inputRow, field.error);
-    row.appendChild(control);
+    row.append(control, field.note); // the note spans the form's two columns
     this.fields.set(param.name, field);
     return row;
   }
@@ -151,14 +248,37 @@ export class ParameterForm {
     }
     field.input.value = path;
     field.touched = true;
+    field.checkProblem = null;
     this.readField(field);
     field.input.dispatchEvent(new Event('change', { bubbles: true })); // the form's watchers see it too
     this.options.reportError(null);
   }
 
-  /** A field's value, typed and checked as the schema says; its problem shows at the field. */
+  /** Enter in a text field: the form's submit (the panel's Tune), as its primary button would. */
+  private onKeyDown(event: KeyboardEvent): void {
+    const target = event.target;
+    const plain = !(event.ctrlKey || event.metaKey || event.altKey || event.shiftKey);
+    if (
+      event.key !== 'Enter' ||
+      !plain ||
+      event.isComposing ||
+      !(target instanceof HTMLInputElement) ||
+      target.type !== 'text' ||
+      !this.options.onSubmit
+    ) {
+      return;
+    }
+    event.preventDefault();
+    event.stopPropagation();
+    this.options.onSubmit();
+  }
+
+  /** A field's value, typed and checked as the schema says; its problem (else the server's) shows at the field. */
   private readField(field: IField): Parsed {
-    const parsed = parseText(field.param, field.input.value);
+    let parsed = parseText(field.param, field.input.value);
+    if (!('error' in parsed) && field.checkProblem !== null) {
+      parsed = { error: field.checkProblem };
+    }
     const problem = 'error' in parsed ? parsed.error : null;
     field.error.textContent = problem ?? '';
     field.error.hidden = problem === null;

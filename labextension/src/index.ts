@@ -2,8 +2,9 @@ import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyte
 import { Dialog, ICommandPalette, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
-import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { IStateDB } from '@jupyterlab/statedb';
 import {
   LabIcon,
   checkIcon,
@@ -21,9 +22,10 @@ import { Widget } from '@lumino/widgets';
 import { checkDataset } from './api';
 import { CATEGORY, FILE_BROWSER_COMMANDS, PALETTE_COMMANDS, addCommands } from './commands';
 import { reportNode, reportTitle } from './health';
+import { insertCells } from './insert';
 import { DEFAULT_SETTINGS, FilePicker, IPanelSettings, TuningPanel } from './panel';
 import { activateReattach } from './reattach';
-import { ICell, IHealthReport } from './types';
+import { IHealthReport } from './types';
 
 const PANEL_ID = 'jupyter-tune-panel';
 /** The file browser's items for data files: one selector per file type (a context menu selector takes no
@@ -41,53 +43,6 @@ const tuneIcon = new LabIcon({
     '<path class="jp-icon3" fill="#616161" d="M3 17v2h6v-2H3zM3 5v2h10V5H3zm10 16v-2h8v-2h-8v-2h-2v6h2zM7 9v2H3v2h4v2h2V9H7zm14 4v-2H11v2h10zm-6-4h2V7h4V5h-4V3h-2v6z"/>' +
     '</svg>'
 });
-
-/** The current notebook, or a new one when none is open. */
-async function targetNotebook(app: JupyterFrontEnd, tracker: INotebookTracker): Promise<NotebookPanel> {
-  let panel = tracker.currentWidget;
-  if (!panel) {
-    await app.serviceManager.kernelspecs.ready; // else the default kernel is unknown: no kernel starts
-    const kernelName = app.serviceManager.kernelspecs.specs?.default;
-    panel = (await app.commands.execute('notebook:create-new', { kernelName })) as NotebookPanel;
-  }
-  await panel.context.ready;
-  app.shell.activateById(panel.id);
-  return panel;
-}
-
-/** Insert cells below the active cell (replacing a lone empty cell) and optionally run them. */
-async function insertCells(
-  app: JupyterFrontEnd,
-  tracker: INotebookTracker,
-  cells: ICell[],
-  run: boolean
-): Promise<void> {
-  const panel = await targetNotebook(app, tracker);
-  const notebook = panel.content;
-  const shared = notebook.model!.sharedModel;
-  const onlyEmptyCell = shared.cells.length === 1 && shared.cells[0].getSource().trim() === '';
-  const index = onlyEmptyCell ? 0 : Math.min(notebook.activeCellIndex + 1, shared.cells.length);
-  shared.transact(() => {
-    shared.insertCells(
-      index,
-      cells.map(c => ({ cell_type: c.cell_type, source: c.source, metadata: {} }))
-    );
-    if (onlyEmptyCell) {
-      shared.deleteCell(cells.length);
-    }
-  });
-  notebook.activeCellIndex = index;
-  notebook.deselectAll();
-  if (run) {
-    await panel.sessionContext.ready;
-    for (let i = index; i < index + cells.length; i++) {
-      notebook.activeCellIndex = i;
-      await NotebookActions.run(notebook, panel.sessionContext);
-    }
-  }
-  notebook.activeCellIndex = index + cells.length - 1;
-  void notebook.scrollToItem(notebook.activeCellIndex);
-}
 
 /**
  * The file selected in the file browser, as a path the notebook's kernel reads: relative to the
@@ -139,20 +94,22 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'The Tuning side panel: insert tuning, evaluation and generation cells; follow jobs live.',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ILayoutRestorer, ICommandPalette, IDefaultFileBrowser, ISettingRegistry],
+  optional: [ILayoutRestorer, ICommandPalette, IDefaultFileBrowser, ISettingRegistry, IStateDB],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null,
     browser: IDefaultFileBrowser | null,
-    registry: ISettingRegistry | null
+    registry: ISettingRegistry | null,
+    state: IStateDB | null
   ) => {
     const panel = new TuningPanel(
-      (cells, run) => insertCells(app, tracker, cells, run),
+      (cells, run, action) => insertCells(app, tracker, cells, run, action),
       browser ? selectedFilePicker(browser, tracker) : null,
       undefined,
-      (id, args) => app.commands.execute(id, args)
+      (id, args) => app.commands.execute(id, args),
+      { state, formFolder: () => formFolder(browser, tracker) }
     );
     panel.id = PANEL_ID;
     panel.title.icon = tuneIcon;

@@ -4,7 +4,16 @@
  * only the chosen checkpoint's step).
  */
 import { el } from './dom';
-import { IJobSummary } from './types';
+import { IJobStates, IJobSummary } from './types';
+
+/** The state of a job stopped by the user (jobs/states.py): its checkpoint is a model too. */
+const CANCELLED = 'JOB_STATE_CANCELLED';
+
+/** Whether a job has a model to Test and Export: it succeeded, or it was cancelled after saving weights
+ * (the server's `has_checkpoint`; jt.load_model then loads what it saved when it stopped). */
+export function offersModel(job: IJobSummary, states: Pick<IJobStates, 'succeeded'>): boolean {
+  return job.state === states.succeeded || (job.state === CANCELLED && job.has_checkpoint === true);
+}
 
 /** The words evaluation/job_report.py's headline uses when a TF-IDF baseline matched the tuned model. */
 const DID_NOT_PAY = 'did not pay';

@@ -2,18 +2,32 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { refreshIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { CommandIDs, commandForAction } from './commands';
+import { checkDataset } from './api';
+import { CommandIDs, commandForAction, serverPath } from './commands';
+import { CheckFunction, DatasetChecker, IDatasetVerdict, NO_HEAD_METHODS } from './datasetcheck';
 import { button, el } from './dom';
 import { FilePicker, ParameterForm } from './form';
+import { FormMemory, IStateStore } from './formstate';
 import { HoldoutChoice } from './holdout';
 import { TuningPanelModel, errorText } from './model';
-import { outcomeLines } from './outcome';
+import { offersModel, outcomeLines } from './outcome';
 import { IAction, ICell, IJobSummary, ISchema } from './types';
 
 export type { FilePicker } from './form';
 
-/** How the panel puts cells into a notebook; `run` executes them once inserted. */
-export type CellInserter = (cells: ICell[], run: boolean) => Promise<void>;
+/** How the panel puts an action's cells into a notebook; `run` executes them once inserted. */
+export type CellInserter = (cells: ICell[], run: boolean, action: string) => Promise<void>;
+
+/** What the panel may be given besides its model: where the form's values survive a reload (IStateDB),
+ * the folder the form's relative paths start from (the kernel's), and the dataset check (POST check-dataset). */
+export interface IPanelServices {
+  state?: IStateStore | null;
+  formFolder?: () => string;
+  checkDataset?: CheckFunction;
+}
+
+/** How long the panel waits for the saved form values before it is ready without them (ms). */
+const RESTORE_TIMEOUT_MS = 3000;
 
 /** How the panel's buttons run JupyterLab commands (app.commands.execute): each button is a command
  * (commands.ts), so the palette, shortcuts and the file browser take the buttons' path. */
@@ -29,6 +43,9 @@ export interface IPanelSettings {
 
 export const DEFAULT_SETTINGS: IPanelSettings = { pollInterval: 2, defaultBaseModel: '' };
 const BASE_MODEL_CHOICE = '';
+/** The field whose data the task suggestion reads, and the field it fills. */
+const TRAINING_FIELD = 'train_dataset';
+const TASK_FIELD = 'task';
 
 function shortState(state: string): string {
   return (state || 'unknown').replace(/^JOB_STATE_/, '').toLowerCase();
@@ -56,7 +73,8 @@ export class TuningPanel extends Widget {
     private insertCells: CellInserter,
     private pickFile: FilePicker | null = null,
     model?: TuningPanelModel,
-    private execute: CommandExecutor | null = null
+    private execute: CommandExecutor | null = null,
+    private services: IPanelServices = {}
   ) {
     super();
     this.ready = new Promise(resolve => (this.resolveReady = resolve));
@@ -176,7 +194,7 @@ export class TuningPanel extends Widget {
       }
       const cells = await this.model.cells(actionId, values, jobId, extras);
       this.model.setError(null); // the values passed: an earlier problem is gone while the cells go in (and run)
-      await this.insertCells(cells, run);
+      await this.insertCells(cells, run, actionId);
       return cells;
     } catch (error) {
       this.model.setError(errorText(error));
@@ -211,6 +229,8 @@ export class TuningPanel extends Widget {
     if (this.isDisposed) {
       return;
     }
+    this.checker?.dispose();
+    void this.memory?.flush();
     this.model.dispose();
     super.dispose();
   }
@@ -232,16 +252,80 @@ export class TuningPanel extends Widget {
       this.resolveReady();
       return; // the server did not answer: the error says so
     }
-    this.form = new ParameterForm(this.model.mainParameters, {
+    const form = new ParameterForm(this.model.mainParameters, {
       pickFile: this.pickFile,
-      reportError: message => this.model.setError(message)
+      reportError: message => this.model.setError(message),
+      onSubmit: () => void this.command('tune')
     });
-    this.form.node.appendChild(this.renderModelChoice());
-    this.holdout = this.model.actionTakes('tune', 'holdout') ? new HoldoutChoice(this.form) : null;
-    this.formSection.appendChild(this.form.node);
+    this.form = form;
+    form.node.appendChild(this.renderModelChoice());
+    this.holdout = this.model.actionTakes('tune', 'holdout') ? new HoldoutChoice(form) : null;
+    this.formSection.appendChild(form.node);
     this.renderActions(this.model.buttonActions);
     this.configure(this.settings);
-    this.resolveReady();
+    this.checker = new DatasetChecker(this.services.checkDataset ?? checkDataset, (name, path, verdict) =>
+      this.showVerdict(name, path, verdict)
+    );
+    const state = this.services.state;
+    this.memory = state ? new FormMemory(state, { onError: e => console.warn('jupyter-tune: form state', e) }) : null;
+    for (const type of ['input', 'change']) {
+      form.node.addEventListener(type, event => this.formChanged(event));
+    }
+    void this.restoreForm().then(() => this.resolveReady());
+  }
+
+  /** The values the form had before the page was reloaded (the fields the user changed), then their checks. */
+  private async restoreForm(): Promise<void> {
+    const form = this.form;
+    if (!form || !this.memory) {
+      return;
+    }
+    const timeout = new Promise<Record<string, string>>(resolve => setTimeout(() => resolve({}), RESTORE_TIMEOUT_MS));
+    const texts = await Promise.race([this.memory.restore(form.names), timeout]);
+    const restored = form.restore(texts);
+    this.holdout?.update();
+    for (const name of restored) {
+      this.checkField(name);
+    }
+  }
+
+  /** A field changed: remember the form's values, and check a dataset path as it is typed. */
+  private formChanged(event: Event): void {
+    const name = (event.target as HTMLInputElement | null)?.name;
+    if (!this.form || !name || !this.form.names.includes(name)) {
+      return;
+    }
+    this.memory?.remember(this.form.touchedTexts());
+    this.checkField(name);
+  }
+
+  /** Check field `name`'s path on the server (after a pause in typing) when it is a dataset field. */
+  private checkField(name: string): void {
+    const param = this.model.mainParameters.find(p => p.name === name);
+    if (!this.form || !this.checker || param?.kind !== 'dataset') {
+      return;
+    }
+    const text = this.form.text(name).trim();
+    const path = text ? serverPath(text, this.services.formFolder?.() ?? '') : '';
+    this.checker.schedule(name, path, name === TRAINING_FIELD);
+  }
+
+  /** A dataset check's answer: the field's problem, and for training data the suggested task. */
+  private showVerdict(name: string, _path: string, verdict: IDatasetVerdict): void {
+    const form = this.form;
+    if (!form) {
+      return;
+    }
+    form.setCheckProblem(name, verdict.problem);
+    if (name !== TRAINING_FIELD) {
+      return;
+    }
+    const suggestion = NO_HEAD_METHODS.includes(form.text('method')) ? null : verdict.suggestion;
+    if (suggestion) {
+      form.suggest(TASK_FIELD, suggestion.task, suggestion.reason);
+    } else if (form.note(TASK_FIELD)) {
+      form.suggest(TASK_FIELD, null, null); // the earlier suggestion's reason is gone with its data
+    }
   }
 
   private renderError(_: unknown, message: string | null): void {
@@ -323,6 +407,20 @@ export class TuningPanel extends Widget {
     }
     const jobs = actionId === 'export' ? this.model.succeededJobs : this.model.jobs;
     return jobs[0]?.id ?? null;
+  }
+
+  /** Cancel asks first, as Delete does: a cancelled job stops for good (jt.resume continues it). */
+  private async confirmCancel(job: IJobSummary): Promise<void> {
+    const answer = await showDialog({
+      title: 'Cancel tuning job',
+      body:
+        `Stop ${job.display_name || job.id}? It keeps its last checkpoint, which Test and Export can use; ` +
+        `jt.resume("${job.id}") continues it.`,
+      buttons: [Dialog.cancelButton({ label: 'Keep running' }), Dialog.warnButton({ label: 'Cancel job' })]
+    });
+    if (answer.button.accept) {
+      await this.command('cancel', { job_id: job.id });
+    }
   }
 
   private async deleteJob(job: IJobSummary): Promise<void> {
@@ -413,14 +511,10 @@ export class TuningPanel extends Widget {
     );
     if (model.isCancellable(job)) {
       buttons.appendChild(
-        button(
-          'Cancel',
-          'Stop the job; it keeps its last checkpoint',
-          () => void this.command('cancel', { job_id: job.id })
-        )
+        button('Cancel', 'Stop the job; it keeps its last checkpoint', () => void this.confirmCancel(job))
       );
     }
-    if (model.isSucceeded(job)) {
+    if (offersModel(job, model.states)) {
       buttons.appendChild(
         button(
           'Test',
@@ -445,6 +539,8 @@ export class TuningPanel extends Widget {
 
   private resolveReady!: () => void;
   private form: ParameterForm | null = null;
+  private checker: DatasetChecker | null = null;
+  private memory: FormMemory | null = null;
   private holdout: HoldoutChoice | null = null;
   private settings: IPanelSettings = DEFAULT_SETTINGS;
   private modelChoice: HTMLSelectElement | null = null;

@@ -69,6 +69,8 @@ export interface IJobSummary {
   /** Which weights are the job's model and why, e.g. "Stopped early at step 104; model = checkpoint 65 ...". */
   kept?: string | null;
   error: { message?: string } | string | null;
+  /** The job's folder holds weights to load (an adapter, a model or a checkpoint): a cancelled job's Test. */
+  has_checkpoint?: boolean;
   /** The job's files cannot be read; error says why and that it can still be deleted. */
   unreadable?: boolean;
 }

@@ -1,5 +1,5 @@
 /** outcome.ts: a finished job's headline and chosen checkpoint in the job list. */
-import { outcomeLines } from '../outcome';
+import { offersModel, outcomeLines } from '../outcome';
 import { IJobSummary } from '../types';
 
 function job(extra: Partial<IJobSummary>): IJobSummary {
@@ -25,7 +25,7 @@ describe('outcomeLines', () => {
     expect(lines[1].className).toBe('jp-TuningPanel-chosen');
   });
 
-  it("states which weights are the model, in place of the bare step", () => {
+  it('states which weights are the model, in place of the bare step', () => {
     const kept = 'Stopped early at step 104; model = checkpoint 65 (macro F1 0.81), the best evaluation';
     const lines = outcomeLines(job({ kept, chosen_checkpoint: 65 }));
     expect(lines.map(l => l.textContent)).toEqual([kept]);
@@ -45,5 +45,20 @@ describe('outcomeLines', () => {
   it('puts the headline in as text, never HTML', () => {
     const [line] = outcomeLines(job({ headline: '<img src=x onerror=alert(1)>' }));
     expect(line.children.length).toBe(0);
+  });
+});
+
+describe('offersModel', () => {
+  const states = { succeeded: 'JOB_STATE_SUCCEEDED' };
+  it('is true for a succeeded job and a cancelled one that saved weights', () => {
+    expect(offersModel(job({}), states)).toBe(true);
+    expect(offersModel(job({ state: 'JOB_STATE_CANCELLED', has_checkpoint: true }), states)).toBe(true);
+  });
+
+  it('is false for a cancelled job with nothing saved, a running or a failed one', () => {
+    expect(offersModel(job({ state: 'JOB_STATE_CANCELLED', has_checkpoint: false }), states)).toBe(false);
+    expect(offersModel(job({ state: 'JOB_STATE_CANCELLED' }), states)).toBe(false); // an older server
+    expect(offersModel(job({ state: 'JOB_STATE_RUNNING', has_checkpoint: true }), states)).toBe(false);
+    expect(offersModel(job({ state: 'JOB_STATE_FAILED', has_checkpoint: true }), states)).toBe(false);
   });
 });
