@@ -67,7 +67,7 @@ EXTRAS = {f.name: f.metadata["help"] for f in dataclasses.fields(ActionParams)}
 ACTIONS: dict[str, Action] = {a.id: a for a in (
     Action("tune", "Tune a model",
            "Insert a parameters cell and a cell that starts a LoRA tuning job and shows it live.",
-           MAIN_PARAMS + ("holdout", "holdout_conflicts"), ("tune_params.py.j2", "tune_run.py.j2"),
+           MAIN_PARAMS + ("holdout", "holdout_conflicts", "test_dataset"), ("tune_params.py.j2", "tune_run.py.j2"),
            defaults=(("holdout_conflicts", "report"),)),
     Action("evaluate", "Evaluate a model",
            "Insert a cell that scores the base model (or a tuned job's model) on a labelled dataset.",

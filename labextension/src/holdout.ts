@@ -53,7 +53,22 @@ export class HoldoutChoice {
     this.node.title =
       'No validation file: the tuning cell splits the training file with jt.split, so validation ' +
       'measures rows (and inputs) the model never trained on';
-    this.node.append(this.box, label);
+    // jt.split's conflicts: what the hold-out does with an input found under two labels
+    this.conflicts = el('select');
+    this.conflicts.id = 'jp-TuningPanel-holdout-conflicts';
+    this.conflicts.name = 'holdout_conflicts';
+    for (const [value, text] of CONFLICT_CHOICES) {
+      const option = el('option', '', text);
+      option.value = value;
+      this.conflicts.append(option);
+    }
+    this.conflicts.title =
+      'jt.split(..., conflicts=...): the same input under two labels teaches contradicting answers';
+    const conflictsLabel = el('label', '', 'Inputs under two labels:');
+    conflictsLabel.htmlFor = this.conflicts.id;
+    const conflictsRow = el('div', 'jp-TuningPanel-holdout-conflicts');
+    conflictsRow.append(conflictsLabel, this.conflicts);
+    this.node.append(this.box, label, conflictsRow);
     form.insertAfter('validation_dataset', this.node);
     for (const type of ['input', 'change']) {
       form.node.addEventListener(type, () => this.update());
@@ -66,10 +81,55 @@ export class HoldoutChoice {
     this.node.hidden = !holdoutOffered(this.form.text('validation_dataset'), this.form.text('method'));
   }
 
+  /** The `holdout_conflicts` value to send with the Tune action (jt.split's conflicts). */
+  conflictsValue(): string {
+    return this.conflicts.value;
+  }
+
   /** The `holdout` value to send with the Tune action. */
   value(): number | null {
     return holdoutValue(this.form.text('validation_dataset'), this.form.text('method'), this.box.checked);
   }
 
   private box: HTMLInputElement;
+  private conflicts: HTMLSelectElement;
+}
+
+/** jt.split's `conflicts` choices, as the hold-out offers them (the server's ActionParams.holdout_conflicts). */
+export const CONFLICT_CHOICES: readonly (readonly [string, string])[] = [
+  ['report', 'report them (keep both)'],
+  ['drop', 'drop their rows'],
+  ['merge', 'merge under the most frequent label']
+];
+
+/**
+ * The evaluation data: rows to score that are neither the training nor the validation file. Evaluate and
+ * Generate run on them (`dataset`); Tune gives them as `test_dataset`, so the end-of-job report is measured
+ * on rows that played no part in training or the checkpoint's choice.
+ */
+export class EvaluationData {
+  readonly node: HTMLDivElement;
+
+  constructor(form: IFormFields) {
+    this.node = el('div', 'jp-TuningPanel-field jp-TuningPanel-evaldata'); // a form row: label, then input
+    this.input = el('input');
+    this.input.type = 'text';
+    this.input.id = 'jp-TuningPanel-evaldata';
+    this.input.name = 'evaluation_dataset';
+    this.input.placeholder = 'e.g. data/test.jsonl';
+    const label = el('label', '', 'Evaluation data');
+    label.htmlFor = this.input.id;
+    this.node.title =
+      'Rows kept out of tuning: Evaluate and Generate run on them, and Tune scores its end-of-job report on ' +
+      'them (test_dataset). Empty: Evaluate and Generate use the validation file; the training file is never used.';
+    this.node.append(label, this.input);
+    form.insertAfter('validation_dataset', this.node);
+  }
+
+  /** The path as typed ('' when empty). */
+  value(): string {
+    return this.input.value.trim();
+  }
+
+  private input: HTMLInputElement;
 }

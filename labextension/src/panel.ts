@@ -8,7 +8,7 @@ import { CheckFunction, DatasetChecker, IDatasetVerdict, NO_HEAD_METHODS } from 
 import { button, el } from './dom';
 import { FilePicker, ParameterForm } from './form';
 import { FormMemory, IStateStore } from './formstate';
-import { HoldoutChoice } from './holdout';
+import { EvaluationData, HoldoutChoice } from './holdout';
 import { TuningPanelModel, errorText } from './model';
 import { offersModel, outcomeLines } from './outcome';
 import { IAction, ICell, IJobSummary, ISchema } from './types';
@@ -187,6 +187,15 @@ export class TuningPanel extends Widget {
       if (this.holdout && !('holdout' in extras)) {
         values.holdout = this.holdout.value();
       }
+      if (this.holdout && values.holdout !== null && !('holdout_conflicts' in extras)) {
+        values.holdout_conflicts = this.holdout.conflictsValue();
+      }
+      const evaluation = this.evaluation?.value() ?? '';
+      if (evaluation) {
+        // the rows kept out of tuning: Evaluate/Generate's rows, Tune's test rows (each action takes its own)
+        values.dataset ??= evaluation;
+        values.test_dataset ??= evaluation;
+      }
       const jobId = 'job_id' in extras ? (extras.job_id as string | null) : this.defaultJob(actionId);
       delete extras.job_id;
       if (actionId === 'compare' && !('job_ids' in extras) && this.model.selected.size === 0) {
@@ -260,6 +269,7 @@ export class TuningPanel extends Widget {
     this.form = form;
     form.node.appendChild(this.renderModelChoice());
     this.holdout = this.model.actionTakes('tune', 'holdout') ? new HoldoutChoice(form) : null;
+    this.evaluation = this.model.actionTakes('evaluate', 'dataset') ? new EvaluationData(form) : null;
     this.formSection.appendChild(form.node);
     this.renderActions(this.model.buttonActions);
     this.configure(this.settings);
@@ -542,6 +552,7 @@ export class TuningPanel extends Widget {
   private checker: DatasetChecker | null = null;
   private memory: FormMemory | null = null;
   private holdout: HoldoutChoice | null = null;
+  private evaluation: EvaluationData | null = null;
   private settings: IPanelSettings = DEFAULT_SETTINGS;
   private modelChoice: HTMLSelectElement | null = null;
   private readonly compareButton: HTMLButtonElement;

@@ -90,7 +90,8 @@ def test_one_source_for_the_main_parameters():
     from jupyter_tune.params import field_default, main_fields
 
     main = [f.name for f in main_fields()]
-    assert list(MAIN_PARAMS) == main and list(ACTIONS["tune"].params) == [*main, "holdout", "holdout_conflicts"]  # + jt.split's share, conflicts
+    assert list(MAIN_PARAMS) == main and list(ACTIONS["tune"].params) == [*main, "holdout", "holdout_conflicts",
+                                                                         "test_dataset"]  # + jt.split's, the report's rows
     sig = inspect.signature(jt.tune)
     for f in main_fields():
         assert sig.parameters[f.name].default == field_default(f), f.name

@@ -128,6 +128,20 @@ def test_cells_go_after_the_tuning_section_and_enter_submits(page):
     shot(page, "form-04-after-the-section")
 
 
+def test_evaluation_data_and_the_holdouts_conflicts_reach_the_cells(page):
+    """Issue 38, items 1-2: the form's Evaluation data becomes Tune's test_dataset (the end-of-job report's
+    rows) and Evaluate's dataset (never the training file); the hold-out offers jt.split's conflicts."""
+    page.select_option("#jp-TuningPanel-holdout-conflicts", "drop")
+    page.fill("#jp-TuningPanel-evaldata", "data/test.jsonl")
+    before = len(cell_sources(page))
+    page.click(Sel.ACTION.format(action="tune"))
+    page.wait_for_function("([sel, n]) => document.querySelectorAll(sel).length === n",
+                           arg=[f"{Sel.CELL} {Sel.CELL_SOURCE}", before + 2])
+    sources = "\n".join(cell_sources(page))
+    assert "holdout_conflicts = 'drop'" in sources and "test_dataset='data/test.jsonl'" in sources
+    shot(page, "form-06-evaluation-data")
+
+
 def test_cancel_asks_first(page):
     busy = f'{Sel.PANEL} {Sel.JOB}[data-job-id="{BUSY}"]'
     cancel = page.locator(busy).get_by_role("button", name="Cancel")

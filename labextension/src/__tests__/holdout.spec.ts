@@ -1,5 +1,5 @@
 /** holdout.ts: the Tune form's hold-out box (shown while no validation file is given) and its value. */
-import { HOLDOUT_SHARE, HoldoutChoice, IFormFields, holdoutValue } from '../holdout';
+import { CONFLICT_CHOICES, EvaluationData, HOLDOUT_SHARE, HoldoutChoice, IFormFields, holdoutValue } from '../holdout';
 
 /** A form of plain inputs, enough for the box: the fields it reads and where it goes. */
 function fakeForm(): IFormFields & { set(name: string, text: string): void } {
@@ -75,5 +75,28 @@ describe('HoldoutChoice', () => {
     form.set('method', 'qlora');
     expect(choice.node.hidden).toBe(false);
     expect(choice.value()).toBe(0.1);
+  });
+});
+
+describe('the hold-out conflicts choice', () => {
+  it("offers jt.split's three conflicts, 'report' first", () => {
+    const choice = new HoldoutChoice(fakeForm());
+    const select = choice.node.querySelector('select')!;
+    expect([...select.options].map(o => o.value)).toEqual(['report', 'drop', 'merge']);
+    expect(CONFLICT_CHOICES.map(c => c[0])).toEqual(['report', 'drop', 'merge']);
+    expect(choice.conflictsValue()).toBe('report');
+    select.value = 'drop';
+    expect(choice.conflictsValue()).toBe('drop');
+  });
+});
+
+describe('EvaluationData', () => {
+  it('sits below the validation field and gives the path as typed, trimmed', () => {
+    const form = fakeForm();
+    const data = new EvaluationData(form);
+    expect(form.node.querySelector('[data-field="validation_dataset"]')!.nextElementSibling).toBe(data.node);
+    expect(data.value()).toBe('');
+    data.node.querySelector('input')!.value = ' data/test.jsonl ';
+    expect(data.value()).toBe('data/test.jsonl');
   });
 });
