@@ -106,7 +106,11 @@ class Comparison:
                 return f"<p><b>{title}</b>: none</p>"
             return f"<p><b>{title}</b> ({len(df)})</p>" + df.head(10).to_html(border=0)
 
-        table = self.metrics.to_html(float_format=lambda v: f"{v:+.3f}" if abs(v) < 1.0001 else f"{v:.0f}",
+        def number(signed: bool):
+            return lambda v: (f"{v:+.3f}" if signed else f"{v:.3f}") if abs(v) < 1.0001 else f"{v:.0f}"
+
+        # only a difference (tuned - base) carries a sign; base, tuned and baseline are values
+        table = self.metrics.to_html(formatters={c: number(c[-1] == "delta") for c in self.metrics.columns},
                                      border=0)
         lost = self.beats_baseline is False
         head = html.escape(self.summary())
