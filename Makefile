@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # pip warns about every missing local index folder; keep its real output only
 QUIET  := 2>&1 | { grep -v "is ignored" || true; }
 
-.PHONY: install test test-fast fuzz lint lab demo bench bench-train bench-grpo bench-sweep bench-quality-full gpu-wheels gpu-check clean
+.PHONY: install test test-fast test-long fuzz lint lab demo bench bench-train bench-grpo bench-sweep bench-quality-full gpu-wheels gpu-check clean
 
 install: $(STAMP)
 
@@ -42,6 +42,10 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -m "not slow and not browser and not real_model" $(PYTEST_ARGS)
+
+# The real-model tests make test leaves out for time (GRPO learning, Gemma 3 exports): about 15 minutes.
+test-long: install
+	JUPYTER_TUNE_TEST_LONG=1 JUPYTER_TUNE_TEST_GEMMA=1 $(PY) -m pytest -m real_model $(PYTEST_ARGS)
 
 # The fuzzer's long profile (tests/fuzz): many more generated arguments per entry point than make test's.
 fuzz: install
