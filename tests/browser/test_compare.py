@@ -62,6 +62,7 @@ def test_check_jobs_and_compare(page, lab):  # noqa: F811 - the fixtures importe
     page.wait_for_function("sel => document.querySelectorAll(sel).length >= 3", arg=f"{Sel.PANEL} {Sel.JOB}")
     assert compare.is_disabled()  # nothing checked yet
     for job_id in RUNS:
+        dismiss_news_toast(page)  # the news toast, bottom right, can cover a job's box below the longer form
         job_items(page).locator(f'xpath=self::*[@data-job-id="{job_id}"]').locator(
             "input.jp-TuningPanel-jobSelect").check()
     assert compare.inner_text() == "Compare (3)" and compare.is_enabled()
