@@ -73,6 +73,11 @@ def lab(tmp_path_factory):
     token = secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_TUNE_HOME": str(home), "HF_HUB_OFFLINE": "1",
            "JUPYTER_CONFIG_DIR": str(root / ".jupyter-config"), "TOKENIZERS_PARALLELISM": "false"}
+    # no news or update toast over the panel's lower buttons (it covered a job's box in test_compare)
+    settings = root / ".jupyter-config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     try:
         with running_lab(root, token, env) as url:
             yield url, token, root, home
