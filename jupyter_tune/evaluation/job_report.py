@@ -201,17 +201,17 @@ def baseline_report(train_rows, rows, template: str, task_type: str = "classific
 def headline(base: EvaluationReport, tuned: EvaluationReport, baseline: EvaluationReport | None) -> str:
     """One line for the job list, e.g. "macro F1 0.29 -> 0.84, baseline 0.79", or "ROUGE-L F1 0.20 -> 0.47,
     nearest-neighbour baseline 0.49 (tuning did not pay)"."""
-    if base.task_type == "classification":
-        line = f"macro F1 {base.macro_f1:.2f} -> {tuned.macro_f1:.2f}"
-        if baseline is not None:
-            line += f", baseline {baseline.macro_f1:.2f}"
-            if tuned.macro_f1 <= baseline.macro_f1:
-                line += " (tuning did not pay)"
-        return line + _graders_line(base, tuned)
-    line = f"ROUGE-L F1 {base.rouge_l:.2f} -> {tuned.rouge_l:.2f}"
+    classification = base.task_type == "classification"
+    name = "macro F1" if classification else "ROUGE-L F1"
+
+    def score(r: EvaluationReport) -> float:
+        return r.macro_f1 if classification else r.rouge_l
+
+    line = f"{name} {score(base):.2f} -> {score(tuned):.2f}"
     if baseline is not None:
-        line += f", {_SHORT.get(baseline.model_name, 'baseline')} {baseline.rouge_l:.2f}"
-        if tuned.rouge_l <= baseline.rouge_l:
+        which = "baseline" if classification else _SHORT.get(baseline.model_name, "baseline")
+        line += f", {which} {score(baseline):.2f}"
+        if score(tuned) <= score(baseline):
             line += " (tuning did not pay)"
     return line + _graders_line(base, tuned)
 

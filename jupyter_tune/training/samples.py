@@ -50,20 +50,30 @@ def choose_rows(answers: list[str | None], n: int) -> list[int]:
     return sorted(chosen)
 
 
+def answer_prompts(tokenizer, examples: list, max_seq_length: int,
+                   cap: int) -> tuple[int, list[list[int]], list[bool]]:
+    """(new tokens per answer: the longest expected answer plus a margin, at most `cap` and half of
+    max_seq_length; each row's prompt encoded as training encodes it, cut so that prompt + answer fit
+    max_seq_length; whether each was cut). Shared by the sample answers and the generation task metric."""
+    longest = max(len(tokenizer(ex.answer, add_special_tokens=False)["input_ids"]) for ex in examples)
+    max_new_tokens = max(1, min(cap, longest + _MARGIN, max_seq_length // 2))
+    budget = max_seq_length - max_new_tokens  # prompt + answer within max_seq_length, as in training
+    prompts, truncated = [], []
+    for ex in examples:
+        full = encode_prompt(tokenizer, ex.prompt_messages)
+        prompts.append(encode_prompt(tokenizer, ex.prompt_messages, budget))
+        truncated.append(len(full) > budget)
+    return max_new_tokens, prompts, truncated
+
+
 class SampleAnswers(TrainerCallback):
     """At each evaluation, the model's greedy answers to the chosen rows, one samples.jsonl line."""
 
     def __init__(self, store, job_id: str, tokenizer, examples: list, max_seq_length: int):
         self.store, self.job_id, self.tokenizer = store, job_id, tokenizer
         self.examples = examples
-        longest = max(len(tokenizer(ex.answer, add_special_tokens=False)["input_ids"]) for ex in examples)
-        self.max_new_tokens = max(1, min(MAX_NEW_TOKENS, longest + _MARGIN, max_seq_length // 2))
-        budget = max_seq_length - self.max_new_tokens  # prompt + answer within max_seq_length, as in training
-        self.prompts, self.truncated = [], []
-        for ex in examples:
-            full = encode_prompt(tokenizer, ex.prompt_messages)
-            self.prompts.append(encode_prompt(tokenizer, ex.prompt_messages, budget))
-            self.truncated.append(len(full) > budget)
+        self.max_new_tokens, self.prompts, self.truncated = answer_prompts(tokenizer, examples, max_seq_length,
+                                                                          MAX_NEW_TOKENS)
         self.evaluations = 0
         self.last: list[str] = []  # the previous evaluation's answers
         self.off = False  # set when generation failed: the job trains on without samples

@@ -48,10 +48,9 @@ class TaskMetric:
 
 
 # The generation metric's cost bound: rows answered per evaluation (evenly spaced through the validation
-# set) and new tokens per answer (the longest reference plus a margin, at most this).
+# set) and new tokens per answer (the longest reference plus a margin, at most this: samples.answer_prompts).
 GENERATION_ROWS = 32
 GENERATION_MAX_NEW_TOKENS = 96
-_MARGIN = 4
 
 
 @dataclass
@@ -67,13 +66,10 @@ class GenerationMetric:
     seconds: list[float] = field(default_factory=list)
 
     def __post_init__(self):
-        from ..data.tokenize import encode_prompt
+        from .samples import answer_prompts
 
-        tok = self.tokenizer
-        longest = max(len(tok(ex.answer, add_special_tokens=False)["input_ids"]) for ex in self.examples)
-        self.max_new_tokens = max(1, min(GENERATION_MAX_NEW_TOKENS, longest + _MARGIN, self.max_seq_length // 2))
-        budget = self.max_seq_length - self.max_new_tokens  # prompt + answer within max_seq_length, as trained
-        self.prompts = [encode_prompt(tok, ex.prompt_messages, budget) for ex in self.examples]
+        self.max_new_tokens, self.prompts, _ = answer_prompts(self.tokenizer, self.examples, self.max_seq_length,
+                                                              GENERATION_MAX_NEW_TOKENS)
 
     def __call__(self, model) -> dict[str, float]:
         from ..evaluation.text_metrics import text_generation_metrics

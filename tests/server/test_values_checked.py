@@ -226,18 +226,11 @@ async def test_holdout_with_a_validation_file_is_refused_naming_both(jp_fetch):
         render_cells("tune", {"train_dataset": "a.jsonl", "method": "dpo", "holdout": 0.1})
 
 
-def test_holdout_cells_split_the_training_file_and_tune_on_both_parts(tmp_path, monkeypatch):
-    """The cells run as a user would (one namespace), jt.tune replaced by a recorder: jt.split's two parts
-    reach jt.tune, and no row (nor input) is on both sides."""
+def run_tune_cells(sources: list[str], monkeypatch) -> dict:
+    """Run the Tune cells as a user would (one namespace), jt.tune replaced by a recorder; its arguments."""
     import jupyter_tune as jt
 
-    rows = [{"input_text": f"note {i} about topic {i % 3}", "output_text": f"label{i % 3}"} for i in range(40)]
-    data = tmp_path / "train.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    params_cell, run_cell = (c["source"] for c in render_cells("tune", {"train_dataset": str(data),
-                                                                          "holdout": 0.25}))
-    assert "holdout = 0.25" in params_cell and "jt.split(train_dataset, test_size=holdout" in run_cell
-    seen = {}
+    seen: dict = {}
 
     class Job:
         def view(self):
@@ -245,8 +238,22 @@ def test_holdout_cells_split_the_training_file_and_tune_on_both_parts(tmp_path, 
 
     monkeypatch.setattr(jt, "tune", lambda **kw: seen.update(kw) or Job())
     namespace: dict = {}
-    exec(compile(params_cell, "params", "exec"), namespace)
-    exec(compile(run_cell, "run", "exec"), namespace)
+    for i, source in enumerate(sources):
+        exec(compile(source, f"cell{i}", "exec"), namespace)
+    return seen
+
+
+def test_holdout_cells_split_the_training_file_and_tune_on_both_parts(tmp_path, monkeypatch):
+    """The cells run as a user would (one namespace), jt.tune replaced by a recorder: jt.split's two parts
+    reach jt.tune, and no row (nor input) is on both sides."""
+
+    rows = [{"input_text": f"note {i} about topic {i % 3}", "output_text": f"label{i % 3}"} for i in range(40)]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    params_cell, run_cell = (c["source"] for c in render_cells("tune", {"train_dataset": str(data),
+                                                                          "holdout": 0.25}))
+    assert "holdout = 0.25" in params_cell and "jt.split(train_dataset, test_size=holdout" in run_cell
+    seen = run_tune_cells([params_cell, run_cell], monkeypatch)
     train, val = seen["train_dataset"], seen["validation_dataset"]
     assert len(train) + len(val) == 40 and 5 <= len(val) <= 15
     assert not set(train["input_text"]) & set(val["input_text"])
@@ -284,7 +291,6 @@ async def test_the_panel_reads_the_same_rules(jp_fetch):
 def test_the_holdout_cells_carry_the_splits_conflict_handling(tmp_path, monkeypatch):
     """The panel offers jt.split's conflicts (report, drop, merge) for its hold-out (issue 38): 'drop' leaves
     out both rows of an input under two labels; a choice outside jt.split's is refused by name."""
-    import jupyter_tune as jt
     from jupyter_tune.params import ActionParams
     from jupyter_tune.params.arguments import CONFLICTS
 
@@ -297,16 +303,7 @@ def test_the_holdout_cells_carry_the_splits_conflict_handling(tmp_path, monkeypa
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     cells = render_cells("tune", {"train_dataset": str(data), "holdout": 0.25, "holdout_conflicts": "drop"})
     assert "holdout_conflicts = 'drop'" in cells[0]["source"] and "conflicts=holdout_conflicts" in cells[1]["source"]
-    seen = {}
-
-    class Job:
-        def view(self):
-            return None
-
-    monkeypatch.setattr(jt, "tune", lambda **kw: seen.update(kw) or Job())
-    namespace: dict = {}
-    for i, c in enumerate(cells):
-        exec(compile(c["source"], f"cell{i}", "exec"), namespace)
+    seen = run_tune_cells([c["source"] for c in cells], monkeypatch)
     kept = set(seen["train_dataset"]["input_text"]) | set(seen["validation_dataset"]["input_text"])
     assert "the same note" not in kept and len(kept) == 40
     default = render_cells("tune", {"train_dataset": str(data), "holdout": 0.25})[0]["source"]
